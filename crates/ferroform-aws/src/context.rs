@@ -1,0 +1,139 @@
+//! The AWS context: one `SdkConfig` (the standard credential chain, region, and `AWS_ENDPOINT_URL` when
+//! set, which is how the local emulator is reached), service clients built once, and a counter of every
+//! API call made through them.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_types::config_bag::ConfigBag;
+use ferroform_core::{Context, ProviderError};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use tokio::sync::OnceCell;
+
+/// Counts API calls per `service:Operation`, across all clients of one context.
+#[derive(Debug, Default, Clone)]
+pub struct CallCounter(Arc<Mutex<BTreeMap<String, usize>>>);
+
+impl CallCounter {
+    pub fn snapshot(&self) -> BTreeMap<String, usize> {
+        self.0.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+    pub fn total(&self) -> usize {
+        self.snapshot().values().sum()
+    }
+    pub fn reset(&self) {
+        if let Ok(mut m) = self.0.lock() {
+            m.clear();
+        }
+    }
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "ferroform-call-counter"
+    }
+    fn read_before_execution(&self, _ctx: &BeforeSerializationInterceptorContextRef<'_>, cfg: &mut ConfigBag) -> Result<(), BoxError> {
+        let key = cfg.load::<Metadata>().map(|m| format!("{}:{}", m.service(), m.name())).unwrap_or_else(|| "unknown".into());
+        tracing::debug!(call = %key, "aws call");
+        if let Ok(mut m) = self.0.lock() {
+            *m.entry(key).or_default() += 1;
+        }
+        Ok(())
+    }
+}
+
+macro_rules! clients {
+    ($( $feature:literal, $field:ident, $krate:ident );* $(;)?) => {
+        #[derive(Default)]
+        struct Clients { $( #[cfg(feature = $feature)] $field: OnceLock<$krate::Client>, )* }
+
+        impl Aws {
+            $(
+                #[cfg(feature = $feature)]
+                pub fn $field(&self) -> $krate::Client {
+                    self.clients.$field.get_or_init(|| {
+                        let conf = $krate::config::Builder::from(&self.config).interceptor(self.calls.clone()).build();
+                        $krate::Client::from_conf(conf)
+                    }).clone()
+                }
+            )*
+        }
+    };
+}
+
+clients! {
+    "ec2", ec2, aws_sdk_ec2;
+    "iam", iam, aws_sdk_iam;
+    "lambda", lambda, aws_sdk_lambda;
+    "apigatewayv2", apigatewayv2, aws_sdk_apigatewayv2;
+    "ecs", ecs, aws_sdk_ecs;
+    "dynamodb", dynamodb, aws_sdk_dynamodb;
+    "logs", logs, aws_sdk_cloudwatchlogs;
+    "cloudwatch", cloudwatch, aws_sdk_cloudwatch;
+    "ecr", ecr, aws_sdk_ecr;
+    "s3", s3, aws_sdk_s3;
+}
+
+/// Shared by every AWS resource of a run.
+pub struct Aws {
+    pub config: SdkConfig,
+    calls: CallCounter,
+    clients: Clients,
+    account: OnceCell<String>,
+}
+
+impl Aws {
+    pub fn from_config(config: SdkConfig) -> Self {
+        Self { config, calls: CallCounter::default(), clients: Clients::default(), account: OnceCell::new() }
+    }
+
+    /// The standard chain: env, profiles, SSO, web identity, container and instance roles.
+    pub async fn from_env() -> Self {
+        Self::from_config(aws_config::load_defaults(BehaviorVersion::latest()).await)
+    }
+
+    pub fn calls(&self) -> &CallCounter {
+        &self.calls
+    }
+
+    pub fn region(&self) -> String {
+        self.config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into())
+    }
+
+    pub fn sts(&self) -> aws_sdk_sts::Client {
+        let conf = aws_sdk_sts::config::Builder::from(&self.config).interceptor(self.calls.clone()).build();
+        aws_sdk_sts::Client::from_conf(conf)
+    }
+
+    /// The account id (one `GetCallerIdentity`, then cached): ARNs are built from it.
+    pub async fn account_id(&self) -> Result<String, ProviderError> {
+        self.account
+            .get_or_try_init(|| async {
+                let out = self.sts().get_caller_identity().send().await.map_err(crate::error::sdk)?;
+                out.account.ok_or_else(|| ProviderError::new("GetCallerIdentity returned no account"))
+            })
+            .await
+            .cloned()
+    }
+
+    /// `arn:aws:SERVICE:REGION:ACCOUNT:RESOURCE`.
+    pub async fn arn(&self, service: &str, resource: &str) -> Result<String, ProviderError> {
+        Ok(format!("arn:aws:{service}:{}:{}:{resource}", self.region(), self.account_id().await?))
+    }
+}
+
+#[async_trait::async_trait]
+impl Context for Aws {
+    async fn init() -> Result<Self, ProviderError> {
+        let aws = Self::from_env().await;
+        if aws.config.credentials_provider().is_none() {
+            return Err(
+                ProviderError::new("no AWS credentials found").hint("configure a profile, SSO, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY")
+            );
+        }
+        Ok(aws)
+    }
+}

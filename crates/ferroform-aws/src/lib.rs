@@ -1,0 +1,24 @@
+//! AWS resources for ferroform: one module per service (mirroring the SDK crates), one file per resource,
+//! one cargo feature per service.
+
+pub mod context;
+pub mod error;
+#[cfg(feature = "logs")]
+pub mod logs;
+pub mod tags;
+pub mod validate;
+
+pub use context::{Aws, CallCounter};
+pub use tags::Tags;
+
+use ferroform_core::Registry;
+
+/// Every resource type of the enabled services, so state entries can be read and deleted even after the
+/// code stopped declaring them.
+pub fn registry() -> Registry {
+    #[allow(unused_mut)]
+    let mut reg = Registry::default();
+    #[cfg(feature = "logs")]
+    logs::register(&mut reg);
+    reg
+}

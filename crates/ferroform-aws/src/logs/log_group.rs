@@ -1,0 +1,174 @@
+//! CloudWatch log group. APIs: CreateLogGroup, DescribeLogGroups, PutRetentionPolicy,
+//! DeleteRetentionPolicy, ListTagsForResource, TagResource, UntagResource, DeleteLogGroup.
+
+use crate::error::{absent_if_not_found, sdk};
+use crate::tags::{merge_defaults, without_aws_managed, Tags};
+use crate::validate;
+use crate::Aws;
+use async_trait::async_trait;
+use ferroform_core::{CallMeta, FieldError, Observed, ProviderError, Resource};
+use serde::{Deserialize, Serialize};
+
+/// The retention values CloudWatch accepts, in days.
+pub const RETENTION_DAYS: &[i32] =
+    &[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogGroup {
+    /// Changing it forces a new log group.
+    pub name: String,
+    /// Days to keep events; `None` keeps them forever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_days: Option<i32>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+ferroform_core::outputs! {
+    pub struct LogGroupOutputs => LogGroupRefs {
+        pub arn: String,
+        pub name: String,
+    }
+}
+
+impl LogGroup {
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into(), retention_days: None, tags: Tags::new() }
+    }
+    pub fn retention_days(mut self, days: i32) -> Self {
+        self.retention_days = Some(days);
+        self
+    }
+    pub fn tag(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
+        self.tags.insert(k.into(), v.into());
+        self
+    }
+}
+
+#[async_trait]
+impl Resource for LogGroup {
+    const TYPE: &'static str = "aws_cloudwatch_log_group";
+    const REPLACE_FIELDS: &'static [&'static str] = &["name"];
+    type Outputs = LogGroupOutputs;
+    type Refs = LogGroupRefs;
+    type Context = Aws;
+
+    fn validate(&self) -> Vec<FieldError> {
+        let mut e = Vec::new();
+        validate::name(
+            &mut e,
+            "name",
+            &self.name,
+            1,
+            512,
+            |c| c.is_ascii_alphanumeric() || "_-/.#".contains(c),
+            "letters, digits, `_-/.#`",
+        );
+        if let Some(d) = self.retention_days {
+            if !RETENTION_DAYS.contains(&d) {
+                e.push(FieldError::new("retention_days", format!("{d} is not a value CloudWatch accepts; pick one of {RETENTION_DAYS:?}")));
+            }
+        }
+        e
+    }
+
+    fn set_default_tags(&mut self, tags: &Tags) {
+        merge_defaults(&mut self.tags, tags);
+    }
+
+    // The name is the identity: a replacement with the same name can't exist beside the old one.
+    fn delete_before_create(&self) -> bool {
+        true
+    }
+
+    async fn create(aws: &Aws, desired: &Self, _meta: &CallMeta) -> Result<(String, LogGroupOutputs), ProviderError> {
+        let logs = aws.logs();
+        logs.create_log_group()
+            .log_group_name(&desired.name)
+            .set_tags((!desired.tags.is_empty()).then(|| desired.tags.clone().into_iter().collect()))
+            .send()
+            .await
+            .map_err(sdk)?;
+        if let Some(days) = desired.retention_days {
+            logs.put_retention_policy().log_group_name(&desired.name).retention_in_days(days).send().await.map_err(sdk)?;
+        }
+        Ok((desired.name.clone(), outputs(aws, &desired.name).await?))
+    }
+
+    async fn read(aws: &Aws, id: &str, _prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {
+        let out = aws.logs().describe_log_groups().log_group_name_prefix(id).send().await.map_err(sdk)?;
+        let Some(group) = out.log_groups().iter().find(|g| g.log_group_name() == Some(id)) else {
+            return Ok(None);
+        };
+        let arn = arn_of(aws, id).await?;
+        let listed = absent_if_not_found(aws.logs().list_tags_for_resource().resource_arn(&arn).send().await.map_err(sdk))?;
+        let Some(listed) = listed else { return Ok(None) };
+        let tags: Tags = listed.tags.unwrap_or_default().into_iter().collect();
+        Ok(Some(Observed {
+            inputs: LogGroup { name: id.to_string(), retention_days: group.retention_in_days(), tags: without_aws_managed(tags) },
+            outputs: LogGroupOutputs { arn, name: id.to_string() },
+        }))
+    }
+
+    async fn update(
+        aws: &Aws,
+        id: &str,
+        prior: &Self,
+        desired: &Self,
+        changed: &[String],
+        _meta: &CallMeta,
+    ) -> Result<LogGroupOutputs, ProviderError> {
+        let logs = aws.logs();
+        if changed.iter().any(|f| f == "retention_days") {
+            match desired.retention_days {
+                Some(days) => {
+                    logs.put_retention_policy().log_group_name(id).retention_in_days(days).send().await.map(|_| ()).map_err(sdk)?
+                }
+                None => logs.delete_retention_policy().log_group_name(id).send().await.map(|_| ()).map_err(sdk)?,
+            }
+        }
+        if changed.iter().any(|f| f == "tags") {
+            let arn = arn_of(aws, id).await?;
+            let stale: Vec<String> = prior.tags.keys().filter(|k| !desired.tags.contains_key(*k)).cloned().collect();
+            if !stale.is_empty() {
+                logs.untag_resource().resource_arn(&arn).set_tag_keys(Some(stale)).send().await.map_err(sdk)?;
+            }
+            if !desired.tags.is_empty() {
+                logs.tag_resource()
+                    .resource_arn(&arn)
+                    .set_tags(Some(desired.tags.clone().into_iter().collect()))
+                    .send()
+                    .await
+                    .map_err(sdk)?;
+            }
+        }
+        outputs(aws, id).await
+    }
+
+    async fn delete(aws: &Aws, id: &str, _prior: &Self) -> Result<(), ProviderError> {
+        absent_if_not_found(aws.logs().delete_log_group().log_group_name(id).send().await.map_err(sdk)).map(|_| ())
+    }
+}
+
+/// The ARN without the `:*` suffix DescribeLogGroups adds: the one tagging APIs take.
+async fn arn_of(aws: &Aws, name: &str) -> Result<String, ProviderError> {
+    aws.arn("logs", &format!("log-group:{name}")).await
+}
+
+async fn outputs(aws: &Aws, name: &str) -> Result<LogGroupOutputs, ProviderError> {
+    Ok(LogGroupOutputs { arn: arn_of(aws, name).await?, name: name.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_retention_cloudwatch_does_not_accept() {
+        let errs = LogGroup::new("/aws/lambda/x").retention_days(2).validate();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].field, "retention_days");
+        assert!(LogGroup::new("/aws/lambda/x").retention_days(14).validate().is_empty());
+        assert_eq!(LogGroup::new("bad name!").validate()[0].field, "name");
+    }
+}

@@ -1,0 +1,497 @@
+//! Apply: the plan's changes become steps in a graph; a step starts the moment its last predecessor
+//! finishes, at most `parallelism` at once. State is saved before each create (as `creating`) and after
+//! every completed step. On the first failure nothing new starts, running steps finish, state is saved.
+
+use crate::error::{Error, ProviderError, Result};
+use crate::graph::Config;
+use crate::plan::{diff_fields, Action, Live, Planned, ReplaceMode};
+use crate::reference;
+use crate::resource::{CallMeta, Contexts, ErasedType, TAG_ADDRESS, TAG_STACK};
+use crate::state::{Backend, DeposedState, OutputState, ResourceState, State, Status};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{watch, Mutex};
+use tokio::task::JoinSet;
+
+/// What apply tells as it goes (the CLI prints it; tests observe it).
+#[derive(Debug, Clone)]
+pub enum Event {
+    Started { address: String, action: &'static str },
+    Finished { address: String, action: &'static str, elapsed: Duration, id: Option<String> },
+    Failed { address: String, action: &'static str, error: String },
+    Note(String),
+}
+
+pub trait Reporter: Send + Sync {
+    fn event(&self, event: Event);
+}
+
+/// Prints nothing.
+pub struct Silent;
+impl Reporter for Silent {
+    fn event(&self, _: Event) {}
+}
+
+/// The state as the apply changes it, written to the backend after each step. Concurrent steps share
+/// writes: a step whose change is already in a newer written copy does not write again.
+pub(crate) struct StateStore {
+    backend: Arc<dyn Backend>,
+    state: std::sync::Mutex<State>,
+    written: Mutex<u64>,
+}
+
+impl StateStore {
+    pub(crate) fn new(backend: Arc<dyn Backend>, state: State) -> Self {
+        Self { backend, state: std::sync::Mutex::new(state), written: Mutex::new(0) }
+    }
+
+    pub(crate) fn snapshot(&self) -> Result<State> {
+        self.state.lock().map(|s| s.clone()).map_err(|_| Error::state(self.backend.location(), "state lock poisoned"))
+    }
+
+    /// Applies `f` and returns once a copy holding the change is on the backend.
+    pub(crate) async fn mutate(&self, f: impl FnOnce(&mut State)) -> Result<()> {
+        let mine = {
+            let mut s = self.state.lock().map_err(|_| Error::state(self.backend.location(), "state lock poisoned"))?;
+            f(&mut s);
+            s.serial += 1;
+            s.serial
+        };
+        let mut written = self.written.lock().await;
+        if *written >= mine {
+            return Ok(());
+        }
+        let (serial, bytes) = {
+            let s = self.state.lock().map_err(|_| Error::state(self.backend.location(), "state lock poisoned"))?;
+            (s.serial, s.to_bytes()?)
+        };
+        self.backend.write(&bytes).await?;
+        *written = serial;
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Step {
+    Create(String),
+    Update(String),
+    /// The old half of a replacement.
+    DeleteOld(String),
+    Delete(String),
+    DeleteDeposed(String, String),
+}
+
+impl Step {
+    fn address(&self) -> &str {
+        match self {
+            Step::Create(a) | Step::Update(a) | Step::DeleteOld(a) | Step::Delete(a) | Step::DeleteDeposed(a, _) => a,
+        }
+    }
+    fn verb(&self) -> &'static str {
+        match self {
+            Step::Create(_) => "create",
+            Step::Update(_) => "update",
+            Step::DeleteOld(_) | Step::Delete(_) | Step::DeleteDeposed(..) => "delete",
+        }
+    }
+}
+
+pub(crate) struct ApplyContext {
+    pub config: Arc<Config>,
+    pub contexts: Contexts,
+    pub reporter: Arc<dyn Reporter>,
+    pub parallelism: usize,
+    pub interrupt: Option<watch::Receiver<bool>>,
+}
+
+struct Exec {
+    config: Arc<Config>,
+    contexts: Contexts,
+    store: StateStore,
+    live: BTreeMap<String, Option<Live>>,
+    modes: HashMap<String, ReplaceMode>,
+    run_id: String,
+}
+
+/// Steps and the edges between them (`a` must finish before `b`).
+fn build_steps(planned: &Planned, config: &Config) -> (Vec<Step>, Vec<(Step, Step)>, HashMap<String, ReplaceMode>) {
+    let mut steps = Vec::new();
+    let mut modes = HashMap::new();
+    let mut forward: HashMap<String, Step> = HashMap::new();
+    let mut delete_of: HashMap<String, Step> = HashMap::new();
+    for c in &planned.plan.changes {
+        match (c.action, c.deposed) {
+            (Action::Create, _) => {
+                forward.insert(c.address.clone(), Step::Create(c.address.clone()));
+            }
+            (Action::Update, _) => {
+                forward.insert(c.address.clone(), Step::Update(c.address.clone()));
+            }
+            (Action::Replace, _) => {
+                forward.insert(c.address.clone(), Step::Create(c.address.clone()));
+                delete_of.insert(c.address.clone(), Step::DeleteOld(c.address.clone()));
+                modes.insert(c.address.clone(), c.replace_mode.unwrap_or(ReplaceMode::CreateBeforeDestroy));
+            }
+            (Action::Delete, false) => {
+                delete_of.insert(c.address.clone(), Step::Delete(c.address.clone()));
+            }
+            (Action::Delete, true) => steps.push(Step::DeleteDeposed(c.address.clone(), c.id.clone().unwrap_or_default())),
+            (Action::NoOp, _) => {}
+        }
+    }
+    steps.extend(forward.values().cloned());
+    steps.extend(delete_of.values().cloned());
+
+    let mut edges = Vec::new();
+    // Forward steps wait for the forward steps of their dependencies.
+    for (addr, step) in &forward {
+        if let Some(n) = config.nodes.get(addr) {
+            for d in &n.deps {
+                if let Some(ds) = forward.get(d) {
+                    edges.push((ds.clone(), step.clone()));
+                }
+            }
+        }
+    }
+    for (addr, del) in &delete_of {
+        match modes.get(addr) {
+            Some(ReplaceMode::CreateBeforeDestroy) => {
+                edges.push((Step::Create(addr.clone()), del.clone()));
+                // Everything that now points at the new object is re-pointed before the old one goes.
+                for (other, n) in &config.nodes {
+                    if n.deps.contains(addr) {
+                        if let Some(s) = forward.get(other) {
+                            edges.push((s.clone(), del.clone()));
+                        }
+                    }
+                }
+            }
+            Some(ReplaceMode::DeleteBeforeCreate) => edges.push((del.clone(), Step::Create(addr.clone()))),
+            None => {}
+        }
+        // Whatever depended on it (per state) lets go first: deleted, replaced first, or updated away.
+        for (other, r) in &planned.state.resources {
+            if other == addr || !r.dependencies.contains(addr) {
+                continue;
+            }
+            if let Some(od) = delete_of.get(other) {
+                if modes.get(other) != Some(&ReplaceMode::CreateBeforeDestroy) {
+                    edges.push((od.clone(), del.clone()));
+                }
+            }
+            if modes.get(addr).is_none() {
+                if let Some(s) = forward.get(other) {
+                    edges.push((s.clone(), del.clone()));
+                }
+            }
+        }
+    }
+    (steps, edges, modes)
+}
+
+pub(crate) async fn run(planned: Planned, backend: Arc<dyn Backend>, cx: ApplyContext) -> Result<State> {
+    let (steps, edges, modes) = build_steps(&planned, &cx.config);
+    let destroy = planned.plan.destroy;
+    let mut initial = planned.state.clone();
+    // Fresh outputs of untouched resources (a refresh, as part of apply).
+    for c in &planned.plan.changes {
+        if c.action == Action::NoOp {
+            if let (Some(r), Some(Some(l))) = (initial.resources.get_mut(&c.address), planned.live.get(&c.address)) {
+                r.outputs = l.outputs.clone();
+            }
+        }
+    }
+    let exec = Arc::new(Exec {
+        config: cx.config.clone(),
+        contexts: cx.contexts.clone(),
+        store: StateStore::new(backend, initial),
+        live: planned.live,
+        modes,
+        run_id: uuid::Uuid::new_v4().to_string(),
+    });
+    // Renames and adoptions are state changes too: save them before anything else.
+    exec.store.mutate(|_| {}).await?;
+
+    let failures = walk(&exec, steps, edges, &cx).await;
+    let interrupted = cx.interrupt.as_ref().map(|r| *r.borrow()).unwrap_or(false);
+    if failures.is_empty() && !interrupted {
+        let outputs = if destroy { BTreeMap::new() } else { resolve_outputs(&exec)? };
+        exec.store.mutate(|s| s.outputs = outputs).await?;
+    } else {
+        exec.store.mutate(|_| {}).await?;
+    }
+    if !failures.is_empty() {
+        return Err(Error::Failed(failures));
+    }
+    if interrupted {
+        return Err(Error::Interrupted);
+    }
+    exec.store.snapshot()
+}
+
+fn resolve_outputs(exec: &Exec) -> Result<BTreeMap<String, OutputState>> {
+    let state = exec.store.snapshot()?;
+    let lookup = |t: &reference::TokenRef| state.resources.get(&t.address).and_then(|r| r.outputs.get(&t.field).cloned());
+    Ok(exec
+        .config
+        .outputs
+        .iter()
+        .map(|(k, o)| (k.clone(), OutputState { value: reference::resolve(&o.value, &lookup), sensitive: o.sensitive }))
+        .collect())
+}
+
+/// Runs the step graph: each step as soon as its predecessors are done, bounded, stopping on failure.
+async fn walk(exec: &Arc<Exec>, steps: Vec<Step>, edges: Vec<(Step, Step)>, cx: &ApplyContext) -> Vec<Error> {
+    let mut waiting: HashMap<Step, usize> = steps.iter().map(|s| (s.clone(), 0)).collect();
+    let mut next: HashMap<Step, Vec<Step>> = HashMap::new();
+    let mut seen = BTreeSet::new();
+    for (a, b) in edges {
+        if a == b || !waiting.contains_key(&a) || !waiting.contains_key(&b) || !seen.insert((a.clone(), b.clone())) {
+            continue;
+        }
+        if let Some(n) = waiting.get_mut(&b) {
+            *n += 1;
+        }
+        next.entry(a).or_default().push(b);
+    }
+    // Ready steps in a stable order: the order of the plan.
+    let mut ready: Vec<Step> = steps.iter().filter(|s| waiting.get(*s) == Some(&0)).cloned().collect();
+    let mut running: JoinSet<(Step, Result<()>)> = JoinSet::new();
+    let mut failures = Vec::new();
+    let mut stopped = false;
+    let mut finished = 0usize;
+    let total = steps.len();
+    let parallelism = cx.parallelism.max(1);
+    let mut interrupt = cx.interrupt.clone();
+    loop {
+        let interrupted = interrupt.as_ref().map(|r| *r.borrow()).unwrap_or(false);
+        if interrupted && !stopped {
+            stopped = true;
+            cx.reporter.event(Event::Note("interrupt received: letting running steps finish, starting nothing new".into()));
+        }
+        while !stopped && running.len() < parallelism && !ready.is_empty() {
+            let step = ready.remove(0);
+            let exec = exec.clone();
+            let reporter = cx.reporter.clone();
+            running.spawn(async move {
+                let started = Instant::now();
+                reporter.event(Event::Started { address: step.address().to_string(), action: step.verb() });
+                let span = tracing::info_span!("step", address = step.address(), action = step.verb());
+                let result = tracing::Instrument::instrument(run_step(&exec, &step), span).await;
+                match &result {
+                    Ok(id) => reporter.event(Event::Finished {
+                        address: step.address().to_string(),
+                        action: step.verb(),
+                        elapsed: started.elapsed(),
+                        id: id.clone(),
+                    }),
+                    Err(e) => {
+                        reporter.event(Event::Failed { address: step.address().to_string(), action: step.verb(), error: e.to_string() })
+                    }
+                }
+                (step, result.map(|_| ()))
+            });
+        }
+        if running.is_empty() {
+            break;
+        }
+        let joined = match interrupt.as_mut() {
+            Some(rx) if !stopped => {
+                tokio::select! {
+                    j = running.join_next() => j,
+                    _ = rx.changed() => continue,
+                }
+            }
+            _ => running.join_next().await,
+        };
+        let Some(joined) = joined else { break };
+        finished += 1;
+        match joined {
+            Ok((step, Ok(()))) => {
+                for n in next.remove(&step).unwrap_or_default() {
+                    if let Some(w) = waiting.get_mut(&n) {
+                        *w -= 1;
+                        if *w == 0 {
+                            ready.push(n);
+                        }
+                    }
+                }
+            }
+            Ok((_, Err(e))) => {
+                stopped = true;
+                failures.push(e);
+            }
+            Err(join) => {
+                stopped = true;
+                failures.push(Error::Usage(format!("a step panicked: {join}")));
+            }
+        }
+    }
+    if failures.is_empty() && !stopped && finished < total {
+        failures
+            .push(Error::Usage(format!("{} step(s) could not be ordered (a cycle among replacements and deletions)", total - finished)));
+    }
+    failures
+}
+
+fn provider_err(address: &str, operation: &'static str) -> impl FnOnce(ProviderError) -> Error {
+    let address = address.to_string();
+    move |source| Error::Provider { address, operation, source }
+}
+
+impl Exec {
+    fn kind(&self, type_name: &str, address: &str) -> Result<Arc<dyn ErasedType>> {
+        self.config.registry.get(type_name).ok_or_else(|| Error::Refused {
+            address: address.to_string(),
+            message: format!("resource type {type_name} is not known to this program; add its provider"),
+        })
+    }
+
+    fn meta(&self, address: &str, step: &str) -> CallMeta {
+        CallMeta {
+            stack: self.config.stack.clone(),
+            address: address.to_string(),
+            idempotency_token: format!("{}-{step}-{address}", self.run_id),
+        }
+    }
+
+    /// Desired inputs with every reference resolved from the state as it is now.
+    fn desired(&self, address: &str) -> Result<Value> {
+        let node = &self.config.nodes[address];
+        let state = self.store.snapshot()?;
+        let lookup = |t: &reference::TokenRef| {
+            state.resources.get(&t.address).and_then(|r| r.outputs.get(&t.field).cloned()).filter(|v| !v.is_null())
+        };
+        let resolved = reference::resolve(&node.inputs, &lookup);
+        if let Some((field, r)) = reference::references(&resolved).into_iter().next() {
+            return Err(Error::Refused {
+                address: address.to_string(),
+                message: format!("field `{field}`: the output `{}` of `{}` has no value", r.field, r.address),
+            });
+        }
+        let mut tags = self.config.default_tags.clone();
+        tags.insert(TAG_STACK.into(), self.config.stack.clone());
+        tags.insert(TAG_ADDRESS.into(), address.to_string());
+        node.kind.canonical(&resolved, Some(&tags)).map_err(|message| Error::Refused { address: address.to_string(), message })
+    }
+}
+
+async fn run_step(exec: &Exec, step: &Step) -> Result<Option<String>> {
+    match step {
+        Step::Create(a) => create(exec, a).await.map(Some),
+        Step::Update(a) => update(exec, a).await.map(|_| None),
+        Step::DeleteOld(a) => delete_old(exec, a).await.map(|_| None),
+        Step::Delete(a) => delete(exec, a).await.map(|_| None),
+        Step::DeleteDeposed(a, id) => delete_deposed(exec, a, id).await.map(|_| None),
+    }
+}
+
+async fn create(exec: &Exec, address: &str) -> Result<String> {
+    let node = &exec.config.nodes[address];
+    let desired = exec.desired(address)?;
+    let meta = exec.meta(address, "create");
+    let protect = node.lifecycle.prevent_destroy.unwrap_or(node.kind.protect_by_default());
+    let deps = node.deps.clone();
+    let cbd = exec.modes.get(address) == Some(&ReplaceMode::CreateBeforeDestroy);
+    let entry = ResourceState {
+        type_name: node.kind.type_name().to_string(),
+        id: None,
+        inputs: desired.clone(),
+        outputs: Value::Null,
+        dependencies: deps,
+        status: Status::Creating,
+        protect,
+        token: Some(meta.idempotency_token.clone()),
+    };
+    // Written before the call: if we die during it, the next run looks for what it made.
+    exec.store
+        .mutate(|s| {
+            if let Some(old) = s.resources.remove(address) {
+                if cbd && old.status == Status::Ready {
+                    s.deposed.push(DeposedState { address: address.to_string(), resource: old });
+                }
+            }
+            s.resources.insert(address.to_string(), entry);
+        })
+        .await?;
+    let (id, outputs) = node.kind.create(&exec.contexts, &desired, &meta).await.map_err(provider_err(address, "create"))?;
+    exec.store
+        .mutate(|s| {
+            if let Some(r) = s.resources.get_mut(address) {
+                r.id = Some(id.clone());
+                r.outputs = outputs;
+                r.status = Status::Ready;
+                r.token = None;
+            }
+        })
+        .await?;
+    Ok(id)
+}
+
+async fn update(exec: &Exec, address: &str) -> Result<()> {
+    let node = &exec.config.nodes[address];
+    let desired = exec.desired(address)?;
+    let Some(Some(live)) = exec.live.get(address) else {
+        return Err(Error::Refused { address: address.into(), message: "planned as an update, but it was not read".into() });
+    };
+    let live_canon = node.kind.canonical(&live.inputs, None).unwrap_or_else(|_| live.inputs.clone());
+    let changed: Vec<String> =
+        diff_fields(&desired, Some(&live_canon), &[], &node.lifecycle.ignore_changes).into_iter().map(|f| f.name).collect();
+    let outputs = if changed.is_empty() {
+        live.outputs.clone()
+    } else {
+        let meta = exec.meta(address, "update");
+        node.kind
+            .update(&exec.contexts, &live.id, &live.inputs, &desired, &changed, &meta)
+            .await
+            .map_err(provider_err(address, "update"))?
+    };
+    let protect = node.lifecycle.prevent_destroy.unwrap_or(node.kind.protect_by_default());
+    let deps = node.deps.clone();
+    exec.store
+        .mutate(|s| {
+            if let Some(r) = s.resources.get_mut(address) {
+                r.inputs = desired;
+                r.outputs = outputs;
+                r.dependencies = deps;
+                r.protect = protect;
+            }
+        })
+        .await
+}
+
+async fn delete_old(exec: &Exec, address: &str) -> Result<()> {
+    match exec.modes.get(address) {
+        Some(ReplaceMode::CreateBeforeDestroy) => {
+            let id = exec.live.get(address).and_then(|l| l.as_ref()).map(|l| l.id.clone()).unwrap_or_default();
+            delete_deposed(exec, address, &id).await
+        }
+        _ => delete(exec, address).await,
+    }
+}
+
+async fn delete(exec: &Exec, address: &str) -> Result<()> {
+    let state = exec.store.snapshot()?;
+    let Some(entry) = state.resources.get(address) else { return Ok(()) };
+    if let Some(Some(live)) = exec.live.get(address) {
+        let kind = exec.kind(&entry.type_name, address)?;
+        kind.delete(&exec.contexts, &live.id, &live.inputs).await.map_err(provider_err(address, "delete"))?;
+    }
+    exec.store
+        .mutate(|s| {
+            s.resources.remove(address);
+        })
+        .await
+}
+
+async fn delete_deposed(exec: &Exec, address: &str, id: &str) -> Result<()> {
+    let state = exec.store.snapshot()?;
+    let Some(d) = state.deposed.iter().find(|d| d.address == address && d.resource.id.as_deref() == Some(id)) else {
+        return Ok(());
+    };
+    let kind = exec.kind(&d.resource.type_name, address)?;
+    kind.delete(&exec.contexts, id, &d.resource.inputs).await.map_err(provider_err(address, "delete"))?;
+    exec.store.mutate(|s| s.deposed.retain(|d| !(d.address == address && d.resource.id.as_deref() == Some(id)))).await
+}

@@ -1,0 +1,423 @@
+//! The library verbs. The CLI is a thin layer over these; a Rust program can call them directly.
+
+use crate::apply::{self, ApplyContext, Reporter, Silent};
+use crate::error::{Error, Result};
+use crate::graph::{self, Config};
+use crate::plan::{self, Live, Plan, PlanInput, Planned};
+use crate::reference;
+use crate::resource::{CallMeta, Contexts};
+use crate::stack::Stack;
+use crate::state::{self, Backend, LockInfo, OutputState, ResourceState, State, Status};
+use futures::StreamExt;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// How many resources one `read_many` call is given.
+const READ_BATCH: usize = 100;
+
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    pub destroy: bool,
+    /// Only these addresses and what they need (for destroy: and what needs them).
+    pub targets: Vec<String>,
+}
+
+pub struct Engine {
+    backend: Arc<dyn Backend>,
+    contexts: Contexts,
+    parallelism: usize,
+    reporter: Arc<dyn Reporter>,
+    interrupt: Option<watch::Receiver<bool>>,
+    lock_timeout: Duration,
+}
+
+impl Engine {
+    pub fn new(backend: Arc<dyn Backend>) -> Self {
+        Self {
+            backend,
+            contexts: Contexts::new(),
+            parallelism: 10,
+            reporter: Arc::new(Silent),
+            interrupt: None,
+            lock_timeout: Duration::ZERO,
+        }
+    }
+    pub fn contexts(mut self, contexts: Contexts) -> Self {
+        self.contexts = contexts;
+        self
+    }
+    pub fn parallelism(mut self, n: usize) -> Self {
+        self.parallelism = n.max(1);
+        self
+    }
+    pub fn reporter(mut self, r: Arc<dyn Reporter>) -> Self {
+        self.reporter = r;
+        self
+    }
+    /// Once the receiver sees `true`, apply starts nothing new, lets running steps finish and saves state.
+    pub fn interrupt(mut self, rx: watch::Receiver<bool>) -> Self {
+        self.interrupt = Some(rx);
+        self
+    }
+    /// How long to wait for a held lock before giving up (default: fail at once).
+    pub fn lock_timeout(mut self, d: Duration) -> Self {
+        self.lock_timeout = d;
+        self
+    }
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    /// Checks the stack without any API call.
+    pub fn validate(&self, stack: &Stack) -> Result<()> {
+        graph::build(stack).map(|_| ())
+    }
+
+    /// The dependency graph as DOT.
+    pub fn graph(&self, stack: &Stack) -> Result<String> {
+        Ok(graph::to_dot(&graph::build(stack)?))
+    }
+
+    /// Reads live state and diffs it against the stack. Takes no lock and changes nothing.
+    pub async fn plan(&self, stack: &Stack, opts: &PlanOptions) -> Result<Plan> {
+        let config = graph::build(stack)?;
+        let state = state::load(self.backend.as_ref(), &config.stack).await?;
+        Ok(self.compute(&config, state, opts).await?.plan)
+    }
+
+    /// Takes the lock and plans; the returned session applies exactly that plan.
+    pub async fn begin(&self, stack: &Stack, opts: &PlanOptions) -> Result<Session<'_>> {
+        let config = Arc::new(graph::build(stack)?);
+        let lock = self.lock(if opts.destroy { "destroy" } else { "apply" }).await?;
+        let planned = match self.locked_plan(&config, opts).await {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = self.backend.unlock(&lock.id).await;
+                return Err(e);
+            }
+        };
+        Ok(Session { engine: self, config, planned: Some(planned), lock })
+    }
+
+    /// Applies a plan saved earlier, refusing if the code, the state or the live resources moved since.
+    pub async fn begin_saved(&self, stack: &Stack, saved: &Plan) -> Result<Session<'_>> {
+        let opts = PlanOptions { destroy: saved.destroy, targets: saved.targets.clone() };
+        let session = self.begin(stack, &opts).await?;
+        match stale_reason(saved, session.plan()) {
+            None => Ok(session),
+            Some(why) => {
+                session.release().await;
+                Err(Error::StalePlan(why))
+            }
+        }
+    }
+
+    /// Plan and apply in one go (no confirmation): the automation API.
+    pub async fn apply(&self, stack: &Stack, opts: &PlanOptions) -> Result<(Plan, State)> {
+        let session = self.begin(stack, opts).await?;
+        let plan = session.plan().clone();
+        let state = session.apply().await?;
+        Ok((plan, state))
+    }
+
+    pub async fn destroy(&self, stack: &Stack) -> Result<(Plan, State)> {
+        self.apply(stack, &PlanOptions { destroy: true, targets: vec![] }).await
+    }
+
+    /// Reads every resource in state and records what it finds (drift becomes visible in state).
+    pub async fn refresh(&self, stack: &Stack) -> Result<State> {
+        let config = graph::build(stack)?;
+        let lock = self.lock("refresh").await?;
+        let result = async {
+            let state = state::load(self.backend.as_ref(), &config.stack).await?;
+            let (mut state, live, _) = self.read_live(&config, state).await?;
+            for (address, l) in live {
+                match l {
+                    Some(l) => {
+                        if let Some(r) = state.resources.get_mut(&address) {
+                            r.id = Some(l.id);
+                            r.inputs = l.inputs;
+                            r.outputs = l.outputs;
+                        }
+                    }
+                    None => {
+                        state.resources.remove(&address);
+                    }
+                }
+            }
+            state.serial += 1;
+            self.backend.write(&state.to_bytes()?).await?;
+            Ok(state)
+        }
+        .await;
+        let _ = self.backend.unlock(&lock.id).await;
+        result
+    }
+
+    /// Brings an existing cloud resource under management at `address` (declared in the stack).
+    pub async fn import(&self, stack: &Stack, address: &str, id: &str) -> Result<ResourceState> {
+        let config = graph::build(stack)?;
+        let Some(node) = config.nodes.get(address) else {
+            return Err(Error::Usage(format!("`{address}` is not declared in the stack; add it to the code first, then import")));
+        };
+        let lock = self.lock("import").await?;
+        let result = async {
+            let mut state = state::load(self.backend.as_ref(), &config.stack).await?;
+            if state.resources.contains_key(address) {
+                return Err(Error::Usage(format!("`{address}` is already in state; `state rm` it first to import another object")));
+            }
+            // The code's inputs help resources that need more than an id to find themselves.
+            let lookup = |t: &reference::TokenRef| state.resources.get(&t.address).and_then(|r| r.outputs.get(&t.field).cloned());
+            let prior = reference::resolve(&node.inputs, &lookup);
+            let found = node.kind.read_many(&self.contexts, &[(id.to_string(), prior)]).await.into_iter().next();
+            let (inputs, outputs) = match found {
+                Some(Ok(Some(v))) => v,
+                Some(Ok(None)) | None => return Err(Error::Usage(format!("no {} with id `{id}` was found", node.kind.type_name()))),
+                Some(Err(source)) => return Err(Error::Provider { address: address.to_string(), operation: "import", source }),
+            };
+            let entry = ResourceState {
+                type_name: node.kind.type_name().to_string(),
+                id: Some(id.to_string()),
+                inputs,
+                outputs,
+                dependencies: node.deps.clone(),
+                status: Status::Ready,
+                protect: node.lifecycle.prevent_destroy.unwrap_or(node.kind.protect_by_default()),
+                token: None,
+            };
+            state.resources.insert(address.to_string(), entry.clone());
+            state.serial += 1;
+            self.backend.write(&state.to_bytes()?).await?;
+            Ok(entry)
+        }
+        .await;
+        let _ = self.backend.unlock(&lock.id).await;
+        result
+    }
+
+    pub async fn state(&self, stack_name: &str) -> Result<State> {
+        state::load(self.backend.as_ref(), stack_name).await
+    }
+
+    pub async fn outputs(&self, stack_name: &str) -> Result<BTreeMap<String, OutputState>> {
+        Ok(self.state(stack_name).await?.outputs)
+    }
+
+    /// Forgets a resource without deleting it.
+    pub async fn state_rm(&self, stack_name: &str, address: &str) -> Result<()> {
+        let lock = self.lock("state rm").await?;
+        let result = async {
+            let mut state = state::load(self.backend.as_ref(), stack_name).await?;
+            if state.resources.remove(address).is_none() {
+                return Err(Error::Usage(format!("`{address}` is not in state")));
+            }
+            state.serial += 1;
+            self.backend.write(&state.to_bytes()?).await
+        }
+        .await;
+        let _ = self.backend.unlock(&lock.id).await;
+        result
+    }
+
+    pub async fn force_unlock(&self, lock_id: &str) -> Result<()> {
+        self.backend.force_unlock(lock_id).await
+    }
+
+    async fn lock(&self, operation: &str) -> Result<LockInfo> {
+        let info = LockInfo::new(operation);
+        let deadline = Instant::now() + self.lock_timeout;
+        loop {
+            match self.backend.lock(&info).await {
+                Ok(()) => return Ok(info),
+                Err(Error::Locked { .. }) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(500)).await,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn locked_plan(&self, config: &Config, opts: &PlanOptions) -> Result<Planned> {
+        let state = state::load(self.backend.as_ref(), &config.stack).await?;
+        self.compute(config, state, opts).await
+    }
+
+    async fn compute(&self, config: &Config, state: State, opts: &PlanOptions) -> Result<Planned> {
+        for t in &opts.targets {
+            if !config.nodes.contains_key(t) && !state.resources.contains_key(t) {
+                return Err(Error::Usage(format!("--target `{t}` is neither in the stack nor in state")));
+            }
+        }
+        let (state, live, moved_from) = self.read_live(config, state).await?;
+        plan::compute(PlanInput { config, state, live, destroy: opts.destroy, targets: &opts.targets, moved_from })
+    }
+
+    /// Applies renames, adopts interrupted creates, and reads every resource in state: batched per type,
+    /// types concurrently.
+    #[allow(clippy::type_complexity)]
+    async fn read_live(
+        &self,
+        config: &Config,
+        mut state: State,
+    ) -> Result<(State, BTreeMap<String, Option<Live>>, BTreeMap<String, String>)> {
+        let mut moved_from = BTreeMap::new();
+        for (from, to) in &config.moved {
+            if state.resources.contains_key(to) {
+                continue;
+            }
+            if let Some(r) = state.resources.remove(from) {
+                state.resources.insert(to.clone(), r);
+                for other in state.resources.values_mut() {
+                    if other.dependencies.remove(from) {
+                        other.dependencies.insert(to.clone());
+                    }
+                }
+                moved_from.insert(to.clone(), from.clone());
+            }
+        }
+        self.adopt(config, &mut state).await?;
+
+        let mut by_type: BTreeMap<String, Vec<(String, String, Value)>> = BTreeMap::new();
+        for (address, r) in &state.resources {
+            if let Some(id) = &r.id {
+                by_type.entry(r.type_name.clone()).or_default().push((address.clone(), id.clone(), r.inputs.clone()));
+            }
+        }
+        let mut batches = Vec::new();
+        for (type_name, items) in by_type {
+            let Some(kind) = config.registry.get(&type_name) else {
+                return Err(Error::Refused {
+                    address: items.first().map(|i| i.0.clone()).unwrap_or_default(),
+                    message: format!("state holds a {type_name}, a type this program does not know; add its provider"),
+                });
+            };
+            for chunk in items.chunks(READ_BATCH) {
+                batches.push((kind.clone(), chunk.to_vec()));
+            }
+        }
+        let contexts = &self.contexts;
+        let results: Vec<Vec<(String, String, Result<Option<(Value, Value)>, crate::ProviderError>)>> = futures::stream::iter(batches)
+            .map(|(kind, chunk)| async move {
+                let ids: Vec<(String, Value)> = chunk.iter().map(|(_, id, inputs)| (id.clone(), inputs.clone())).collect();
+                let results = kind.read_many(contexts, &ids).await;
+                chunk.into_iter().zip(results).map(|((a, id, _), r)| (a, id, r)).collect::<Vec<_>>()
+            })
+            .buffer_unordered(self.parallelism)
+            .collect()
+            .await;
+        let mut live = BTreeMap::new();
+        let mut errors = Vec::new();
+        for (address, id, r) in results.into_iter().flatten() {
+            match r {
+                Ok(Some((inputs, outputs))) => {
+                    live.insert(address, Some(Live { id, inputs, outputs }));
+                }
+                Ok(None) => {
+                    live.insert(address, None);
+                }
+                Err(source) => errors.push(Error::Provider { address, operation: "read", source }),
+            }
+        }
+        match errors.len() {
+            0 => Ok((state, live, moved_from)),
+            1 => Err(errors.remove(0)),
+            _ => Err(Error::Failed(errors)),
+        }
+    }
+
+    /// Entries left `creating` by a run that died during the call: find what it made by tags, or forget.
+    async fn adopt(&self, config: &Config, state: &mut State) -> Result<()> {
+        let pending: Vec<(String, ResourceState)> =
+            state.resources.iter().filter(|(_, r)| r.status == Status::Creating).map(|(a, r)| (a.clone(), r.clone())).collect();
+        for (address, r) in pending {
+            let Some(kind) = config.registry.get(&r.type_name) else { continue };
+            let meta =
+                CallMeta { stack: config.stack.clone(), address: address.clone(), idempotency_token: r.token.clone().unwrap_or_default() };
+            match kind.find_by_tags(&self.contexts, &r.inputs, &meta).await {
+                Ok(Some(id)) => {
+                    self.reporter.event(apply::Event::Note(format!("{address}: adopting {id}, created by an interrupted run")));
+                    if let Some(e) = state.resources.get_mut(&address) {
+                        e.id = Some(id);
+                        e.status = Status::Ready;
+                        e.token = None;
+                    }
+                }
+                Ok(None) => {
+                    state.resources.remove(&address);
+                }
+                Err(source) => return Err(Error::Provider { address, operation: "find by tags", source }),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn stale_reason(saved: &Plan, now: &Plan) -> Option<String> {
+    if saved.stack != now.stack {
+        return Some(format!("it was made for stack `{}`, not `{}`", saved.stack, now.stack));
+    }
+    if saved.state_lineage != now.state_lineage {
+        return Some("it was made against another state (lineage differs)".into());
+    }
+    if saved.state_serial != now.state_serial {
+        return Some(format!("the state changed since (serial {} then, {} now)", saved.state_serial, now.state_serial));
+    }
+    if saved.config_digest != now.config_digest {
+        return Some("the code changed since".into());
+    }
+    if saved.live_digest != now.live_digest || saved.changes != now.changes {
+        return Some("the live resources changed since".into());
+    }
+    None
+}
+
+/// A locked, planned run. Apply it or release it; the lock is held until then.
+pub struct Session<'a> {
+    engine: &'a Engine,
+    config: Arc<Config>,
+    planned: Option<Planned>,
+    lock: LockInfo,
+}
+
+impl Session<'_> {
+    pub fn plan(&self) -> &Plan {
+        static EMPTY: std::sync::OnceLock<Plan> = std::sync::OnceLock::new();
+        match &self.planned {
+            Some(p) => &p.plan,
+            None => EMPTY.get_or_init(|| Plan {
+                format_version: plan::PLAN_FORMAT_VERSION,
+                stack: String::new(),
+                destroy: false,
+                created_at: String::new(),
+                state_lineage: String::new(),
+                state_serial: 0,
+                config_digest: String::new(),
+                live_digest: String::new(),
+                targets: vec![],
+                changes: vec![],
+                outputs: BTreeMap::new(),
+                summary: plan::Summary::default(),
+            }),
+        }
+    }
+
+    pub async fn apply(mut self) -> Result<State> {
+        let planned = self.planned.take().ok_or_else(|| Error::Usage("session already used".into()))?;
+        let engine = self.engine;
+        let cx = ApplyContext {
+            config: self.config.clone(),
+            contexts: engine.contexts.clone(),
+            reporter: engine.reporter.clone(),
+            parallelism: engine.parallelism,
+            interrupt: engine.interrupt.clone(),
+        };
+        let result = apply::run(planned, engine.backend.clone(), cx).await;
+        let _ = engine.backend.unlock(&self.lock.id).await;
+        result
+    }
+
+    pub async fn release(self) {
+        let _ = self.engine.backend.unlock(&self.lock.id).await;
+    }
+}

@@ -1,0 +1,220 @@
+//! From a `Stack` to a validated dependency graph. Every check here runs before any API call; all problems
+//! are collected and reported together.
+
+use crate::error::{Diagnostic, Error, Result};
+use crate::reference::{self, references};
+use crate::resource::{ErasedType, Registry};
+use crate::stack::{Declared, Lifecycle, OutputDecl, Stack};
+use petgraph::graph::{DiGraph, NodeIndex};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// One resource of the validated configuration.
+#[derive(Clone)]
+pub(crate) struct Node {
+    pub address: String,
+    pub kind: Arc<dyn ErasedType>,
+    pub inputs: Value,
+    pub lifecycle: Lifecycle,
+    /// Addresses this resource needs first: referenced ones and `depends_on`.
+    pub deps: BTreeSet<String>,
+}
+
+/// The validated stack: resources in a dependency order (declaration order among independent ones).
+pub(crate) struct Config {
+    pub stack: String,
+    pub nodes: BTreeMap<String, Node>,
+    pub order: Vec<String>,
+    pub outputs: BTreeMap<String, OutputDecl>,
+    pub moved: Vec<(String, String)>,
+    pub default_tags: BTreeMap<String, String>,
+    pub registry: Registry,
+}
+
+fn valid_address(a: &str) -> bool {
+    !a.is_empty()
+        && a.len() <= 200
+        && a.split('/').all(|seg| !seg.is_empty() && seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+}
+
+fn diag(address: &str, field: Option<&str>, message: impl Into<String>) -> Diagnostic {
+    Diagnostic { address: address.to_string(), field: field.map(str::to_string), message: message.into() }
+}
+
+pub(crate) fn build(stack: &Stack) -> Result<Config> {
+    let mut problems = Vec::new();
+    let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
+    let mut declared_order = Vec::new();
+
+    if !valid_address(&stack.name) || stack.name.contains('/') {
+        problems.push(diag(&stack.name, None, "a stack name may hold only letters, digits, `-` and `_`"));
+    }
+    let mut seen = HashMap::new();
+    for d in &stack.resources {
+        if let Some(first_type) = seen.insert(d.address.clone(), d.type_name) {
+            problems.push(diag(&d.address, None, format!("the address is used twice (by a {first_type} and a {})", d.type_name)));
+            continue;
+        }
+        if !valid_address(&d.address) {
+            problems.push(diag(&d.address, None, "an address is one or more `/`-separated names of letters, digits, `-` and `_`"));
+        }
+        if let Some(e) = &d.encode_error {
+            problems.push(diag(&d.address, None, format!("inputs can't be serialized: {e}")));
+            continue;
+        }
+        let Some(kind) = stack.registry.get(d.type_name) else {
+            problems.push(diag(&d.address, None, format!("resource type {} is not registered", d.type_name)));
+            continue;
+        };
+        declared_order.push(d.address.clone());
+        nodes.insert(d.address.clone(), node_of(d, kind));
+    }
+
+    // Dangling references and depends_on, then each resource's own checks.
+    for node in nodes.values() {
+        for (field, r) in references(&node.inputs) {
+            if !nodes.contains_key(&r.address) {
+                problems.push(diag(&node.address, Some(&field), format!("refers to `{}`, which is not in the stack", r.address)));
+            }
+        }
+        for dep in &node.lifecycle.depends_on {
+            if !nodes.contains_key(dep) {
+                problems.push(diag(&node.address, Some("depends_on"), format!("`{dep}` is not in the stack")));
+            }
+        }
+        for field in &node.lifecycle.ignore_changes {
+            if node.inputs.get(field).is_none() {
+                problems.push(diag(
+                    &node.address,
+                    Some("ignore_changes"),
+                    format!("`{field}` is not a field of {}", node.kind.type_name()),
+                ));
+            }
+        }
+        match node.kind.validate(&node.inputs) {
+            Ok(errs) => problems.extend(errs.into_iter().map(|e| diag(&node.address, Some(&e.field), e.message))),
+            Err(e) => problems.push(diag(&node.address, None, e)),
+        }
+    }
+    for (name, out) in &stack.outputs {
+        for (_, r) in references(&out.value) {
+            if !nodes.contains_key(&r.address) {
+                problems.push(diag(&format!("output.{name}"), None, format!("refers to `{}`, which is not in the stack", r.address)));
+            }
+        }
+    }
+    for (from, to) in &stack.moved {
+        if !nodes.contains_key(to) {
+            problems.push(diag(from, Some("moved"), format!("moved to `{to}`, which is not in the stack")));
+        }
+        if nodes.contains_key(from) {
+            problems.push(diag(from, Some("moved"), "moved away, but still declared at this address"));
+        }
+    }
+
+    let order = match topo_order(&nodes, &declared_order) {
+        Ok(o) => o,
+        Err(cycle) => {
+            problems.push(diag(&cycle[0], None, format!("dependency cycle: {}", cycle.join(" -> "))));
+            Vec::new()
+        }
+    };
+    if !problems.is_empty() {
+        return Err(Error::Validation(problems));
+    }
+    Ok(Config {
+        stack: stack.name.clone(),
+        nodes,
+        order,
+        outputs: stack.outputs.clone(),
+        moved: stack.moved.clone(),
+        default_tags: stack.default_tags.clone(),
+        registry: stack.registry.clone(),
+    })
+}
+
+fn node_of(d: &Declared, kind: Arc<dyn ErasedType>) -> Node {
+    let mut deps = reference::referenced_addresses(&d.inputs);
+    deps.extend(d.lifecycle.depends_on.iter().cloned());
+    deps.remove(&d.address);
+    Node { address: d.address.clone(), kind, inputs: d.inputs.clone(), lifecycle: d.lifecycle.clone(), deps }
+}
+
+/// Kahn's algorithm, taking ready nodes in declaration order so plans read like the code. On a cycle,
+/// returns one cycle as a path of addresses ending where it started.
+fn topo_order(nodes: &BTreeMap<String, Node>, declared: &[String]) -> std::result::Result<Vec<String>, Vec<String>> {
+    let mut graph = DiGraph::<&str, ()>::new();
+    let mut ix: HashMap<&str, NodeIndex> = HashMap::new();
+    for a in declared {
+        ix.insert(a, graph.add_node(a));
+    }
+    for a in declared {
+        for d in &nodes[a].deps {
+            if let Some(&di) = ix.get(d.as_str()) {
+                graph.add_edge(di, ix[a.as_str()], ());
+            }
+        }
+    }
+    // A reference to itself is a cycle too.
+    for a in declared {
+        if reference::referenced_addresses(&nodes[a].inputs).contains(a) {
+            return Err(vec![a.clone(), a.clone()]);
+        }
+    }
+    let mut indegree: Vec<usize> = graph.node_indices().map(|n| graph.neighbors_directed(n, petgraph::Incoming).count()).collect();
+    let mut done = vec![false; graph.node_count()];
+    let mut order = Vec::with_capacity(declared.len());
+    loop {
+        let mut progressed = false;
+        for n in graph.node_indices() {
+            if !done[n.index()] && indegree[n.index()] == 0 {
+                done[n.index()] = true;
+                order.push(graph[n].to_string());
+                for m in graph.neighbors_directed(n, petgraph::Outgoing) {
+                    indegree[m.index()] -= 1;
+                }
+                progressed = true;
+            }
+        }
+        if !progressed {
+            break;
+        }
+    }
+    if order.len() == declared.len() {
+        return Ok(order);
+    }
+    // Walk backwards along unfinished dependencies until a node repeats: that loop is a cycle.
+    let start = graph.node_indices().find(|n| !done[n.index()]).unwrap_or_default();
+    let mut path = vec![start];
+    let mut cur = start;
+    loop {
+        let Some(next) = graph.neighbors_directed(cur, petgraph::Incoming).find(|p| !done[p.index()]) else {
+            return Err(vec![graph[start].to_string()]);
+        };
+        if let Some(pos) = path.iter().position(|&p| p == next) {
+            // path holds dependents before their dependencies; print "a -> b" as "a needs b".
+            let mut cycle: Vec<String> = path[pos..].iter().map(|&n| graph[n].to_string()).collect();
+            cycle.push(graph[next].to_string());
+            return Err(cycle);
+        }
+        path.push(next);
+        cur = next;
+    }
+}
+
+/// DOT text of the stack's dependency graph (`a -> b`: a needs b).
+pub(crate) fn to_dot(config: &Config) -> String {
+    let mut out = String::from("digraph ferroform {\n  rankdir = \"RL\";\n  node [shape = box];\n");
+    for a in &config.order {
+        let n = &config.nodes[a];
+        out.push_str(&format!("  \"{a}\" [label = \"{a}\\n{}\"];\n", n.kind.type_name()));
+    }
+    for a in &config.order {
+        for d in &config.nodes[a].deps {
+            out.push_str(&format!("  \"{a}\" -> \"{d}\";\n"));
+        }
+    }
+    out.push_str("}\n");
+    out
+}

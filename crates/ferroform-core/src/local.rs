@@ -1,0 +1,184 @@
+//! State in a local file: written atomically (temp file, fsync, rename, fsync of the directory) with the
+//! previous copy kept as `<file>.backup`; locked with an OS file lock, which the kernel releases when the
+//! holder dies, so a crashed run never leaves a lock that needs a manual unlock.
+
+use crate::error::{Error, Result};
+use crate::state::{Backend, LockInfo};
+use async_trait::async_trait;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+pub struct LocalBackend {
+    path: PathBuf,
+    held: Mutex<Option<File>>,
+}
+
+impl LocalBackend {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into(), held: Mutex::new(None) }
+    }
+
+    /// `.ferroform/<stack>.state.json` in the working directory.
+    pub fn default_for(stack: &str) -> Self {
+        Self::new(Path::new(".ferroform").join(format!("{stack}.state.json")))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        with_suffix(&self.path, ".lock")
+    }
+
+    fn ensure_dir(&self) -> Result<()> {
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        }
+        Ok(())
+    }
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+fn io(context: &str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    let context = format!("{context} {}", path.display());
+    move |e| Error::io(context, e)
+}
+
+/// Atomic replace: a reader (or a crash) sees the old file or the new one, never a partial one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = with_suffix(path, &format!(".tmp.{}", std::process::id()));
+    {
+        let mut f = File::create(&tmp).map_err(io("creating", &tmp))?;
+        f.write_all(bytes).map_err(io("writing", &tmp))?;
+        f.sync_all().map_err(io("syncing", &tmp))?;
+    }
+    if path.exists() {
+        // Keep the previous copy; a hard link is atomic and leaves `path` in place until the rename.
+        let backup = with_suffix(path, ".backup");
+        let _ = fs::remove_file(&backup);
+        fs::hard_link(path, &backup).or_else(|_| fs::copy(path, &backup).map(|_| ())).map_err(io("backing up", path))?;
+    }
+    fs::rename(&tmp, path).map_err(io("renaming into", path))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Backend for LocalBackend {
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    async fn read(&self) -> Result<Option<Vec<u8>>> {
+        match fs::read(&self.path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(format!("reading {}", self.path.display()), e)),
+        }
+    }
+
+    async fn write(&self, bytes: &[u8]) -> Result<()> {
+        self.ensure_dir()?;
+        write_atomic(&self.path, bytes)
+    }
+
+    async fn lock(&self, info: &LockInfo) -> Result<()> {
+        self.ensure_dir()?;
+        let lock_path = self.lock_path();
+        let mut file =
+            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&lock_path).map_err(io("opening", &lock_path))?;
+        let mut previous = String::new();
+        let _ = file.read_to_string(&mut previous);
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                let holder =
+                    serde_json::from_str::<LockInfo>(&previous).map(|h| h.describe()).unwrap_or_else(|_| "another process".to_string());
+                let lock_id = serde_json::from_str::<LockInfo>(&previous).map(|h| h.id).unwrap_or_default();
+                return Err(Error::Locked { location: self.location(), holder, lock_id });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(Error::io(format!("locking {}", lock_path.display()), e)),
+        }
+        // We hold the OS lock. Content left behind means its writer died holding it (the kernel let go).
+        if let Ok(stale) = serde_json::from_str::<LockInfo>(&previous) {
+            tracing::warn!("taking over the lock left by a run that is gone: {}", stale.describe());
+            eprintln!("note: taking over the state lock left by a run that is gone: {}", stale.describe());
+        }
+        let body = serde_json::to_vec(info).map_err(|e| Error::state(self.location(), e.to_string()))?;
+        file.set_len(0).map_err(io("truncating", &lock_path))?;
+        file.seek(SeekFrom::Start(0)).map_err(io("seeking", &lock_path))?;
+        file.write_all(&body).map_err(io("writing", &lock_path))?;
+        file.sync_all().map_err(io("syncing", &lock_path))?;
+        if let Ok(mut held) = self.held.lock() {
+            *held = Some(file);
+        }
+        Ok(())
+    }
+
+    async fn unlock(&self, _id: &str) -> Result<()> {
+        let file = self.held.lock().ok().and_then(|mut h| h.take());
+        if let Some(file) = file {
+            // Empty content marks a clean release; the OS lock goes with the handle.
+            let _ = file.set_len(0);
+            let _ = file.sync_all();
+            let _ = file.unlock();
+        }
+        Ok(())
+    }
+
+    async fn force_unlock(&self, id: &str) -> Result<()> {
+        let lock_path = self.lock_path();
+        let content = fs::read_to_string(&lock_path).unwrap_or_default();
+        match serde_json::from_str::<LockInfo>(&content) {
+            Ok(info) if info.id == id => {
+                // A new inode: the old holder (if alive) keeps a lock on a file nobody else opens.
+                fs::remove_file(&lock_path).map_err(io("removing", &lock_path))?;
+                Ok(())
+            }
+            Ok(info) => Err(Error::Usage(format!("the lock is held by {}, not lock id {id}", info.describe()))),
+            Err(_) => Err(Error::Usage(format!("{} is not locked", self.location()))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn second_locker_is_refused_with_the_holder_named() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let a = LocalBackend::new(dir.path().join("s.json"));
+        let b = LocalBackend::new(dir.path().join("s.json"));
+        let info = LockInfo::new("apply");
+        a.lock(&info).await?;
+        let err = b.lock(&LockInfo::new("apply")).await.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("locked by") && err.contains(&info.id), "{err}");
+        a.unlock(&info.id).await?;
+        b.lock(&LockInfo::new("apply")).await?;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn write_keeps_a_backup() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let be = LocalBackend::new(dir.path().join("s.json"));
+        be.write(b"one").await?;
+        be.write(b"two").await?;
+        assert_eq!(fs::read(dir.path().join("s.json"))?, b"two");
+        assert_eq!(fs::read(dir.path().join("s.json.backup"))?, b"one");
+        Ok(())
+    }
+}

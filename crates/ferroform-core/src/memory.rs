@@ -1,0 +1,303 @@
+//! An in-memory cloud and resource types over it, for the engine's tests and benchmarks. It records every
+//! call, measures how many ran at once (so concurrency is proven by observation, not timing), and can be
+//! told to fail or to sleep a fixed latency per call.
+
+use crate::error::{FieldError, ProviderError};
+use crate::resource::{CallMeta, Context, Observed, Resource};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Object {
+    pub type_name: String,
+    pub thing: Thing,
+}
+
+#[derive(Default)]
+pub struct Cloud {
+    objects: Mutex<BTreeMap<String, Object>>,
+    calls: Mutex<Vec<String>>,
+    next_id: AtomicUsize,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    latency: Mutex<Duration>,
+    fail: Mutex<BTreeSet<String>>,
+}
+
+impl Cloud {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+    pub fn with_latency(latency: Duration) -> Arc<Self> {
+        let c = Self::default();
+        if let Ok(mut l) = c.latency.lock() {
+            *l = latency;
+        }
+        Arc::new(c)
+    }
+    /// Calls whose `"op name"` (e.g. `"create b"`) is in the set fail.
+    pub fn fail_on(&self, call: &str) {
+        if let Ok(mut f) = self.fail.lock() {
+            f.insert(call.to_string());
+        }
+    }
+    pub fn clear_failures(&self) {
+        if let Ok(mut f) = self.fail.lock() {
+            f.clear();
+        }
+    }
+    /// Every call so far as `"op name"`.
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+    pub fn reset_calls(&self) {
+        if let Ok(mut c) = self.calls.lock() {
+            c.clear();
+        }
+        self.max_in_flight.store(0, Ordering::SeqCst);
+    }
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight.load(Ordering::SeqCst)
+    }
+    pub fn objects(&self) -> BTreeMap<String, Object> {
+        self.objects.lock().map(|o| o.clone()).unwrap_or_default()
+    }
+    /// Changes an object behind the engine's back (drift).
+    pub fn tamper(&self, id: &str, f: impl FnOnce(&mut Thing)) {
+        if let Ok(mut o) = self.objects.lock() {
+            if let Some(obj) = o.get_mut(id) {
+                f(&mut obj.thing);
+            }
+        }
+    }
+    pub fn remove(&self, id: &str) {
+        if let Ok(mut o) = self.objects.lock() {
+            o.remove(id);
+        }
+    }
+
+    async fn call<T>(
+        &self,
+        op: &str,
+        name: &str,
+        f: impl FnOnce(&mut BTreeMap<String, Object>) -> Result<T, ProviderError>,
+    ) -> Result<T, ProviderError> {
+        let label = format!("{op} {name}");
+        if let Ok(mut c) = self.calls.lock() {
+            c.push(label.clone());
+        }
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        let latency = self.latency.lock().map(|l| *l).unwrap_or_default();
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        } else {
+            tokio::task::yield_now().await;
+        }
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if self.fail.lock().map(|f| f.contains(&label)).unwrap_or(false) {
+            return Err(ProviderError::with_code("InjectedFailure", format!("{label} failed on purpose")));
+        }
+        let mut objects = self.objects.lock().map_err(|_| ProviderError::new("poisoned"))?;
+        f(&mut objects)
+    }
+}
+
+/// The context memory resources use. It must be inserted into the engine's `Contexts`.
+pub struct Mem(pub Arc<Cloud>);
+
+#[async_trait]
+impl Context for Mem {
+    async fn init() -> Result<Self, ProviderError> {
+        Err(ProviderError::new("insert a memory::Mem into the engine's contexts"))
+    }
+}
+
+/// A generic resource: `name` forces replacement, `value` and `size` update in place.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Thing {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Names are unique in the cloud: the old one must go before a replacement with the same name.
+    #[serde(default)]
+    pub unique: bool,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Thing {
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into(), ..Default::default() }
+    }
+    pub fn value(mut self, v: impl Into<String>) -> Self {
+        self.value = Some(v.into());
+        self
+    }
+    pub fn size(mut self, n: u64) -> Self {
+        self.size = Some(n);
+        self
+    }
+    pub fn unique(mut self) -> Self {
+        self.unique = true;
+        self
+    }
+}
+
+crate::outputs! {
+    pub struct ThingOutputs => ThingRefs {
+        pub id: String,
+        pub arn: String,
+        pub name: String,
+    }
+}
+
+async fn read_thing(ctx: &Mem, type_name: &str, id: &str) -> Result<Option<Observed<Thing>>, ProviderError> {
+    ctx.0
+        .call("read", id, |o| {
+            Ok(o.get(id).filter(|obj| obj.type_name == type_name).map(|obj| Observed {
+                inputs: obj.thing.clone(),
+                outputs: ThingOutputs { id: id.to_string(), arn: format!("arn:mem:{id}"), name: obj.thing.name.clone() },
+            }))
+        })
+        .await
+}
+
+async fn create_thing(ctx: &Mem, type_name: &str, desired: &Thing) -> Result<(String, ThingOutputs), ProviderError> {
+    let id = format!("{}-{}", desired.name, ctx.0.next_id.fetch_add(1, Ordering::SeqCst));
+    let type_name = type_name.to_string();
+    ctx.0
+        .call("create", &desired.name, |o| {
+            if desired.unique && o.values().any(|x| x.thing.name == desired.name && x.type_name == type_name) {
+                return Err(ProviderError::with_code("AlreadyExists", format!("{} exists", desired.name)));
+            }
+            o.insert(id.clone(), Object { type_name, thing: desired.clone() });
+            Ok(())
+        })
+        .await?;
+    Ok((id.clone(), ThingOutputs { arn: format!("arn:mem:{id}"), id, name: desired.name.clone() }))
+}
+
+async fn update_thing(ctx: &Mem, id: &str, desired: &Thing) -> Result<ThingOutputs, ProviderError> {
+    ctx.0
+        .call("update", &desired.name, |o| match o.get_mut(id) {
+            Some(obj) => {
+                obj.thing = desired.clone();
+                Ok(())
+            }
+            None => Err(ProviderError::with_code("NotFound", id)),
+        })
+        .await?;
+    Ok(ThingOutputs { id: id.to_string(), arn: format!("arn:mem:{id}"), name: desired.name.clone() })
+}
+
+async fn delete_thing(ctx: &Mem, id: &str, prior: &Thing) -> Result<(), ProviderError> {
+    ctx.0
+        .call("delete", &prior.name, |o| {
+            o.remove(id);
+            Ok(())
+        })
+        .await
+}
+
+async fn find_thing(ctx: &Mem, meta: &CallMeta) -> Result<Option<String>, ProviderError> {
+    ctx.0
+        .call("find", &meta.address, |o| {
+            Ok(o.iter()
+                .find(|(_, x)| {
+                    x.thing.tags.get(crate::TAG_ADDRESS) == Some(&meta.address) && x.thing.tags.get(crate::TAG_STACK) == Some(&meta.stack)
+                })
+                .map(|(id, _)| id.clone()))
+        })
+        .await
+}
+
+#[async_trait]
+impl Resource for Thing {
+    const TYPE: &'static str = "mem_thing";
+    const REPLACE_FIELDS: &'static [&'static str] = &["name"];
+    type Outputs = ThingOutputs;
+    type Refs = ThingRefs;
+    type Context = Mem;
+
+    fn validate(&self) -> Vec<FieldError> {
+        let mut e = Vec::new();
+        if self.name.is_empty() || self.name.len() > 64 {
+            e.push(FieldError::new("name", "must be 1 to 64 characters"));
+        }
+        if self.size.is_some_and(|s| s > 1000) {
+            e.push(FieldError::new("size", "must be at most 1000"));
+        }
+        e
+    }
+    fn set_default_tags(&mut self, tags: &BTreeMap<String, String>) {
+        for (k, v) in tags {
+            self.tags.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    fn delete_before_create(&self) -> bool {
+        self.unique
+    }
+    async fn create(ctx: &Mem, desired: &Self, _meta: &CallMeta) -> Result<(String, ThingOutputs), ProviderError> {
+        create_thing(ctx, Self::TYPE, desired).await
+    }
+    async fn read(ctx: &Mem, id: &str, _prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {
+        read_thing(ctx, Self::TYPE, id).await
+    }
+    async fn update(
+        ctx: &Mem,
+        id: &str,
+        _prior: &Self,
+        desired: &Self,
+        _changed: &[String],
+        _meta: &CallMeta,
+    ) -> Result<ThingOutputs, ProviderError> {
+        update_thing(ctx, id, desired).await
+    }
+    async fn delete(ctx: &Mem, id: &str, prior: &Self) -> Result<(), ProviderError> {
+        delete_thing(ctx, id, prior).await
+    }
+    async fn find_by_tags(ctx: &Mem, _desired: &Self, meta: &CallMeta) -> Result<Option<String>, ProviderError> {
+        find_thing(ctx, meta).await
+    }
+}
+
+/// Like `Thing`, but holds data: protected from deletion unless the stack opts out.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Vault(pub Thing);
+
+#[async_trait]
+impl Resource for Vault {
+    const TYPE: &'static str = "mem_vault";
+    const REPLACE_FIELDS: &'static [&'static str] = &["name"];
+    const PROTECT_BY_DEFAULT: bool = true;
+    type Outputs = ThingOutputs;
+    type Refs = ThingRefs;
+    type Context = Mem;
+
+    async fn create(ctx: &Mem, desired: &Self, _meta: &CallMeta) -> Result<(String, ThingOutputs), ProviderError> {
+        create_thing(ctx, Self::TYPE, &desired.0).await
+    }
+    async fn read(ctx: &Mem, id: &str, _prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {
+        Ok(read_thing(ctx, Self::TYPE, id).await?.map(|o| Observed { inputs: Vault(o.inputs), outputs: o.outputs }))
+    }
+    async fn update(
+        ctx: &Mem,
+        id: &str,
+        _prior: &Self,
+        desired: &Self,
+        _changed: &[String],
+        _meta: &CallMeta,
+    ) -> Result<ThingOutputs, ProviderError> {
+        update_thing(ctx, id, &desired.0).await
+    }
+    async fn delete(ctx: &Mem, id: &str, prior: &Self) -> Result<(), ProviderError> {
+        delete_thing(ctx, id, &prior.0).await
+    }
+}

@@ -1,0 +1,221 @@
+//! References between resources.
+//!
+//! A `Ref<T>` names one output of one resource. It is carried inside another resource's inputs as a *token*
+//! string, `${ref:ADDRESS.FIELD}`, the way CDK carries tokens: that lets a reference sit in any string field,
+//! even inside a larger string (`format!("{}/index/*", table.arn())`), with resource structs that stay plain
+//! Rust types. The engine finds the tokens in the serialized inputs (graph edges), shows them as
+//! `(known after apply)` while the producer does not exist, and substitutes the real value before calling
+//! the provider.
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::marker::PhantomData;
+
+const OPEN: &str = "${ref:";
+
+/// A typed handle to an output of a resource (`role.arn()`).
+pub struct Ref<T> {
+    address: String,
+    field: String,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Ref<T> {
+    fn clone(&self) -> Self {
+        Self { address: self.address.clone(), field: self.field.clone(), _t: PhantomData }
+    }
+}
+
+impl<T> fmt::Debug for Ref<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Ref({}.{})", self.address, self.field)
+    }
+}
+
+impl<T> Ref<T> {
+    pub fn new(address: impl Into<String>, field: impl Into<String>) -> Self {
+        Self { address: address.into(), field: field.into(), _t: PhantomData }
+    }
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+    pub fn field(&self) -> &str {
+        &self.field
+    }
+    /// The token that stands for this value inside a string.
+    pub fn token(&self) -> String {
+        format!("{OPEN}{}.{}}}", self.address, self.field)
+    }
+}
+
+impl<T> fmt::Display for Ref<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.token())
+    }
+}
+
+impl<T> From<Ref<T>> for String {
+    fn from(r: Ref<T>) -> String {
+        r.token()
+    }
+}
+
+impl<T> From<&Ref<T>> for String {
+    fn from(r: &Ref<T>) -> String {
+        r.token()
+    }
+}
+
+impl<T> From<Ref<T>> for Value {
+    fn from(r: Ref<T>) -> Value {
+        Value::String(r.token())
+    }
+}
+
+/// `address.field` of a token found in a string.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TokenRef {
+    pub address: String,
+    pub field: String,
+}
+
+/// Splits a string into literal text and references, in order.
+fn parse(s: &str) -> Vec<Part<'_>> {
+    let mut parts = Vec::new();
+    let mut rest = s;
+    while let Some(start) = rest.find(OPEN) {
+        let after = &rest[start + OPEN.len()..];
+        let Some(end) = after.find('}') else { break };
+        let body = &after[..end];
+        let Some(dot) = body.rfind('.') else { break };
+        if start > 0 {
+            parts.push(Part::Text(&rest[..start]));
+        }
+        parts.push(Part::Ref(TokenRef { address: body[..dot].to_string(), field: body[dot + 1..].to_string() }));
+        rest = &after[end + 1..];
+    }
+    if !rest.is_empty() {
+        parts.push(Part::Text(rest));
+    }
+    parts
+}
+
+enum Part<'a> {
+    Text(&'a str),
+    Ref(TokenRef),
+}
+
+/// True when the string holds at least one reference token (its value is not known yet).
+pub fn has_token(s: &str) -> bool {
+    s.contains(OPEN)
+}
+
+/// Every reference in a JSON value, with the JSON path of the field it sits in.
+pub fn references(value: &Value) -> Vec<(String, TokenRef)> {
+    let mut out = Vec::new();
+    walk(value, String::new(), &mut out);
+    out
+}
+
+fn walk(value: &Value, path: String, out: &mut Vec<(String, TokenRef)>) {
+    match value {
+        Value::String(s) if has_token(s) => {
+            for part in parse(s) {
+                if let Part::Ref(r) = part {
+                    out.push((path.clone(), r));
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                walk(v, format!("{path}[{i}]"), out);
+            }
+        }
+        Value::Object(map) => {
+            for (k, v) in map {
+                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                walk(v, p, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The addresses a JSON value refers to.
+pub fn referenced_addresses(value: &Value) -> BTreeSet<String> {
+    references(value).into_iter().map(|(_, r)| r.address).collect()
+}
+
+/// Replaces every token whose value `lookup` knows. A string that is exactly one token takes the output's
+/// JSON value as it is (so non-string outputs keep their type); tokens inside a larger string are
+/// substituted as text. Tokens `lookup` does not know are left in place (still unknown).
+pub fn resolve(value: &Value, lookup: &dyn Fn(&TokenRef) -> Option<Value>) -> Value {
+    match value {
+        Value::String(s) if has_token(s) => {
+            let parts = parse(s);
+            if let [Part::Ref(r)] = parts.as_slice() {
+                return lookup(r).unwrap_or_else(|| value.clone());
+            }
+            let mut out = String::new();
+            for part in parts {
+                match part {
+                    Part::Text(t) => out.push_str(t),
+                    Part::Ref(r) => match lookup(&r) {
+                        Some(Value::String(v)) => out.push_str(&v),
+                        Some(Value::Null) | None => out.push_str(&format!("{OPEN}{}.{}}}", r.address, r.field)),
+                        Some(other) => out.push_str(&other.to_string()),
+                    },
+                }
+            }
+            Value::String(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(|v| resolve(v, lookup)).collect()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), resolve(v, lookup))).collect()),
+        other => other.clone(),
+    }
+}
+
+/// True when any token remains anywhere in the value.
+pub fn is_unknown(value: &Value) -> bool {
+    match value {
+        Value::String(s) => has_token(s),
+        Value::Array(items) => items.iter().any(is_unknown),
+        Value::Object(map) => map.values().any(is_unknown),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn tokens_round_trip_through_strings() {
+        let r: Ref<String> = Ref::new("net/vpc", "id");
+        let v = json!({"a": r.to_string(), "b": [format!("arn:{}/index/*", r)], "c": 3});
+        let refs = references(&v);
+        assert_eq!(refs.len(), 2);
+        assert_eq!(refs[0].0, "a");
+        assert_eq!(refs[1].0, "b[0]");
+        assert_eq!(refs[0].1.address, "net/vpc");
+        let resolved = resolve(&v, &|t| (t.field == "id").then(|| json!("vpc-1")));
+        assert_eq!(resolved, json!({"a": "vpc-1", "b": ["arn:vpc-1/index/*"], "c": 3}));
+        assert!(!is_unknown(&resolved));
+        assert!(is_unknown(&v));
+    }
+
+    #[test]
+    fn whole_token_keeps_the_output_type() {
+        let v = json!(Ref::<u64>::new("t", "n").token());
+        assert_eq!(resolve(&v, &|_| Some(json!(42))), json!(42));
+        assert_eq!(resolve(&v, &|_| None), v);
+    }
+
+    #[test]
+    fn other_dollar_braces_are_not_tokens() {
+        let v = json!("arn:aws:s3:::bucket/${aws:username}/*");
+        assert!(references(&v).is_empty());
+    }
+}

@@ -1,0 +1,337 @@
+//! The resource model: what a resource author declares, and the type-erased form the engine drives.
+
+use crate::error::{FieldError, ProviderError};
+use async_trait::async_trait;
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::Value;
+use std::any::{Any, TypeId};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+use tokio::sync::OnceCell;
+
+/// Who is calling: passed to `create`/`update` so a provider can tag what it makes with the stack and
+/// address (a killed run finds what it created by these tags) and use an idempotency token.
+#[derive(Debug, Clone)]
+pub struct CallMeta {
+    pub stack: String,
+    pub address: String,
+    /// Stable for one planned step of one address: the same across retries, new for the next apply.
+    pub idempotency_token: String,
+}
+
+pub const TAG_STACK: &str = "ferroform:stack";
+pub const TAG_ADDRESS: &str = "ferroform:address";
+
+impl CallMeta {
+    /// The tags the engine asks every taggable resource to carry.
+    pub fn tags(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([(TAG_STACK.to_string(), self.stack.clone()), (TAG_ADDRESS.to_string(), self.address.clone())])
+    }
+}
+
+/// What a read finds: the live inputs (in the resource's own shape, so they diff against the desired ones)
+/// and the outputs.
+#[derive(Debug, Clone)]
+pub struct Observed<R: Resource> {
+    pub inputs: R,
+    pub outputs: R::Outputs,
+}
+
+/// A shared client/configuration for a family of resources (one per cloud account/region, say).
+/// Built lazily, the first time a resource needs it, so validation failures never touch the network.
+#[async_trait]
+pub trait Context: Send + Sync + Sized + 'static {
+    async fn init() -> Result<Self, ProviderError>;
+}
+
+/// The unit context, for resources that need none.
+#[async_trait]
+impl Context for () {
+    async fn init() -> Result<Self, ProviderError> {
+        Ok(())
+    }
+}
+
+type AnyArc = Arc<dyn Any + Send + Sync>;
+
+/// Lazily-built contexts, one per type. Tests insert theirs up front.
+#[derive(Default, Clone)]
+pub struct Contexts {
+    cells: Arc<Mutex<HashMap<TypeId, Arc<OnceCell<AnyArc>>>>>,
+}
+
+impl Contexts {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Uses this instance instead of `C::init()`.
+    pub fn insert<C: Context>(&self, ctx: C) {
+        let cell = OnceCell::new_with(Some(Arc::new(ctx) as AnyArc));
+        if let Ok(mut cells) = self.cells.lock() {
+            cells.insert(TypeId::of::<C>(), Arc::new(cell));
+        }
+    }
+
+    pub async fn get<C: Context>(&self) -> Result<Arc<C>, ProviderError> {
+        let cell = {
+            let mut cells = self.cells.lock().map_err(|_| ProviderError::new("context registry poisoned"))?;
+            cells.entry(TypeId::of::<C>()).or_default().clone()
+        };
+        let any = cell.get_or_try_init(|| async { C::init().await.map(|c| Arc::new(c) as AnyArc) }).await?;
+        any.clone().downcast::<C>().map_err(|_| ProviderError::new("context registered under the wrong type"))
+    }
+}
+
+/// Typed handles to a resource's outputs, built from its address (`TableRefs { arn(), name() }`).
+pub trait FromAddress {
+    fn from_address(address: &str) -> Self;
+}
+
+/// A resource type. The author declares inputs (the struct), outputs, replace-forcing fields and the four
+/// operations; the engine derives edges, diffs, actions, ordering, retries of the walk, and state.
+///
+/// Conventions for `read`: `Ok(None)` when the cloud says it is gone. For `update`: one targeted call per
+/// changed field; never called for a replace-forcing field. For `delete`: not-found is success.
+#[async_trait]
+pub trait Resource: Serialize + DeserializeOwned + Clone + Debug + Send + Sync + 'static {
+    /// Type name in state and plans; Terraform's name where one exists (`aws_iam_role`).
+    const TYPE: &'static str;
+    /// Fields whose change forces a new resource.
+    const REPLACE_FIELDS: &'static [&'static str] = &[];
+    /// Resources holding data (tables, repositories, buckets) refuse deletion unless the stack opts out.
+    const PROTECT_BY_DEFAULT: bool = false;
+
+    type Outputs: Serialize + DeserializeOwned + Clone + Debug + Send + Sync + 'static;
+    type Refs: FromAddress;
+    type Context: Context;
+
+    /// Checks what the cloud would reject, before any call. Values holding reference tokens are not known
+    /// yet: skip them (see [`crate::is_unknown_str`]).
+    fn validate(&self) -> Vec<FieldError> {
+        Vec::new()
+    }
+
+    /// Brings desired and live inputs to one canonical form before they are compared: sort sets, parse
+    /// policies, fill the cloud's defaults. Applied to both sides.
+    fn normalize(&mut self) {}
+
+    /// Merges the engine's tags (stack, address) and the stack's default tags into the resource's own.
+    /// Resources without tags ignore it.
+    fn set_default_tags(&mut self, _tags: &BTreeMap<String, String>) {}
+
+    /// True when the old resource must go before its replacement exists (a unique name, say).
+    fn delete_before_create(&self) -> bool {
+        false
+    }
+
+    /// The cloud id a resource is known by (state's `id`) and its outputs, after creation.
+    async fn create(ctx: &Self::Context, desired: &Self, meta: &CallMeta) -> Result<(String, Self::Outputs), ProviderError>;
+
+    /// `prior` is what the state (or, for `import`, the code) says, for resources that need more than the
+    /// id to find themselves.
+    async fn read(ctx: &Self::Context, id: &str, prior: &Self) -> Result<Option<Observed<Self>>, ProviderError>;
+
+    /// Reads many at once. Override where the API batches (`DescribeSubnets` with many ids).
+    async fn read_many(ctx: &Self::Context, items: &[(String, Self)]) -> Vec<Result<Option<Observed<Self>>, ProviderError>> {
+        futures::future::join_all(items.iter().map(|(id, prior)| Self::read(ctx, id, prior))).await
+    }
+
+    /// `changed` names the top-level fields that differ; `prior` is the live value.
+    async fn update(
+        ctx: &Self::Context,
+        id: &str,
+        prior: &Self,
+        desired: &Self,
+        changed: &[String],
+        meta: &CallMeta,
+    ) -> Result<Self::Outputs, ProviderError>;
+
+    async fn delete(ctx: &Self::Context, id: &str, prior: &Self) -> Result<(), ProviderError>;
+
+    /// After a crash between "created" and "state saved": finds the resource this address made, by its tags.
+    async fn find_by_tags(_ctx: &Self::Context, _desired: &Self, _meta: &CallMeta) -> Result<Option<String>, ProviderError> {
+        Ok(None)
+    }
+}
+
+/// The engine's view of a resource type: JSON in, JSON out.
+#[async_trait]
+pub(crate) trait ErasedType: Send + Sync {
+    fn type_name(&self) -> &'static str;
+    fn replace_fields(&self) -> &'static [&'static str];
+    fn protect_by_default(&self) -> bool;
+    fn delete_before_create(&self, inputs: &Value) -> bool;
+    fn validate(&self, inputs: &Value) -> Result<Vec<FieldError>, String>;
+    /// Deserialize, apply default tags, normalize, serialize.
+    fn canonical(&self, inputs: &Value, tags: Option<&BTreeMap<String, String>>) -> Result<Value, String>;
+    async fn read_many(&self, ctx: &Contexts, items: &[(String, Value)]) -> Vec<Result<Option<(Value, Value)>, ProviderError>>;
+    async fn create(&self, ctx: &Contexts, desired: &Value, meta: &CallMeta) -> Result<(String, Value), ProviderError>;
+    async fn update(
+        &self,
+        ctx: &Contexts,
+        id: &str,
+        prior: &Value,
+        desired: &Value,
+        changed: &[String],
+        meta: &CallMeta,
+    ) -> Result<Value, ProviderError>;
+    async fn delete(&self, ctx: &Contexts, id: &str, prior: &Value) -> Result<(), ProviderError>;
+    async fn find_by_tags(&self, ctx: &Contexts, desired: &Value, meta: &CallMeta) -> Result<Option<String>, ProviderError>;
+}
+
+pub(crate) struct Typed<R>(std::marker::PhantomData<fn() -> R>);
+
+impl<R> Typed<R> {
+    pub(crate) fn new() -> Self {
+        Typed(std::marker::PhantomData)
+    }
+}
+
+fn decode<R: Resource>(v: &Value) -> Result<R, ProviderError> {
+    serde_json::from_value(v.clone()).map_err(|e| ProviderError::new(format!("inputs of {} don't decode: {e}", R::TYPE)))
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<Value, ProviderError> {
+    serde_json::to_value(v).map_err(|e| ProviderError::new(format!("can't encode: {e}")))
+}
+
+#[async_trait]
+impl<R: Resource> ErasedType for Typed<R> {
+    fn type_name(&self) -> &'static str {
+        R::TYPE
+    }
+    fn replace_fields(&self) -> &'static [&'static str] {
+        R::REPLACE_FIELDS
+    }
+    fn protect_by_default(&self) -> bool {
+        R::PROTECT_BY_DEFAULT
+    }
+    fn delete_before_create(&self, inputs: &Value) -> bool {
+        decode::<R>(inputs).map(|r| r.delete_before_create()).unwrap_or(false)
+    }
+    fn validate(&self, inputs: &Value) -> Result<Vec<FieldError>, String> {
+        decode::<R>(inputs).map(|r| r.validate()).map_err(|e| e.message)
+    }
+    fn canonical(&self, inputs: &Value, tags: Option<&BTreeMap<String, String>>) -> Result<Value, String> {
+        let mut r = decode::<R>(inputs).map_err(|e| e.message)?;
+        if let Some(tags) = tags {
+            r.set_default_tags(tags);
+        }
+        r.normalize();
+        encode(&r).map_err(|e| e.message)
+    }
+    async fn read_many(&self, ctx: &Contexts, items: &[(String, Value)]) -> Vec<Result<Option<(Value, Value)>, ProviderError>> {
+        let ctx = match ctx.get::<R::Context>().await {
+            Ok(c) => c,
+            Err(e) => return items.iter().map(|_| Err(e.clone())).collect(),
+        };
+        let mut typed = Vec::with_capacity(items.len());
+        let mut slots: Vec<Option<Result<Option<(Value, Value)>, ProviderError>>> = Vec::with_capacity(items.len());
+        for (id, prior) in items {
+            match decode::<R>(prior) {
+                Ok(p) => {
+                    typed.push((id.clone(), p));
+                    slots.push(None);
+                }
+                Err(e) => slots.push(Some(Err(e))),
+            }
+        }
+        let mut results = R::read_many(&ctx, &typed).await.into_iter();
+        slots
+            .into_iter()
+            .map(|slot| match slot {
+                Some(err) => err,
+                None => match results.next() {
+                    Some(Ok(Some(obs))) => Ok(Some((encode(&obs.inputs)?, encode(&obs.outputs)?))),
+                    Some(Ok(None)) => Ok(None),
+                    Some(Err(e)) => Err(e),
+                    None => Err(ProviderError::new("read_many returned fewer results than asked")),
+                },
+            })
+            .collect()
+    }
+    async fn create(&self, ctx: &Contexts, desired: &Value, meta: &CallMeta) -> Result<(String, Value), ProviderError> {
+        let ctx = ctx.get::<R::Context>().await?;
+        let (id, out) = R::create(&ctx, &decode::<R>(desired)?, meta).await?;
+        Ok((id, encode(&out)?))
+    }
+    async fn update(
+        &self,
+        ctx: &Contexts,
+        id: &str,
+        prior: &Value,
+        desired: &Value,
+        changed: &[String],
+        meta: &CallMeta,
+    ) -> Result<Value, ProviderError> {
+        let ctx = ctx.get::<R::Context>().await?;
+        let out = R::update(&ctx, id, &decode::<R>(prior)?, &decode::<R>(desired)?, changed, meta).await?;
+        encode(&out)
+    }
+    async fn delete(&self, ctx: &Contexts, id: &str, prior: &Value) -> Result<(), ProviderError> {
+        let ctx = ctx.get::<R::Context>().await?;
+        R::delete(&ctx, id, &decode::<R>(prior)?).await
+    }
+    async fn find_by_tags(&self, ctx: &Contexts, desired: &Value, meta: &CallMeta) -> Result<Option<String>, ProviderError> {
+        let ctx = ctx.get::<R::Context>().await?;
+        R::find_by_tags(&ctx, &decode::<R>(desired)?, meta).await
+    }
+}
+
+/// Resource types by name, so the engine can delete what state holds even after the code dropped it.
+#[derive(Clone, Default)]
+pub struct Registry {
+    types: HashMap<&'static str, Arc<dyn ErasedType>>,
+}
+
+impl Registry {
+    pub fn register<R: Resource>(&mut self) {
+        self.types.entry(R::TYPE).or_insert_with(|| Arc::new(Typed::<R>::new()));
+    }
+    pub(crate) fn get(&self, type_name: &str) -> Option<Arc<dyn ErasedType>> {
+        self.types.get(type_name).cloned()
+    }
+    pub fn merge(&mut self, other: &Registry) {
+        for (k, v) in &other.types {
+            self.types.entry(k).or_insert_with(|| v.clone());
+        }
+    }
+}
+
+/// Declares a resource's outputs struct and its typed reference handles in one go:
+///
+/// ```ignore
+/// ferroform_core::outputs! {
+///     /// Outputs of a DynamoDB table.
+///     pub struct TableOutputs => TableRefs {
+///         pub arn: String,
+///         pub name: String,
+///     }
+/// }
+/// // table.arn() -> Ref<String>
+/// ```
+#[macro_export]
+macro_rules! outputs {
+    ($(#[$m:meta])* pub struct $out:ident => $refs:ident { $( $(#[$fm:meta])* pub $field:ident : $ty:ty ),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, $crate::__serde::Serialize, $crate::__serde::Deserialize)]
+        #[serde(crate = "ferroform_core::__serde")]
+        pub struct $out { $( $(#[$fm])* pub $field: $ty ),* }
+
+        /// Typed references to the outputs, for use in other resources' inputs.
+        #[derive(Debug, Clone)]
+        pub struct $refs { address: String }
+
+        impl $refs {
+            /// The resource's address in the stack.
+            pub fn address(&self) -> &str { &self.address }
+            $( $(#[$fm])* pub fn $field(&self) -> $crate::Ref<$ty> { $crate::Ref::new(self.address.clone(), stringify!($field)) } )*
+        }
+
+        impl $crate::FromAddress for $refs {
+            fn from_address(address: &str) -> Self { Self { address: address.to_string() } }
+        }
+    };
+}

@@ -1,0 +1,226 @@
+//! `Stack`: what a user program builds. Adding a resource records its inputs as JSON (references stay as
+//! tokens) and returns a typed handle whose methods are references to its outputs.
+
+use crate::reference::Ref;
+use crate::resource::{FromAddress, Registry, Resource};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Deref;
+
+/// Per-resource lifecycle options, as Terraform users know them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct Lifecycle {
+    /// `None`: the resource type's default (data-holding resources are protected).
+    pub prevent_destroy: Option<bool>,
+    pub ignore_changes: BTreeSet<String>,
+    /// `Some(true)`: create the replacement first; `Some(false)`: delete first; `None`: the type decides.
+    pub create_before_destroy: Option<bool>,
+    pub depends_on: BTreeSet<String>,
+}
+
+/// Options given with `Stack::add_with`.
+#[derive(Debug, Clone, Default)]
+pub struct Options(pub(crate) Lifecycle);
+
+impl Options {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn prevent_destroy(mut self, yes: bool) -> Self {
+        self.0.prevent_destroy = Some(yes);
+        self
+    }
+    pub fn ignore_changes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, fields: I) -> Self {
+        self.0.ignore_changes.extend(fields.into_iter().map(Into::into));
+        self
+    }
+    pub fn create_before_destroy(mut self, yes: bool) -> Self {
+        self.0.create_before_destroy = Some(yes);
+        self
+    }
+    /// An explicit dependency, for ordering that no reference expresses.
+    pub fn depends_on(mut self, address: impl AsRef<str>) -> Self {
+        self.0.depends_on.insert(address.as_ref().to_string());
+        self
+    }
+}
+
+/// Something with an address: a handle, or a plain string.
+pub trait Addressed {
+    fn addr(&self) -> &str;
+}
+impl Addressed for str {
+    fn addr(&self) -> &str {
+        self
+    }
+}
+impl Addressed for String {
+    fn addr(&self) -> &str {
+        self
+    }
+}
+impl<R: Resource> Addressed for Handle<R> {
+    fn addr(&self) -> &str {
+        &self.address
+    }
+}
+impl<T: Addressed + ?Sized> Addressed for &T {
+    fn addr(&self) -> &str {
+        (**self).addr()
+    }
+}
+
+/// The handle `Stack::add` returns: derefs to the resource's typed references (`table.arn()`).
+pub struct Handle<R: Resource> {
+    address: String,
+    refs: R::Refs,
+}
+
+impl<R: Resource> Handle<R> {
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+    /// A reference to any output field by name (the typed methods are preferred).
+    pub fn output<T>(&self, field: &str) -> Ref<T> {
+        Ref::new(self.address.clone(), field)
+    }
+}
+
+impl<R: Resource> Clone for Handle<R> {
+    fn clone(&self) -> Self {
+        Self { address: self.address.clone(), refs: R::Refs::from_address(&self.address) }
+    }
+}
+
+impl<R: Resource> Deref for Handle<R> {
+    type Target = R::Refs;
+    fn deref(&self) -> &R::Refs {
+        &self.refs
+    }
+}
+
+/// A resource as the stack holds it.
+#[derive(Debug, Clone)]
+pub struct Declared {
+    pub address: String,
+    pub type_name: &'static str,
+    /// The inputs as JSON, references still as tokens.
+    pub inputs: Value,
+    pub lifecycle: Lifecycle,
+    /// An error from serializing the inputs, reported at validation.
+    pub(crate) encode_error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutputDecl {
+    pub value: Value,
+    pub sensitive: bool,
+}
+
+/// A stack: resources, outputs, renames, default tags and variables.
+pub struct Stack {
+    pub(crate) name: String,
+    pub(crate) resources: Vec<Declared>,
+    pub(crate) outputs: BTreeMap<String, OutputDecl>,
+    pub(crate) moved: Vec<(String, String)>,
+    pub(crate) default_tags: BTreeMap<String, String>,
+    pub(crate) vars: BTreeMap<String, String>,
+    pub(crate) registry: Registry,
+    prefix: Vec<String>,
+}
+
+impl Stack {
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            resources: Vec::new(),
+            outputs: BTreeMap::new(),
+            moved: Vec::new(),
+            default_tags: BTreeMap::new(),
+            vars: BTreeMap::new(),
+            registry: Registry::default(),
+            prefix: Vec::new(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Adds a resource at `address` (joined to the current scope) and returns its handle.
+    pub fn add<R: Resource>(&mut self, address: &str, resource: R) -> Handle<R> {
+        self.add_with(address, resource, Options::default())
+    }
+
+    pub fn add_with<R: Resource>(&mut self, address: &str, resource: R, options: Options) -> Handle<R> {
+        let address = self.scoped(address);
+        self.registry.register::<R>();
+        let (inputs, encode_error) = match serde_json::to_value(&resource) {
+            Ok(v) => (v, None),
+            Err(e) => (Value::Null, Some(e.to_string())),
+        };
+        self.resources.push(Declared { address: address.clone(), type_name: R::TYPE, inputs, lifecycle: options.0, encode_error });
+        Handle { refs: R::Refs::from_address(&address), address }
+    }
+
+    /// Runs `f` with addresses prefixed by `name/`: how components (a VPC module, say) keep their
+    /// resources apart.
+    pub fn scope<T>(&mut self, name: &str, f: impl FnOnce(&mut Stack) -> T) -> T {
+        self.prefix.push(name.to_string());
+        let out = f(self);
+        self.prefix.pop();
+        out
+    }
+
+    fn scoped(&self, address: &str) -> String {
+        if self.prefix.is_empty() {
+            address.to_string()
+        } else {
+            format!("{}/{}", self.prefix.join("/"), address)
+        }
+    }
+
+    /// A stack output; the value may hold references (`api.endpoint()`).
+    pub fn output(&mut self, name: &str, value: impl Into<Value>) {
+        self.outputs.insert(name.to_string(), OutputDecl { value: value.into(), sensitive: false });
+    }
+
+    pub fn sensitive_output(&mut self, name: &str, value: impl Into<Value>) {
+        self.outputs.insert(name.to_string(), OutputDecl { value: value.into(), sensitive: true });
+    }
+
+    /// Declares that the resource once at `from` is now at `to`: its state moves, nothing is recreated.
+    pub fn moved(&mut self, from: &str, to: &str) {
+        self.moved.push((from.to_string(), to.to_string()));
+    }
+
+    /// Tags every taggable resource carries, besides the engine's own.
+    pub fn default_tag(&mut self, key: &str, value: &str) {
+        self.default_tags.insert(key.to_string(), value.to_string());
+    }
+
+    /// Sets a variable (the CLI's `--var name=value`).
+    pub fn set_var(&mut self, name: &str, value: &str) {
+        self.vars.insert(name.to_string(), value.to_string());
+    }
+
+    /// A variable's value: `--var name=value`, else the environment's `FF_VAR_name`.
+    pub fn var(&self, name: &str) -> Option<String> {
+        self.vars.get(name).cloned().or_else(|| std::env::var(format!("FF_VAR_{name}")).ok())
+    }
+
+    pub fn var_or(&self, name: &str, default: &str) -> String {
+        self.var(name).unwrap_or_else(|| default.to_string())
+    }
+
+    /// Registers resource types so state entries of those types can be deleted after the code dropped
+    /// them (the AWS crate registers all of its types).
+    pub fn register_types(&mut self, registry: &Registry) {
+        self.registry.merge(registry);
+    }
+
+    pub fn resources(&self) -> &[Declared] {
+        &self.resources
+    }
+}
