@@ -116,7 +116,14 @@ struct Exec {
 }
 
 /// Steps and the edges between them (`a` must finish before `b`).
-fn build_steps(planned: &Planned, config: &Config) -> (Vec<Step>, Vec<(Step, Step)>, HashMap<String, ReplaceMode>) {
+/// The step graph: steps, edges (`a` before `b`), and how each replacement is ordered.
+struct StepGraph {
+    steps: Vec<Step>,
+    edges: Vec<(Step, Step)>,
+    modes: HashMap<String, ReplaceMode>,
+}
+
+fn build_steps(planned: &Planned, config: &Config) -> StepGraph {
     let mut steps = Vec::new();
     let mut modes = HashMap::new();
     let mut forward: HashMap<String, Step> = HashMap::new();
@@ -181,18 +188,18 @@ fn build_steps(planned: &Planned, config: &Config) -> (Vec<Step>, Vec<(Step, Ste
                     edges.push((od.clone(), del.clone()));
                 }
             }
-            if modes.get(addr).is_none() {
+            if !modes.contains_key(addr) {
                 if let Some(s) = forward.get(other) {
                     edges.push((s.clone(), del.clone()));
                 }
             }
         }
     }
-    (steps, edges, modes)
+    StepGraph { steps, edges, modes }
 }
 
 pub(crate) async fn run(planned: Planned, backend: Arc<dyn Backend>, cx: ApplyContext) -> Result<State> {
-    let (steps, edges, modes) = build_steps(&planned, &cx.config);
+    let StepGraph { steps, edges, modes } = build_steps(&planned, &cx.config);
     let destroy = planned.plan.destroy;
     let mut initial = planned.state.clone();
     // Fresh outputs of untouched resources (a refresh, as part of apply).

@@ -296,16 +296,17 @@ impl Engine {
                 batches.push((kind.clone(), chunk.to_vec()));
             }
         }
-        let contexts = &self.contexts;
-        let results: Vec<Vec<(String, String, Result<Option<(Value, Value)>, crate::ProviderError>)>> = futures::stream::iter(batches)
-            .map(|(kind, chunk)| async move {
+        // Futures built in a loop, not in a stream closure: keeps the whole future `Send` for spawning.
+        let mut reads = Vec::with_capacity(batches.len());
+        for (kind, chunk) in batches {
+            let contexts = self.contexts.clone();
+            reads.push(async move {
                 let ids: Vec<(String, Value)> = chunk.iter().map(|(_, id, inputs)| (id.clone(), inputs.clone())).collect();
-                let results = kind.read_many(contexts, &ids).await;
+                let results = kind.read_many(&contexts, &ids).await;
                 chunk.into_iter().zip(results).map(|((a, id, _), r)| (a, id, r)).collect::<Vec<_>>()
-            })
-            .buffer_unordered(self.parallelism)
-            .collect()
-            .await;
+            });
+        }
+        let results: Vec<Vec<_>> = futures::stream::iter(reads).buffer_unordered(self.parallelism).collect().await;
         let mut live = BTreeMap::new();
         let mut errors = Vec::new();
         for (address, id, r) in results.into_iter().flatten() {
@@ -357,7 +358,8 @@ fn stale_reason(saved: &Plan, now: &Plan) -> Option<String> {
     if saved.stack != now.stack {
         return Some(format!("it was made for stack `{}`, not `{}`", saved.stack, now.stack));
     }
-    if saved.state_lineage != now.state_lineage {
+    // A plan made before any state existed has no lineage to match yet.
+    if saved.state_serial > 0 && saved.state_lineage != now.state_lineage {
         return Some("it was made against another state (lineage differs)".into());
     }
     if saved.state_serial != now.state_serial {

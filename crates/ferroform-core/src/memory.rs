@@ -26,6 +26,7 @@ pub struct Cloud {
     max_in_flight: AtomicUsize,
     latency: Mutex<Duration>,
     fail: Mutex<BTreeSet<String>>,
+    slow: Mutex<BTreeMap<String, Duration>>,
 }
 
 impl Cloud {
@@ -43,6 +44,12 @@ impl Cloud {
     pub fn fail_on(&self, call: &str) {
         if let Ok(mut f) = self.fail.lock() {
             f.insert(call.to_string());
+        }
+    }
+    /// Calls on this name take `d` instead of the common latency.
+    pub fn slow(&self, name: &str, d: Duration) {
+        if let Ok(mut s) = self.slow.lock() {
+            s.insert(name.to_string(), d);
         }
     }
     pub fn clear_failures(&self) {
@@ -92,7 +99,10 @@ impl Cloud {
         }
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
-        let latency = self.latency.lock().map(|l| *l).unwrap_or_default();
+        let latency = match self.slow.lock().ok().and_then(|s| s.get(name).copied()) {
+            Some(d) => d,
+            None => self.latency.lock().map(|l| *l).unwrap_or_default(),
+        };
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         } else {
@@ -300,4 +310,12 @@ impl Resource for Vault {
     async fn delete(ctx: &Mem, id: &str, prior: &Self) -> Result<(), ProviderError> {
         delete_thing(ctx, id, &prior.0).await
     }
+}
+
+/// The memory provider's types, as a provider crate offers them for state entries the code dropped.
+pub fn registry() -> crate::Registry {
+    let mut reg = crate::Registry::default();
+    reg.register::<Thing>();
+    reg.register::<Vault>();
+    reg
 }

@@ -136,15 +136,15 @@ impl Plan {
         let mut out = String::new();
         for c in &self.changes {
             let (marker, code, verb) = match c.action {
-                Action::NoOp if c.moved_from.is_some() => ("  ", "0", "will be moved"),
+                Action::NoOp if c.moved_from.is_some() => ("   ", "0", "will be moved"),
                 Action::NoOp => continue,
-                Action::Create => ("+ ", "32", "will be created"),
-                Action::Update => ("~ ", "33", "will be updated in place"),
+                Action::Create => ("  +", "32", "will be created"),
+                Action::Update => ("  ~", "33", "will be updated in place"),
                 Action::Replace => match c.replace_mode {
                     Some(ReplaceMode::DeleteBeforeCreate) => ("-/+", "31", "must be replaced"),
                     _ => ("+/-", "35", "must be replaced"),
                 },
-                Action::Delete => ("- ", "31", "will be destroyed"),
+                Action::Delete => ("  -", "31", "will be destroyed"),
             };
             let name = if c.deposed { format!("{} (deposed object)", c.address) } else { c.address.clone() };
             out.push_str(&format!("  # {name} ({}) {verb}\n", c.type_name));

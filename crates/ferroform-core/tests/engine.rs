@@ -1,0 +1,589 @@
+//! The engine's rules, proven against the in-memory provider.
+
+use ferroform_core::memory::{Cloud, Mem, Thing, Vault};
+use ferroform_core::{Action, Contexts, Engine, Error, Event, LocalBackend, Options, PlanOptions, ReplaceMode, Reporter, Stack, State};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+type R<T = ()> = anyhow::Result<T>;
+
+struct Env {
+    cloud: Arc<Cloud>,
+    dir: tempfile::TempDir,
+    events: Arc<Events>,
+}
+
+#[derive(Default)]
+struct Events(Mutex<Vec<Event>>);
+impl Reporter for Events {
+    fn event(&self, e: Event) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(e);
+        }
+    }
+}
+impl Events {
+    fn finished(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|v| {
+                v.iter()
+                    .filter_map(
+                        |e| if let Event::Finished { address, action, .. } = e { Some(format!("{action} {address}")) } else { None },
+                    )
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Env {
+    fn new() -> Self {
+        Self::with_cloud(Cloud::new())
+    }
+    fn with_cloud(cloud: Arc<Cloud>) -> Self {
+        Self { cloud, dir: tempfile::tempdir().expect("tempdir"), events: Arc::default() }
+    }
+    fn state_path(&self) -> PathBuf {
+        self.dir.path().join("state.json")
+    }
+    fn engine(&self) -> Engine {
+        let contexts = Contexts::new();
+        contexts.insert(Mem(self.cloud.clone()));
+        Engine::new(Arc::new(LocalBackend::new(self.state_path()))).contexts(contexts).reporter(self.events.clone()).parallelism(10)
+    }
+    async fn apply(&self, stack: &Stack) -> R<State> {
+        Ok(self.engine().apply(stack, &PlanOptions::default()).await?.1)
+    }
+    async fn plan(&self, stack: &Stack) -> R<ferroform_core::Plan> {
+        Ok(self.engine().plan(stack, &PlanOptions::default()).await?)
+    }
+    fn state(&self) -> R<State> {
+        Ok(serde_json::from_slice(&std::fs::read(self.state_path())?)?)
+    }
+    fn id(&self, address: &str) -> R<String> {
+        self.state()?.resources.get(address).and_then(|r| r.id.clone()).ok_or_else(|| anyhow::anyhow!("{address} not in state"))
+    }
+}
+
+/// a <- b <- c (c needs b needs a), and an independent d.
+fn chain(value: &str) -> Stack {
+    let mut s = Stack::new("t");
+    let a = s.add("a", Thing::new("a").value(value));
+    let b = s.add("b", Thing::new("b").value(a.arn()));
+    s.add("c", Thing::new("c").value(format!("{}/child", b.arn())));
+    s.add("d", Thing::new("d"));
+    s.output("c_name", b.name());
+    s
+}
+
+fn action(plan: &ferroform_core::Plan, address: &str) -> Option<Action> {
+    plan.changes.iter().find(|c| c.address == address && !c.deposed).map(|c| c.action)
+}
+
+#[tokio::test]
+async fn create_then_no_changes() -> R {
+    let env = Env::new();
+    let plan = env.plan(&chain("v1")).await?;
+    assert_eq!(plan.summary.add, 4);
+    assert_eq!(plan.summary_line(), "Plan: 4 to add, 0 to change, 0 to destroy.");
+    let text = plan.render(false);
+    assert!(text.contains("  + a"), "{text}");
+    // b's value comes from a, which does not exist yet.
+    let b = plan.changes.iter().find(|c| c.address == "b").ok_or_else(|| anyhow::anyhow!("no b"))?;
+    assert!(b.fields.iter().any(|f| f.name == "value" && f.after_unknown));
+    assert!(text.contains("value = (known after apply)"), "{text}");
+
+    let state = env.apply(&chain("v1")).await?;
+    assert_eq!(state.resources.len(), 4);
+    assert_eq!(env.cloud.objects().len(), 4);
+    // The reference resolved to a's real ARN, inside a larger string too.
+    let a_id = env.id("a")?;
+    let objects = env.cloud.objects();
+    assert_eq!(objects[&env.id("b")?].thing.value.as_deref(), Some(format!("arn:mem:{a_id}").as_str()));
+    assert_eq!(objects[&env.id("c")?].thing.value.as_deref(), Some(format!("arn:mem:{}/child", env.id("b")?).as_str()));
+    assert_eq!(state.outputs["c_name"].value, serde_json::json!("b"));
+
+    let again = env.plan(&chain("v1")).await?;
+    assert!(!again.has_changes(), "{}", again.render(false));
+    assert_eq!(again.summary_line(), "No changes. Your infrastructure matches the configuration.");
+    Ok(())
+}
+
+#[tokio::test]
+async fn dependencies_are_created_first_and_destroyed_last() -> R {
+    let env = Env::new();
+    env.apply(&chain("v1")).await?;
+    let creates: Vec<String> = env.cloud.calls().into_iter().filter(|c| c.starts_with("create")).collect();
+    let pos = |n: &str| creates.iter().position(|c| c == n).unwrap_or(usize::MAX);
+    assert!(pos("create a") < pos("create b") && pos("create b") < pos("create c"), "{creates:?}");
+
+    env.cloud.reset_calls();
+    env.engine().destroy(&chain("v1")).await?;
+    let deletes: Vec<String> = env.cloud.calls().into_iter().filter(|c| c.starts_with("delete")).collect();
+    let pos = |n: &str| deletes.iter().position(|c| c == n).unwrap_or(usize::MAX);
+    assert!(pos("delete c") < pos("delete b") && pos("delete b") < pos("delete a"), "{deletes:?}");
+    assert!(env.cloud.objects().is_empty());
+    assert!(env.state()?.resources.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn update_in_place_keeps_the_id() -> R {
+    let env = Env::new();
+    env.apply(&chain("v1")).await?;
+    let id = env.id("a")?;
+    let plan = env.plan(&chain("v2")).await?;
+    assert_eq!(action(&plan, "a"), Some(Action::Update));
+    assert!(plan.render(false).contains("~ value = \"v1\" -> \"v2\""), "{}", plan.render(false));
+    assert_eq!(action(&plan, "b"), Some(Action::NoOp), "a's outputs are known: b does not change");
+    env.apply(&chain("v2")).await?;
+    assert_eq!(env.id("a")?, id);
+    assert_eq!(env.cloud.objects()[&id].thing.value.as_deref(), Some("v2"));
+    Ok(())
+}
+
+fn named(a_name: &str, unique: bool) -> Stack {
+    let mut s = Stack::new("t");
+    let t = if unique { Thing::new(a_name).unique() } else { Thing::new(a_name) };
+    let a = s.add("a", t);
+    s.add("b", Thing::new("b").value(a.arn()));
+    s
+}
+
+#[tokio::test]
+async fn replace_creates_before_destroying_and_repoints_dependents() -> R {
+    let env = Env::new();
+    env.apply(&named("one", false)).await?;
+    let old = env.id("a")?;
+    let plan = env.plan(&named("two", false)).await?;
+    let a = plan.changes.iter().find(|c| c.address == "a").ok_or_else(|| anyhow::anyhow!("no a"))?;
+    assert_eq!(a.action, Action::Replace);
+    assert_eq!(a.replace_mode, Some(ReplaceMode::CreateBeforeDestroy));
+    assert!(a.fields.iter().any(|f| f.name == "name" && f.forces_replacement));
+    assert!(a.reasons.iter().any(|r| r.contains("`name` forces replacement")));
+    assert!(plan.render(false).contains("# forces replacement"));
+    assert_eq!(action(&plan, "b"), Some(Action::Update), "b's value becomes unknown");
+
+    env.cloud.reset_calls();
+    env.apply(&named("two", false)).await?;
+    let calls = env.cloud.calls();
+    let pos = |n: &str| calls.iter().position(|c| c == n).unwrap_or(usize::MAX);
+    assert!(pos("create two") < pos("update b") && pos("update b") < pos("delete one"), "{calls:?}");
+    let new = env.id("a")?;
+    assert_ne!(new, old);
+    assert!(!env.cloud.objects().contains_key(&old));
+    assert_eq!(env.cloud.objects()[&env.id("b")?].thing.value, Some(format!("arn:mem:{new}")));
+    assert!(env.state()?.deposed.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn replace_of_a_unique_name_deletes_first() -> R {
+    let env = Env::new();
+    env.apply(&named("one", true)).await?;
+    let mut s = Stack::new("t");
+    // Same unique name, another field forcing replacement is simulated by renaming then back: use name.
+    let a = s.add("a", Thing::new("uno").unique());
+    s.add("b", Thing::new("b").value(a.arn()));
+    let plan = env.plan(&s).await?;
+    let a = plan.changes.iter().find(|c| c.address == "a").ok_or_else(|| anyhow::anyhow!("no a"))?;
+    assert_eq!(a.replace_mode, Some(ReplaceMode::DeleteBeforeCreate));
+    assert!(plan.render(false).contains("-/+ a"));
+    env.cloud.reset_calls();
+    env.apply(&s).await?;
+    let calls = env.cloud.calls();
+    let pos = |n: &str| calls.iter().position(|c| c == n).unwrap_or(usize::MAX);
+    assert!(pos("delete one") < pos("create uno"), "{calls:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn lifecycle_overrides_the_replace_mode() -> R {
+    let env = Env::new();
+    let build = |name: &str| {
+        let mut s = Stack::new("t");
+        s.add_with("a", Thing::new(name), Options::new().create_before_destroy(false));
+        s
+    };
+    env.apply(&build("one")).await?;
+    let plan = env.plan(&build("two")).await?;
+    assert_eq!(plan.changes[0].replace_mode, Some(ReplaceMode::DeleteBeforeCreate));
+    Ok(())
+}
+
+#[tokio::test]
+async fn resources_dropped_from_code_are_deleted() -> R {
+    let env = Env::new();
+    env.apply(&chain("v1")).await?;
+    let d = env.id("d")?;
+    let mut s = chain("v1");
+    s = {
+        let mut t = Stack::new("t");
+        for r in s.resources().iter().filter(|r| r.address != "d") {
+            let thing: Thing = serde_json::from_value(r.inputs.clone())?;
+            t.add(&r.address, thing);
+        }
+        t
+    };
+    let plan = env.plan(&s).await?;
+    assert_eq!(action(&plan, "d"), Some(Action::Delete));
+    assert!(plan.render(false).contains("  - d"));
+    assert_eq!(plan.summary.destroy, 1);
+    env.apply(&s).await?;
+    assert!(!env.cloud.objects().contains_key(&d));
+    assert!(!env.state()?.resources.contains_key("d"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failure_stops_new_work_and_state_holds_exactly_what_was_made() -> R {
+    let env = Env::new();
+    env.cloud.fail_on("create b");
+    let err = env.engine().apply(&chain("v1"), &PlanOptions::default()).await.err().ok_or_else(|| anyhow::anyhow!("apply should fail"))?;
+    let msg = err.to_string();
+    assert!(msg.contains("b: create failed") && msg.contains("InjectedFailure"), "{msg}");
+    let state = env.state()?;
+    // c needs b: never started. Whatever was created is in state with its id, and nothing else.
+    assert!(!env.cloud.calls().contains(&"create c".to_string()));
+    let made: std::collections::BTreeSet<String> = env.cloud.objects().keys().cloned().collect();
+    let recorded: std::collections::BTreeSet<String> = state.resources.values().filter_map(|r| r.id.clone()).collect();
+    assert_eq!(made, recorded);
+    assert!(state.resources.contains_key("a"));
+    // The next run converges.
+    env.cloud.clear_failures();
+    env.apply(&chain("v1")).await?;
+    assert_eq!(env.cloud.objects().len(), 4);
+    assert!(!env.plan(&chain("v1")).await?.has_changes());
+    Ok(())
+}
+
+#[tokio::test]
+async fn apply_runs_independent_steps_concurrently_up_to_the_limit() -> R {
+    let env = Env::with_cloud(Cloud::with_latency(Duration::from_millis(30)));
+    let mut s = Stack::new("t");
+    for i in 0..12 {
+        s.add(&format!("r{i}"), Thing::new(format!("r{i}")));
+    }
+    let engine = env.engine().parallelism(4);
+    engine.apply(&s, &PlanOptions::default()).await?;
+    assert_eq!(env.cloud.max_in_flight(), 4, "observed overlap must reach, and never pass, the limit");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_step_starts_when_its_own_dependencies_finish_not_its_level() -> R {
+    let env = Env::new();
+    env.cloud.slow("slow", Duration::from_millis(300));
+    let mut s = Stack::new("t");
+    let fast = s.add("fast", Thing::new("fast"));
+    s.add("slow", Thing::new("slow"));
+    s.add("after-fast", Thing::new("after-fast").value(fast.arn()));
+    env.apply(&s).await?;
+    let done = env.events.finished();
+    let pos = |n: &str| done.iter().position(|c| c == n).unwrap_or(usize::MAX);
+    assert!(pos("create after-fast") < pos("create slow"), "{done:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn invalid_stacks_make_no_calls_and_name_address_and_field() -> R {
+    let env = Env::new();
+    let mut s = Stack::new("t");
+    s.add("big", Thing::new("x").size(5000));
+    s.add("dup", Thing::new("x"));
+    s.add("dup", Thing::new("y"));
+    s.add("dangling", Thing::new("z").value(ferroform_core::Ref::<String>::new("ghost", "arn")));
+    s.add_with("dep", Thing::new("w"), Options::new().depends_on("nowhere"));
+    s.add("", Thing::new(""));
+    let err = env.plan(&s).await.err().ok_or_else(|| anyhow::anyhow!("should fail"))?.to_string();
+    for want in [
+        "big: field `size`: must be at most 1000",
+        "dup: the address is used twice",
+        "dangling: field `value`: refers to `ghost`, which is not in the stack",
+        "dep: field `depends_on`: `nowhere` is not in the stack",
+        "field `name`: must be 1 to 64 characters",
+    ] {
+        assert!(err.contains(want), "missing `{want}` in:\n{err}");
+    }
+    assert!(env.cloud.calls().is_empty());
+    assert!(!env.state_path().exists());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_cycle_is_printed_as_a_path() -> R {
+    let env = Env::new();
+    let mut s = Stack::new("t");
+    let b_ref = ferroform_core::Ref::<String>::new("b", "arn");
+    let a = s.add("a", Thing::new("a").value(b_ref));
+    let b = s.add("b", Thing::new("b").value(a.arn()));
+    s.add("c", Thing::new("c").value(b.arn()));
+    let err = env.plan(&s).await.err().ok_or_else(|| anyhow::anyhow!("should fail"))?.to_string();
+    assert!(err.contains("dependency cycle: a -> b -> a") || err.contains("dependency cycle: b -> a -> b"), "{err}");
+    assert!(env.cloud.calls().is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn saved_plans_apply_exactly_or_are_refused_when_stale() -> R {
+    let env = Env::new();
+    let plan = env.plan(&chain("v1")).await?;
+    let json = plan.to_json()?;
+    let saved = ferroform_core::Plan::from_json(json.as_bytes())?;
+    assert_eq!(saved, plan);
+    let engine = env.engine();
+    engine.begin_saved(&chain("v1"), &saved).await?.apply().await?;
+    assert_eq!(env.cloud.objects().len(), 4);
+
+    // The code moved on.
+    let plan = env.plan(&chain("v2")).await?;
+    let err = env.engine().begin_saved(&chain("v3"), &plan).await.err().ok_or_else(|| anyhow::anyhow!("stale"))?.to_string();
+    assert!(err.contains("the code changed since"), "{err}");
+    // The state moved on.
+    env.apply(&chain("v2")).await?;
+    let err = env.engine().begin_saved(&chain("v2"), &plan).await.err().ok_or_else(|| anyhow::anyhow!("stale"))?.to_string();
+    assert!(err.contains("the state changed since"), "{err}");
+    // The live resources moved on.
+    let plan = env.plan(&chain("v3")).await?;
+    env.cloud.tamper(&env.id("d")?, |t| t.value = Some("drift".into()));
+    let err = env.engine().begin_saved(&chain("v3"), &plan).await.err().ok_or_else(|| anyhow::anyhow!("stale"))?.to_string();
+    assert!(err.contains("live resources changed"), "{err}");
+    // A tampered file.
+    let err = ferroform_core::Plan::from_json(b"{\"format_version\": 99}").err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("format version 99"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn json_plan_carries_actions_fields_and_unknowns() -> R {
+    let env = Env::new();
+    let plan = env.plan(&chain("v1")).await?;
+    let v: serde_json::Value = serde_json::from_str(&plan.to_json()?)?;
+    assert_eq!(v["format_version"], 1);
+    assert_eq!(v["summary"]["add"], 4);
+    let b = v["changes"].as_array().and_then(|c| c.iter().find(|c| c["address"] == "b").cloned()).unwrap_or_default();
+    assert_eq!(b["action"], "create");
+    assert_eq!(b["type"], "mem_thing");
+    let value = b["fields"].as_array().and_then(|f| f.iter().find(|f| f["name"] == "value").cloned()).unwrap_or_default();
+    assert_eq!(value["after_unknown"], true);
+    assert_eq!(v["outputs"]["c_name"]["after_unknown"], true);
+    Ok(())
+}
+
+#[tokio::test]
+async fn drift_is_planned_and_fixed_and_deleted_resources_are_recreated() -> R {
+    let env = Env::new();
+    env.apply(&chain("v1")).await?;
+    env.cloud.tamper(&env.id("a")?, |t| t.value = Some("changed".into()));
+    let plan = env.plan(&chain("v1")).await?;
+    assert_eq!(action(&plan, "a"), Some(Action::Update));
+    assert!(plan.render(false).contains("\"changed\" -> \"v1\""));
+    env.apply(&chain("v1")).await?;
+    assert_eq!(env.cloud.objects()[&env.id("a")?].thing.value.as_deref(), Some("v1"));
+
+    let d = env.id("d")?;
+    env.cloud.remove(&d);
+    let plan = env.plan(&chain("v1")).await?;
+    let c = plan.changes.iter().find(|c| c.address == "d").ok_or_else(|| anyhow::anyhow!("d"))?;
+    assert_eq!(c.action, Action::Create);
+    assert!(c.reasons[0].contains("deleted outside ferroform"), "{:?}", c.reasons);
+    env.apply(&chain("v1")).await?;
+    assert!(!env.plan(&chain("v1")).await?.has_changes());
+    Ok(())
+}
+
+#[tokio::test]
+async fn ignore_changes_hides_drift_in_named_fields() -> R {
+    let env = Env::new();
+    let build = || {
+        let mut s = Stack::new("t");
+        s.add_with("a", Thing::new("a").value("v"), Options::new().ignore_changes(["value"]));
+        s
+    };
+    env.apply(&build()).await?;
+    env.cloud.tamper(&env.id("a")?, |t| t.value = Some("theirs".into()));
+    assert!(!env.plan(&build()).await?.has_changes());
+    Ok(())
+}
+
+#[tokio::test]
+async fn protected_resources_refuse_destroy_and_replace_unless_opted_out() -> R {
+    let env = Env::new();
+    let build = |name: &str, opt_out: bool| {
+        let mut s = Stack::new("t");
+        let opts = if opt_out { Options::new().prevent_destroy(false) } else { Options::new() };
+        s.add_with("vault", Vault(Thing::new(name)), opts);
+        s
+    };
+    env.apply(&build("v", false)).await?;
+    let err = env.engine().destroy(&build("v", false)).await.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("vault: field `prevent_destroy`") && err.contains("protected"), "{err}");
+    let err = env.plan(&build("other", false)).await.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("forces replacement") && err.contains("protected"), "{err}");
+    // Dropped from the code: still protected (as last applied).
+    let mut empty = Stack::new("t");
+    empty.register_types(&ferroform_core::memory::registry());
+    let err = env.plan(&empty).await.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("no longer in the code"), "{err}");
+    assert_eq!(env.cloud.objects().len(), 1);
+    // Opting out, then destroying, works.
+    env.apply(&build("v", true)).await?;
+    env.engine().destroy(&build("v", true)).await?;
+    assert!(env.cloud.objects().is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn moved_addresses_keep_their_resource() -> R {
+    let env = Env::new();
+    let mut s = Stack::new("t");
+    s.add("old", Thing::new("x"));
+    env.apply(&s).await?;
+    let id = env.id("old")?;
+    let mut s = Stack::new("t");
+    s.add("new", Thing::new("x"));
+    s.moved("old", "new");
+    let plan = env.plan(&s).await?;
+    assert_eq!(plan.summary.add + plan.summary.destroy, 0);
+    assert_eq!(plan.summary.moves, 1);
+    assert!(plan.render(false).contains("(moved from old)"));
+    env.apply(&s).await?;
+    assert_eq!(env.id("new")?, id);
+    assert!(!env.plan(&s).await?.has_changes());
+    Ok(())
+}
+
+#[tokio::test]
+async fn target_limits_the_run_to_the_resource_and_what_it_needs() -> R {
+    let env = Env::new();
+    let opts = PlanOptions { destroy: false, targets: vec!["b".into()] };
+    env.engine().apply(&chain("v1"), &opts).await?;
+    let state = env.state()?;
+    let mut got: Vec<&String> = state.resources.keys().collect();
+    got.sort();
+    assert_eq!(got, ["a", "b"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_create_interrupted_by_a_crash_is_adopted_not_duplicated() -> R {
+    let env = Env::new();
+    env.apply(&chain("v1")).await?;
+    // Simulate a run killed after the cloud made `d` but before state recorded it.
+    let mut state = env.state()?;
+    if let Some(d) = state.resources.get_mut("d") {
+        d.id = None;
+        d.status = ferroform_core::state::Status::Creating;
+    }
+    std::fs::write(env.state_path(), state.to_bytes()?)?;
+    let plan = env.plan(&chain("v1")).await?;
+    assert_eq!(action(&plan, "d"), Some(Action::NoOp), "{}", plan.render(false));
+    env.apply(&chain("v1")).await?;
+    assert_eq!(env.cloud.objects().len(), 4);
+    Ok(())
+}
+
+#[tokio::test]
+async fn damaged_or_newer_state_is_refused_and_left_untouched() -> R {
+    for (content, want) in [
+        (&b"{\"format_version\": 1, \"serial\": 3, \"lin"[..], "is not valid JSON"),
+        (&b"{\"format_version\": 7, \"serial\": 1}"[..], "newer than this ferroform understands"),
+        (&b"{\"hello\": 1}"[..], "not a ferroform state file"),
+        (&b"{\"format_version\": 1, \"serial\": \"x\"}"[..], "is damaged"),
+    ] {
+        let env = Env::new();
+        std::fs::write(env.state_path(), content)?;
+        let err = env.engine().apply(&chain("v1"), &PlanOptions::default()).await.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains(want), "{err}");
+        assert_eq!(std::fs::read(env.state_path())?, content);
+        assert!(env.cloud.calls().is_empty());
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn state_of_another_stack_is_refused() -> R {
+    let env = Env::new();
+    env.apply(&chain("v1")).await?;
+    let mut other = Stack::new("other");
+    other.add("x", Thing::new("x"));
+    let err = env.plan(&other).await.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("belongs to stack `t`"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn state_is_versioned_and_saved_after_every_step() -> R {
+    let env = Env::new();
+    let state = env.apply(&chain("v1")).await?;
+    assert_eq!(state.format_version, 1);
+    // One write before each create, one after, plus renames and outputs.
+    assert!(state.serial >= 8, "serial {}", state.serial);
+    assert!(uuid_like(&state.lineage));
+    let lineage = state.lineage.clone();
+    let state = env.apply(&chain("v2")).await?;
+    assert_eq!(state.lineage, lineage);
+    assert!(env.dir.path().join("state.json.backup").exists());
+    Ok(())
+}
+
+fn uuid_like(s: &str) -> bool {
+    s.len() == 36 && s.chars().filter(|c| *c == '-').count() == 4
+}
+
+#[tokio::test]
+async fn an_interrupt_finishes_running_steps_and_saves_state() -> R {
+    let env = Env::with_cloud(Cloud::with_latency(Duration::from_millis(50)));
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let engine = env.engine().parallelism(1).interrupt(rx);
+    let run = tokio::spawn(async move {
+        let mut s = Stack::new("t");
+        for i in 0..10 {
+            s.add(&format!("r{i}"), Thing::new(format!("r{i}")));
+        }
+        engine.apply(&s, &PlanOptions::default()).await.map(|_| ())
+    });
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    tx.send(true)?;
+    let result = run.await?;
+    assert!(matches!(result, Err(Error::Interrupted)), "{result:?}");
+    let made = env.cloud.objects().len();
+    assert!(made > 0 && made < 10, "{made}");
+    assert_eq!(env.state()?.resources.values().filter(|r| r.id.is_some()).count(), made);
+    Ok(())
+}
+
+#[tokio::test]
+async fn graph_is_dot_with_an_edge_per_reference() -> R {
+    let env = Env::new();
+    let dot = env.engine().graph(&chain("v1"))?;
+    assert!(dot.starts_with("digraph"));
+    assert!(dot.contains("\"b\" -> \"a\""));
+    assert!(dot.contains("\"c\" -> \"b\""));
+    Ok(())
+}
+
+#[tokio::test]
+async fn import_adopts_an_existing_object() -> R {
+    let env = Env::new();
+    env.apply(&chain("v1")).await?;
+    let d = env.id("d")?;
+    env.engine().state_rm("t", "d").await?;
+    assert!(!env.state()?.resources.contains_key("d"));
+    env.engine().import(&chain("v1"), "d", &d).await?;
+    assert_eq!(env.id("d")?, d);
+    assert!(!env.plan(&chain("v1")).await?.has_changes());
+    Ok(())
+}
+
+#[tokio::test]
+async fn refresh_records_drift_in_state() -> R {
+    let env = Env::new();
+    env.apply(&chain("v1")).await?;
+    env.cloud.tamper(&env.id("a")?, |t| t.value = Some("drifted".into()));
+    let state = env.engine().refresh(&chain("v1")).await?;
+    assert_eq!(state.resources["a"].inputs["value"], "drifted");
+    Ok(())
+}
