@@ -1,4 +1,5 @@
 //! The engine's rules, proven against the in-memory provider.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use ferroform_core::memory::{Cloud, Mem, Thing, Vault};
 use ferroform_core::{Action, Contexts, Engine, Error, Event, LocalBackend, Options, PlanOptions, ReplaceMode, Reporter, Stack, State};
