@@ -1,7 +1,8 @@
 //! ferroform: infrastructure as code in plain Rust.
 //!
 //! A stack is an ordinary Rust program: typed resource structs, references between them (`role.arn()`)
-//! that become graph edges, and a CLI (`ferroform::cli::run`) with plan / apply / destroy and the rest.
+//! that become graph edges, and a command line (`ferroform::cli::run`) with plan / apply / destroy and the
+//! rest. Everything the command line does is a library call on [`Engine`].
 
 pub use ferroform_core as core;
 pub use ferroform_core::*;
@@ -9,11 +10,32 @@ pub use ferroform_core::*;
 #[cfg(feature = "aws")]
 pub use ferroform_aws as aws;
 
-pub mod prelude {
-    pub use ferroform_core::{Handle, Options, Ref, Resource, Stack};
-    pub type Result<T = (), E = anyhow_like::Error> = std::result::Result<T, E>;
-    #[doc(hidden)]
-    pub mod anyhow_like {
-        pub type Error = Box<dyn std::error::Error + Send + Sync>;
+/// The command line for a stack program.
+pub mod cli {
+    pub use ferroform_cli::*;
+    use std::process::ExitCode;
+
+    /// `fn main() -> ExitCode { ferroform::cli::run("pedidos", pedidos::stack) }`: parses the arguments
+    /// (`plan`, `apply`, `destroy`, ...), builds the stack and runs the command, with every AWS resource type
+    /// known (so resources the code dropped can still be deleted).
+    pub fn run(name: &str, build: impl Fn(&mut crate::Stack) -> anyhow::Result<()>) -> ExitCode {
+        app(name).run(build)
     }
+
+    /// The command line with this build's providers registered, for further configuration.
+    pub fn app(name: &str) -> Cli {
+        #[allow(unused_mut)]
+        let mut cli = Cli::new(name);
+        #[cfg(feature = "aws")]
+        {
+            cli = cli.registry(ferroform_aws::registry());
+        }
+        cli
+    }
+}
+
+/// What a stack file needs.
+pub mod prelude {
+    pub use anyhow::{bail, Context as _, Result};
+    pub use ferroform_core::{Handle, Options, Ref, Resource, Stack};
 }

@@ -1,1 +1,213 @@
+//! The command line every stack program gets: `ferroform_cli::Cli::new("pedidos").run(stack)` from `main`.
+//!
+//! Each command parses its arguments and calls one library verb on `ferroform_core::Engine`; nothing here
+//! that a Rust program could not do by calling the engine itself.
 
+mod commands;
+mod progress;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use ferroform_core::{Backend, Contexts, LocalBackend, Registry, Stack};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Builds a state backend from a `--state` location with a given scheme (`s3://...`).
+pub type BackendFactory = Arc<dyn Fn(&str, &Contexts) -> anyhow::Result<Arc<dyn Backend>> + Send + Sync>;
+
+#[derive(Parser, Debug)]
+#[command(about = "Plan and apply this stack", disable_help_subcommand = true)]
+pub struct Opts {
+    /// Where state lives: a file path (default `.ferroform/<stack>.state.json`) or `s3://bucket/key`.
+    #[arg(long, global = true, env = "FERROFORM_STATE")]
+    pub state: Option<String>,
+    /// A stack variable, `name=value` (repeatable); the stack reads it with `stack.var("name")`.
+    #[arg(long = "var", global = true, value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Show each AWS call (-v) and more (-vv).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// No colours, even on a terminal.
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// Wait this many seconds for a held state lock before giving up.
+    #[arg(long, global = true, default_value_t = 0, value_name = "SECONDS")]
+    pub lock_timeout: u64,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct RunArgs {
+    /// Only this resource and what it needs (repeatable).
+    #[arg(long = "target", value_name = "ADDRESS")]
+    pub targets: Vec<String>,
+    /// How many steps may run at once.
+    #[arg(long, default_value_t = 10)]
+    pub parallelism: usize,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Show what apply would do.
+    Plan {
+        #[command(flatten)]
+        run: RunArgs,
+        /// Print the plan as JSON (schema: docs/plan-format.md).
+        #[arg(long)]
+        json: bool,
+        /// Save the plan to FILE, for `apply FILE`.
+        #[arg(long, value_name = "FILE")]
+        out: Option<String>,
+        /// Plan the destruction of everything.
+        #[arg(long)]
+        destroy: bool,
+        /// Exit 0 for no changes, 2 for changes, 1 for an error.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Create, update and delete resources to match the stack.
+    Apply {
+        /// A plan saved by `plan --out`: applied exactly, or refused if anything moved since.
+        plan_file: Option<String>,
+        #[command(flatten)]
+        run: RunArgs,
+        /// Apply without asking.
+        #[arg(long)]
+        auto_approve: bool,
+    },
+    /// Delete everything the stack made, dependents first.
+    Destroy {
+        #[command(flatten)]
+        run: RunArgs,
+        #[arg(long)]
+        auto_approve: bool,
+    },
+    /// Read every resource and record what is live in state.
+    Refresh,
+    /// Check the stack without calling any API.
+    Validate,
+    /// Print outputs (one by name, or all).
+    Output {
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+        /// Print the bare value (for scripts).
+        #[arg(long)]
+        raw: bool,
+    },
+    /// Print the dependency graph as DOT.
+    Graph,
+    /// Bring an existing resource under management at ADDRESS.
+    Import { address: String, id: String },
+    /// Inspect or edit state.
+    #[command(subcommand)]
+    State(StateCommand),
+    /// Remove a lock left behind (see the lock error for the id).
+    ForceUnlock { lock_id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StateCommand {
+    /// Every resource in state.
+    List,
+    /// One resource's state as JSON.
+    Show { address: String },
+    /// Forget a resource (it is not deleted).
+    Rm { address: String },
+}
+
+/// A stack program's command line.
+pub struct Cli {
+    name: String,
+    registry: Registry,
+    contexts: Contexts,
+    backends: Vec<(String, BackendFactory)>,
+}
+
+impl Cli {
+    pub fn new(name: &str) -> Self {
+        Self { name: name.to_string(), registry: Registry::default(), contexts: Contexts::new(), backends: Vec::new() }
+    }
+
+    /// Resource types whose state entries this program can read and delete even when the code no longer
+    /// declares them.
+    pub fn registry(mut self, registry: Registry) -> Self {
+        self.registry.merge(&registry);
+        self
+    }
+
+    pub fn contexts(mut self, contexts: Contexts) -> Self {
+        self.contexts = contexts;
+        self
+    }
+
+    /// Handles `--state SCHEME://...`.
+    pub fn backend(mut self, scheme: &str, factory: BackendFactory) -> Self {
+        self.backends.push((scheme.to_string(), factory));
+        self
+    }
+
+    /// Parses the process arguments, runs the command, returns the exit code.
+    pub fn run(self, build: impl Fn(&mut Stack) -> anyhow::Result<()>) -> ExitCode {
+        self.run_with(Opts::parse(), build)
+    }
+
+    pub fn run_with(self, opts: Opts, build: impl Fn(&mut Stack) -> anyhow::Result<()>) -> ExitCode {
+        init_tracing(opts.verbose);
+        let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("Error: can't start the async runtime: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let color = !opts.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
+        match runtime.block_on(self.execute(opts, color, build)) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("{}", progress::paint(color, "31", &format!("Error: {e:#}")));
+                ExitCode::FAILURE
+            }
+        }
+    }
+
+    async fn execute(self, opts: Opts, color: bool, build: impl Fn(&mut Stack) -> anyhow::Result<()>) -> anyhow::Result<ExitCode> {
+        let mut stack = Stack::new(&self.name);
+        for v in &opts.vars {
+            let (k, val) = v.split_once('=').with_context(|| format!("--var `{v}` is not NAME=VALUE"))?;
+            stack.set_var(k, val);
+        }
+        build(&mut stack).context("building the stack")?;
+        stack.register_types(&self.registry);
+        let backend = self.backend_for(opts.state.as_deref())?;
+        commands::run(commands::Ctx { stack, backend, contexts: self.contexts, opts: &opts, color }).await
+    }
+
+    fn backend_for(&self, location: Option<&str>) -> anyhow::Result<Arc<dyn Backend>> {
+        let Some(location) = location else { return Ok(Arc::new(LocalBackend::default_for(&self.name))) };
+        if let Some((scheme, _)) = location.split_once("://") {
+            let factory = self
+                .backends
+                .iter()
+                .find(|(s, _)| s == scheme)
+                .map(|(_, f)| f.clone())
+                .with_context(|| format!("--state `{location}`: no backend for `{scheme}://` in this program"))?;
+            return factory(location, &self.contexts);
+        }
+        Ok(Arc::new(LocalBackend::new(location)))
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let filter = match verbose {
+        0 => "warn",
+        1 => "warn,ferroform_core=info,ferroform_aws=debug",
+        _ => "debug,hyper=info,h2=info,rustls=info",
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FERROFORM_LOG").unwrap_or_else(|_| filter.into()))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

@@ -1,0 +1,200 @@
+//! One function per command, each a thin adapter over an engine verb.
+
+use crate::progress::Progress;
+use crate::{Command, Opts, RunArgs, StateCommand};
+use anyhow::{bail, Context as _};
+use ferroform_core::{Action, Backend, Contexts, Engine, Plan, PlanOptions, Stack};
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub(crate) struct Ctx<'a> {
+    pub stack: Stack,
+    pub backend: Arc<dyn Backend>,
+    pub contexts: Contexts,
+    pub opts: &'a Opts,
+    pub color: bool,
+}
+
+impl Ctx<'_> {
+    fn engine(&self, parallelism: usize) -> Engine {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        // Ctrl-C: start nothing new, let running steps finish, save state, release the lock.
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\nInterrupt received: waiting for running steps to finish, then saving state...");
+                let _ = tx.send(true);
+            }
+        });
+        Engine::new(self.backend.clone())
+            .contexts(self.contexts.clone())
+            .parallelism(parallelism)
+            .reporter(Arc::new(Progress { color: self.color }))
+            .interrupt(rx)
+            .lock_timeout(Duration::from_secs(self.opts.lock_timeout))
+    }
+}
+
+pub(crate) async fn run(ctx: Ctx<'_>) -> anyhow::Result<ExitCode> {
+    match &ctx.opts.command {
+        Command::Plan { run, json, out, destroy, detailed_exitcode } => plan(&ctx, run, *json, out.as_deref(), *destroy, *detailed_exitcode).await,
+        Command::Apply { plan_file, run, auto_approve } => apply(&ctx, run, plan_file.as_deref(), *auto_approve, false).await,
+        Command::Destroy { run, auto_approve } => apply(&ctx, run, None, *auto_approve, true).await,
+        Command::Refresh => {
+            let state = ctx.engine(10).refresh(&ctx.stack).await?;
+            println!("Refreshed {} resource(s).", state.resources.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate => {
+            ctx.engine(1).validate(&ctx.stack)?;
+            println!("Success! The stack is valid ({} resources).", ctx.stack.resources().len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Output { name, json, raw } => output(&ctx, name.as_deref(), *json, *raw).await,
+        Command::Graph => {
+            print!("{}", ctx.engine(1).graph(&ctx.stack)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import { address, id } => {
+            let entry = ctx.engine(1).import(&ctx.stack, address, id).await?;
+            println!("{address}: imported {} {id}. Run `plan` to see how it differs from the code.", entry.type_name);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::State(cmd) => state(&ctx, cmd).await,
+        Command::ForceUnlock { lock_id } => {
+            ctx.engine(1).force_unlock(lock_id).await?;
+            println!("The state lock was removed.");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn plan(ctx: &Ctx<'_>, run: &RunArgs, json: bool, out: Option<&str>, destroy: bool, detailed: bool) -> anyhow::Result<ExitCode> {
+    let opts = PlanOptions { destroy, targets: run.targets.clone() };
+    let plan = ctx.engine(run.parallelism).plan(&ctx.stack, &opts).await?;
+    if json {
+        println!("{}", plan.to_json()?);
+    } else {
+        print!("{}", plan.render(ctx.color));
+    }
+    if let Some(path) = out {
+        ferroform_core::write_atomic(std::path::Path::new(path), plan.to_json()?.as_bytes())?;
+        if !json {
+            println!("\nSaved the plan to {path}. To apply exactly this plan: `apply {path}`");
+        }
+    }
+    Ok(if detailed && plan.has_changes() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+async fn apply(ctx: &Ctx<'_>, run: &RunArgs, plan_file: Option<&str>, auto_approve: bool, destroy: bool) -> anyhow::Result<ExitCode> {
+    let engine = ctx.engine(run.parallelism);
+    let session = match plan_file {
+        Some(path) => {
+            let bytes = std::fs::read(path).with_context(|| format!("reading the plan file {path}"))?;
+            let saved = Plan::from_json(&bytes)?;
+            if saved.destroy != destroy && destroy {
+                bail!("{path} is not a destroy plan");
+            }
+            // A saved plan was reviewed when it was made: no second question.
+            engine.begin_saved(&ctx.stack, &saved).await?
+        }
+        None => {
+            let opts = PlanOptions { destroy, targets: run.targets.clone() };
+            let session = engine.begin(&ctx.stack, &opts).await?;
+            print!("{}", session.plan().render(ctx.color));
+            if !session.plan().has_changes() {
+                session.release().await;
+                print_outputs(ctx).await?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            if !auto_approve && !confirm(destroy)? {
+                session.release().await;
+                println!("Apply cancelled.");
+                return Ok(ExitCode::FAILURE);
+            }
+            session
+        }
+    };
+    let plan = session.plan().clone();
+    session.apply().await?;
+    let s = plan.summary;
+    let changed = plan.changes.iter().filter(|c| c.action == Action::Update).count();
+    if destroy {
+        println!("\nDestroy complete! Resources: {} destroyed.", s.destroy);
+    } else {
+        println!("\nApply complete! Resources: {} added, {changed} changed, {} destroyed.", s.add, s.destroy);
+        print_outputs(ctx).await?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn confirm(destroy: bool) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        bail!("there is no terminal to confirm on; review the plan and pass --auto-approve (or apply a saved plan file)");
+    }
+    let what = if destroy { "destroy all these resources" } else { "perform these actions" };
+    print!("\nDo you want to {what}? Only 'yes' will be accepted: ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(answer.trim() == "yes")
+}
+
+async fn print_outputs(ctx: &Ctx<'_>) -> anyhow::Result<()> {
+    let outputs = ctx.engine(1).outputs(ctx.stack.name()).await?;
+    if outputs.is_empty() {
+        return Ok(());
+    }
+    println!("\nOutputs:\n");
+    for (name, o) in outputs {
+        let v = if o.sensitive { "(sensitive)".to_string() } else { o.value.to_string() };
+        println!("{name} = {v}");
+    }
+    Ok(())
+}
+
+async fn output(ctx: &Ctx<'_>, name: Option<&str>, json: bool, raw: bool) -> anyhow::Result<ExitCode> {
+    let outputs = ctx.engine(1).outputs(ctx.stack.name()).await?;
+    match name {
+        Some(n) => {
+            let o = outputs.get(n).with_context(|| format!("no output `{n}`; outputs are: {}", outputs.keys().cloned().collect::<Vec<_>>().join(", ")))?;
+            match (&o.value, raw) {
+                (serde_json::Value::String(s), true) => println!("{s}"),
+                (v, _) => println!("{v}"),
+            }
+        }
+        None if json => {
+            let map: serde_json::Map<String, serde_json::Value> =
+                outputs.into_iter().map(|(k, o)| (k, serde_json::json!({"value": o.value, "sensitive": o.sensitive}))).collect();
+            println!("{}", serde_json::to_string_pretty(&map)?);
+        }
+        None => {
+            for (k, o) in outputs {
+                println!("{k} = {}", if o.sensitive { "(sensitive)".into() } else { o.value.to_string() });
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn state(ctx: &Ctx<'_>, cmd: &StateCommand) -> anyhow::Result<ExitCode> {
+    let engine = ctx.engine(1);
+    match cmd {
+        StateCommand::List => {
+            for (address, r) in engine.state(ctx.stack.name()).await?.resources {
+                println!("{address}\t{}\t{}", r.type_name, r.id.unwrap_or_default());
+            }
+        }
+        StateCommand::Show { address } => {
+            let state = engine.state(ctx.stack.name()).await?;
+            let r = state.resources.get(address).with_context(|| format!("`{address}` is not in state"))?;
+            println!("{}", serde_json::to_string_pretty(r)?);
+        }
+        StateCommand::Rm { address } => {
+            engine.state_rm(ctx.stack.name(), address).await?;
+            println!("Removed {address} from state (the resource itself still exists).");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
