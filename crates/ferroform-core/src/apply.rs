@@ -34,42 +34,94 @@ impl Reporter for Silent {
     fn event(&self, _: Event) {}
 }
 
-/// The state as the apply changes it, written to the backend after each step. Concurrent steps share
-/// writes: a step whose change is already in a newer written copy does not write again.
+/// The state as the apply changes it, written to the backend as it changes. Writes are coalesced: one
+/// write carries every change made before it started.
+///
+/// Two kinds of change: `persist` returns once the change is on the backend (the `creating` record before a
+/// create call: without it a crash could orphan what the call makes); `record` returns at once and the
+/// write follows behind (after a step: if we die before it lands, the `creating` record or the next read
+/// tells the truth), so dependents start without waiting for a disk.
+#[derive(Clone)]
 pub(crate) struct StateStore {
+    inner: Arc<StoreInner>,
+}
+
+struct StoreInner {
     backend: Arc<dyn Backend>,
     state: std::sync::Mutex<State>,
-    written: Mutex<u64>,
+    written: Mutex<Result<u64, String>>,
 }
 
 impl StateStore {
     pub(crate) fn new(backend: Arc<dyn Backend>, state: State) -> Self {
-        Self { backend, state: std::sync::Mutex::new(state), written: Mutex::new(0) }
+        Self { inner: Arc::new(StoreInner { backend, state: std::sync::Mutex::new(state), written: Mutex::new(Ok(0)) }) }
+    }
+
+    fn poisoned(&self) -> Error {
+        Error::state(self.inner.backend.location(), "in-memory state lock poisoned")
+    }
+
+    /// Reads the current state without copying it.
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&State) -> T) -> Result<T> {
+        let s = self.inner.state.lock().map_err(|_| self.poisoned())?;
+        Ok(f(&s))
     }
 
     pub(crate) fn snapshot(&self) -> Result<State> {
-        self.state.lock().map(|s| s.clone()).map_err(|_| Error::state(self.backend.location(), "state lock poisoned"))
+        self.with(State::clone)
     }
 
-    /// Applies `f` and returns once a copy holding the change is on the backend.
-    pub(crate) async fn mutate(&self, f: impl FnOnce(&mut State)) -> Result<()> {
-        let mine = {
-            let mut s = self.state.lock().map_err(|_| Error::state(self.backend.location(), "state lock poisoned"))?;
-            f(&mut s);
-            s.serial += 1;
-            s.serial
-        };
-        let mut written = self.written.lock().await;
-        if *written >= mine {
-            return Ok(());
+    fn change(&self, f: impl FnOnce(&mut State)) -> Result<u64> {
+        let mut s = self.inner.state.lock().map_err(|_| self.poisoned())?;
+        f(&mut s);
+        s.serial += 1;
+        Ok(s.serial)
+    }
+
+    /// Changes the state and returns once the change is on the backend.
+    pub(crate) async fn persist(&self, f: impl FnOnce(&mut State)) -> Result<()> {
+        let serial = self.change(f)?;
+        self.flush_to(serial).await
+    }
+
+    /// Changes the state; the write follows in the background (see `flush`).
+    pub(crate) fn record(&self, f: impl FnOnce(&mut State)) -> Result<()> {
+        let serial = self.change(f)?;
+        let store = self.clone();
+        tokio::spawn(async move {
+            // A failure here is kept and reported by the next `flush`.
+            let _ = store.flush_to(serial).await;
+        });
+        Ok(())
+    }
+
+    /// Returns once everything changed so far is on the backend.
+    pub(crate) async fn flush(&self) -> Result<()> {
+        let serial = self.with(|s| s.serial)?;
+        self.flush_to(serial).await
+    }
+
+    async fn flush_to(&self, serial: u64) -> Result<()> {
+        let mut written = self.inner.written.lock().await;
+        match &*written {
+            Err(e) => return Err(Error::state(self.inner.backend.location(), format!("an earlier write failed: {e}"))),
+            Ok(w) if *w >= serial => return Ok(()),
+            Ok(_) => {}
         }
-        let (serial, bytes) = {
-            let s = self.state.lock().map_err(|_| Error::state(self.backend.location(), "state lock poisoned"))?;
+        let (latest, bytes) = {
+            let s = self.inner.state.lock().map_err(|_| self.poisoned())?;
             (s.serial, s.to_bytes()?)
         };
-        self.backend.write(&bytes).await?;
-        *written = serial;
-        Ok(())
+        match self.inner.backend.write(&bytes).await {
+            Ok(()) => {
+                *written = Ok(latest);
+                Ok(())
+            }
+            Err(e) => {
+                *written = Err(e.to_string());
+                Err(e)
+            }
+        }
     }
 }
 
@@ -162,16 +214,29 @@ fn build_steps(planned: &Planned, config: &Config) -> StepGraph {
             }
         }
     }
+    // Who points at whom, in the code and in state, computed once.
+    let mut config_dependents: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (other, n) in &config.nodes {
+        for d in &n.deps {
+            config_dependents.entry(d.as_str()).or_default().push(other.as_str());
+        }
+    }
+    let mut state_dependents: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (other, r) in &planned.state.resources {
+        for d in &r.dependencies {
+            if d != other {
+                state_dependents.entry(d.as_str()).or_default().push(other.as_str());
+            }
+        }
+    }
     for (addr, del) in &delete_of {
         match modes.get(addr) {
             Some(ReplaceMode::CreateBeforeDestroy) => {
                 edges.push((Step::Create(addr.clone()), del.clone()));
                 // Everything that now points at the new object is re-pointed before the old one goes.
-                for (other, n) in &config.nodes {
-                    if n.deps.contains(addr) {
-                        if let Some(s) = forward.get(other) {
-                            edges.push((s.clone(), del.clone()));
-                        }
+                for other in config_dependents.get(addr.as_str()).into_iter().flatten() {
+                    if let Some(s) = forward.get(*other) {
+                        edges.push((s.clone(), del.clone()));
                     }
                 }
             }
@@ -179,17 +244,14 @@ fn build_steps(planned: &Planned, config: &Config) -> StepGraph {
             None => {}
         }
         // Whatever depended on it (per state) lets go first: deleted, replaced first, or updated away.
-        for (other, r) in &planned.state.resources {
-            if other == addr || !r.dependencies.contains(addr) {
-                continue;
-            }
-            if let Some(od) = delete_of.get(other) {
-                if modes.get(other) != Some(&ReplaceMode::CreateBeforeDestroy) {
+        for other in state_dependents.get(addr.as_str()).into_iter().flatten() {
+            if let Some(od) = delete_of.get(*other) {
+                if modes.get(*other) != Some(&ReplaceMode::CreateBeforeDestroy) {
                     edges.push((od.clone(), del.clone()));
                 }
             }
             if !modes.contains_key(addr) {
-                if let Some(s) = forward.get(other) {
+                if let Some(s) = forward.get(*other) {
                     edges.push((s.clone(), del.clone()));
                 }
             }
@@ -219,16 +281,15 @@ pub(crate) async fn run(planned: Planned, backend: Arc<dyn Backend>, cx: ApplyCo
         run_id: uuid::Uuid::new_v4().to_string(),
     });
     // Renames and adoptions are state changes too: save them before anything else.
-    exec.store.mutate(|_| {}).await?;
+    exec.store.persist(|_| {}).await?;
 
     let failures = walk(&exec, steps, edges, &cx).await;
     let interrupted = cx.interrupt.as_ref().map(|r| *r.borrow()).unwrap_or(false);
     if failures.is_empty() && !interrupted {
         let outputs = if destroy { BTreeMap::new() } else { resolve_outputs(&exec)? };
-        exec.store.mutate(|s| s.outputs = outputs).await?;
-    } else {
-        exec.store.mutate(|_| {}).await?;
+        exec.store.record(|s| s.outputs = outputs)?;
     }
+    exec.store.flush().await?;
     if !failures.is_empty() {
         return Err(Error::Failed(failures));
     }
@@ -239,14 +300,14 @@ pub(crate) async fn run(planned: Planned, backend: Arc<dyn Backend>, cx: ApplyCo
 }
 
 fn resolve_outputs(exec: &Exec) -> Result<BTreeMap<String, OutputState>> {
-    let state = exec.store.snapshot()?;
-    let lookup = |t: &reference::TokenRef| state.resources.get(&t.address).and_then(|r| r.outputs.get(&t.field).cloned());
-    Ok(exec
-        .config
-        .outputs
-        .iter()
-        .map(|(k, o)| (k.clone(), OutputState { value: reference::resolve(&o.value, &lookup), sensitive: o.sensitive }))
-        .collect())
+    exec.store.with(|state| {
+        let lookup = |t: &reference::TokenRef| state.resources.get(&t.address).and_then(|r| r.outputs.get(&t.field).cloned());
+        exec.config
+            .outputs
+            .iter()
+            .map(|(k, o)| (k.clone(), OutputState { value: reference::resolve(&o.value, &lookup), sensitive: o.sensitive }))
+            .collect()
+    })
 }
 
 /// Runs the step graph: each step as soon as its predecessors are done, bounded, stopping on failure.
@@ -367,11 +428,12 @@ impl Exec {
     /// Desired inputs with every reference resolved from the state as it is now.
     fn desired(&self, address: &str) -> Result<Value> {
         let node = &self.config.nodes[address];
-        let state = self.store.snapshot()?;
-        let lookup = |t: &reference::TokenRef| {
-            state.resources.get(&t.address).and_then(|r| r.outputs.get(&t.field).cloned()).filter(|v| !v.is_null())
-        };
-        let resolved = reference::resolve(&node.inputs, &lookup);
+        let resolved = self.store.with(|state| {
+            let lookup = |t: &reference::TokenRef| {
+                state.resources.get(&t.address).and_then(|r| r.outputs.get(&t.field).cloned()).filter(|v| !v.is_null())
+            };
+            reference::resolve(&node.inputs, &lookup)
+        })?;
         if let Some((field, r)) = reference::references(&resolved).into_iter().next() {
             return Err(Error::Refused {
                 address: address.to_string(),
@@ -414,7 +476,7 @@ async fn create(exec: &Exec, address: &str) -> Result<String> {
     };
     // Written before the call: if we die during it, the next run looks for what it made.
     exec.store
-        .mutate(|s| {
+        .persist(|s| {
             if let Some(old) = s.resources.remove(address) {
                 if cbd && old.status == Status::Ready {
                     s.deposed.push(DeposedState { address: address.to_string(), resource: old });
@@ -424,16 +486,14 @@ async fn create(exec: &Exec, address: &str) -> Result<String> {
         })
         .await?;
     let (id, outputs) = node.kind.create(&exec.contexts, &desired, &meta).await.map_err(provider_err(address, "create"))?;
-    exec.store
-        .mutate(|s| {
-            if let Some(r) = s.resources.get_mut(address) {
-                r.id = Some(id.clone());
-                r.outputs = outputs;
-                r.status = Status::Ready;
-                r.token = None;
-            }
-        })
-        .await?;
+    exec.store.record(|s| {
+        if let Some(r) = s.resources.get_mut(address) {
+            r.id = Some(id.clone());
+            r.outputs = outputs;
+            r.status = Status::Ready;
+            r.token = None;
+        }
+    })?;
     Ok(id)
 }
 
@@ -457,16 +517,14 @@ async fn update(exec: &Exec, address: &str) -> Result<()> {
     };
     let protect = node.lifecycle.prevent_destroy.unwrap_or(node.kind.protect_by_default());
     let deps = node.deps.clone();
-    exec.store
-        .mutate(|s| {
-            if let Some(r) = s.resources.get_mut(address) {
-                r.inputs = desired;
-                r.outputs = outputs;
-                r.dependencies = deps;
-                r.protect = protect;
-            }
-        })
-        .await
+    exec.store.record(|s| {
+        if let Some(r) = s.resources.get_mut(address) {
+            r.inputs = desired;
+            r.outputs = outputs;
+            r.dependencies = deps;
+            r.protect = protect;
+        }
+    })
 }
 
 async fn delete_old(exec: &Exec, address: &str) -> Result<()> {
@@ -480,25 +538,25 @@ async fn delete_old(exec: &Exec, address: &str) -> Result<()> {
 }
 
 async fn delete(exec: &Exec, address: &str) -> Result<()> {
-    let state = exec.store.snapshot()?;
-    let Some(entry) = state.resources.get(address) else { return Ok(()) };
+    let Some(type_name) = exec.store.with(|s| s.resources.get(address).map(|r| r.type_name.clone()))? else { return Ok(()) };
     if let Some(Some(live)) = exec.live.get(address) {
-        let kind = exec.kind(&entry.type_name, address)?;
+        let kind = exec.kind(&type_name, address)?;
         kind.delete(&exec.contexts, &live.id, &live.inputs).await.map_err(provider_err(address, "delete"))?;
     }
-    exec.store
-        .mutate(|s| {
-            s.resources.remove(address);
-        })
-        .await
+    exec.store.record(|s| {
+        s.resources.remove(address);
+    })
 }
 
 async fn delete_deposed(exec: &Exec, address: &str, id: &str) -> Result<()> {
-    let state = exec.store.snapshot()?;
-    let Some(d) = state.deposed.iter().find(|d| d.address == address && d.resource.id.as_deref() == Some(id)) else {
-        return Ok(());
-    };
-    let kind = exec.kind(&d.resource.type_name, address)?;
-    kind.delete(&exec.contexts, id, &d.resource.inputs).await.map_err(provider_err(address, "delete"))?;
-    exec.store.mutate(|s| s.deposed.retain(|d| !(d.address == address && d.resource.id.as_deref() == Some(id)))).await
+    let found = exec.store.with(|s| {
+        s.deposed
+            .iter()
+            .find(|d| d.address == address && d.resource.id.as_deref() == Some(id))
+            .map(|d| (d.resource.type_name.clone(), d.resource.inputs.clone()))
+    })?;
+    let Some((type_name, inputs)) = found else { return Ok(()) };
+    let kind = exec.kind(&type_name, address)?;
+    kind.delete(&exec.contexts, id, &inputs).await.map_err(provider_err(address, "delete"))?;
+    exec.store.record(|s| s.deposed.retain(|d| !(d.address == address && d.resource.id.as_deref() == Some(id))))
 }

@@ -108,7 +108,7 @@ impl State {
     }
 
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let mut v = serde_json::to_vec_pretty(self).map_err(|e| Error::state("(memory)", e.to_string()))?;
+        let mut v = serde_json::to_vec(self).map_err(|e| Error::state("(memory)", e.to_string()))?;
         v.push(b'\n');
         Ok(v)
     }
