@@ -38,7 +38,9 @@ impl Ctx<'_> {
 
 pub(crate) async fn run(ctx: Ctx<'_>) -> anyhow::Result<ExitCode> {
     match &ctx.opts.command {
-        Command::Plan { run, json, out, destroy, detailed_exitcode } => plan(&ctx, run, *json, out.as_deref(), *destroy, *detailed_exitcode).await,
+        Command::Plan { run, json, out, destroy, detailed_exitcode } => {
+            plan(&ctx, run, *json, out.as_deref(), *destroy, *detailed_exitcode).await
+        }
         Command::Apply { plan_file, run, auto_approve } => apply(&ctx, run, plan_file.as_deref(), *auto_approve, false).await,
         Command::Destroy { run, auto_approve } => apply(&ctx, run, None, *auto_approve, true).await,
         Command::Refresh => {
@@ -108,10 +110,19 @@ async fn apply(ctx: &Ctx<'_>, run: &RunArgs, plan_file: Option<&str>, auto_appro
                 print_outputs(ctx).await?;
                 return Ok(ExitCode::SUCCESS);
             }
-            if !auto_approve && !confirm(destroy)? {
-                session.release().await;
-                println!("Apply cancelled.");
-                return Ok(ExitCode::FAILURE);
+            if !auto_approve {
+                match confirm(destroy) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        session.release().await;
+                        println!("Apply cancelled.");
+                        return Ok(ExitCode::FAILURE);
+                    }
+                    Err(e) => {
+                        session.release().await;
+                        return Err(e);
+                    }
+                }
             }
             session
         }
@@ -158,7 +169,9 @@ async fn output(ctx: &Ctx<'_>, name: Option<&str>, json: bool, raw: bool) -> any
     let outputs = ctx.engine(1).outputs(ctx.stack.name()).await?;
     match name {
         Some(n) => {
-            let o = outputs.get(n).with_context(|| format!("no output `{n}`; outputs are: {}", outputs.keys().cloned().collect::<Vec<_>>().join(", ")))?;
+            let o = outputs
+                .get(n)
+                .with_context(|| format!("no output `{n}`; outputs are: {}", outputs.keys().cloned().collect::<Vec<_>>().join(", ")))?;
             match (&o.value, raw) {
                 (serde_json::Value::String(s), true) => println!("{s}"),
                 (v, _) => println!("{v}"),

@@ -41,9 +41,7 @@ impl Reporter for Progress {
                 let id = id.map(|i| format!(" [id={i}]")).unwrap_or_default();
                 format!("{}: {} after {:.1}s{id}", paint(self.color, "1", &address), done(action), elapsed.as_secs_f64())
             }
-            Event::Failed { address, action, error } => {
-                paint(self.color, "31", &format!("{address}: {action} failed: {error}"))
-            }
+            Event::Failed { address, action, error } => paint(self.color, "31", &format!("{address}: {action} failed: {error}")),
             Event::Note(n) => format!("note: {n}"),
         };
         let _ = writeln!(std::io::stderr(), "{line}");

@@ -113,7 +113,6 @@ impl Backend for LocalBackend {
         }
         // We hold the OS lock. Content left behind means its writer died holding it (the kernel let go).
         if let Ok(stale) = serde_json::from_str::<LockInfo>(&previous) {
-            tracing::warn!("taking over the lock left by a run that is gone: {}", stale.describe());
             eprintln!("note: taking over the state lock left by a run that is gone: {}", stale.describe());
         }
         let body = serde_json::to_vec(info).map_err(|e| Error::state(self.location(), e.to_string()))?;
