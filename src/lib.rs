@@ -28,7 +28,13 @@ pub mod cli {
         let mut cli = Cli::new(name);
         #[cfg(feature = "aws")]
         {
-            cli = cli.registry(ferroform_aws::registry());
+            cli = cli.registry(ferroform_aws::registry()).backend(
+                "s3",
+                std::sync::Arc::new(|url: &str, contexts: &crate::Contexts| {
+                    let backend = ferroform_aws::s3::S3Backend::from_url(url, contexts.clone())?;
+                    Ok(std::sync::Arc::new(backend) as std::sync::Arc<dyn crate::Backend>)
+                }),
+            );
         }
         cli
     }

@@ -5,6 +5,8 @@ pub mod context;
 pub mod error;
 #[cfg(feature = "logs")]
 pub mod logs;
+#[cfg(feature = "s3")]
+pub mod s3;
 pub mod tags;
 pub mod validate;
 
@@ -20,5 +22,7 @@ pub fn registry() -> Registry {
     let mut reg = Registry::default();
     #[cfg(feature = "logs")]
     logs::register(&mut reg);
+    #[cfg(feature = "s3")]
+    s3::register(&mut reg);
     reg
 }
