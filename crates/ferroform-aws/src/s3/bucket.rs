@@ -1,0 +1,244 @@
+//! S3 bucket, shaped for holding state: versioning, default encryption, public access blocked. APIs:
+//! CreateBucket, HeadBucket, GetBucketVersioning, PutBucketVersioning, GetBucketEncryption,
+//! PutBucketEncryption, GetPublicAccessBlock, PutPublicAccessBlock, GetBucketTagging, PutBucketTagging,
+//! DeleteBucketTagging, DeleteBucket.
+
+use crate::error::{absent_if_not_found, is_not_found, sdk};
+use crate::tags::{merge_defaults, without_aws_managed, Tags};
+use crate::validate;
+use crate::Aws;
+use async_trait::async_trait;
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, PublicAccessBlockConfiguration, ServerSideEncryption,
+    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging, VersioningConfiguration,
+};
+use ferroform_core::{CallMeta, FieldError, Observed, ProviderError, Resource};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bucket {
+    /// Globally unique; changing it forces a new bucket.
+    pub name: String,
+    pub versioning: bool,
+    /// SSE-S3 (AES256) default encryption.
+    pub encryption: bool,
+    /// All four public-access blocks on.
+    pub block_public_access: bool,
+    /// Delete the objects (all versions) when the bucket is deleted.
+    #[serde(default)]
+    pub force_destroy: bool,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+ferroform_core::outputs! {
+    pub struct BucketOutputs => BucketRefs {
+        pub arn: String,
+        pub name: String,
+    }
+}
+
+impl Bucket {
+    /// A bucket for state: versioned, encrypted, private.
+    pub fn for_state(name: impl Into<String>) -> Self {
+        Self { name: name.into(), versioning: true, encryption: true, block_public_access: true, force_destroy: false, tags: Tags::new() }
+    }
+    pub fn force_destroy(mut self, yes: bool) -> Self {
+        self.force_destroy = yes;
+        self
+    }
+}
+
+#[async_trait]
+impl Resource for Bucket {
+    const TYPE: &'static str = "aws_s3_bucket";
+    const REPLACE_FIELDS: &'static [&'static str] = &["name"];
+    const PROTECT_BY_DEFAULT: bool = true;
+    type Outputs = BucketOutputs;
+    type Refs = BucketRefs;
+    type Context = Aws;
+
+    fn validate(&self) -> Vec<FieldError> {
+        let mut e = Vec::new();
+        validate::name(
+            &mut e,
+            "name",
+            &self.name,
+            3,
+            63,
+            |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.',
+            "lowercase letters, digits, `-` and `.`",
+        );
+        if !ferroform_core::is_unknown_str(&self.name)
+            && (self.name.starts_with(['-', '.']) || self.name.ends_with(['-', '.']) || self.name.contains(".."))
+        {
+            e.push(FieldError::new("name", format!("`{}` must start and end with a letter or digit, without `..`", self.name)));
+        }
+        e
+    }
+
+    fn set_default_tags(&mut self, tags: &Tags) {
+        merge_defaults(&mut self.tags, tags);
+    }
+
+    fn delete_before_create(&self) -> bool {
+        true
+    }
+
+    async fn create(aws: &Aws, desired: &Self, _meta: &CallMeta) -> Result<(String, BucketOutputs), ProviderError> {
+        let s3 = aws.s3();
+        let region = aws.region();
+        let mut req = s3.create_bucket().bucket(&desired.name);
+        // us-east-1 is the one region that takes no location constraint.
+        if region != "us-east-1" {
+            req = req.create_bucket_configuration(
+                CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::from(region.as_str())).build(),
+            );
+        }
+        req.send().await.map_err(sdk)?;
+        let all = [String::from("versioning"), "encryption".into(), "block_public_access".into(), "tags".into()];
+        apply_settings(aws, desired, &all).await?;
+        Ok((desired.name.clone(), outputs(&desired.name)))
+    }
+
+    async fn read(aws: &Aws, id: &str, prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {
+        let s3 = aws.s3();
+        if absent_if_not_found(s3.head_bucket().bucket(id).send().await.map_err(sdk))?.is_none() {
+            return Ok(None);
+        }
+        let versioning = s3.get_bucket_versioning().bucket(id).send().await.map_err(sdk)?;
+        let encryption = match s3.get_bucket_encryption().bucket(id).send().await.map_err(sdk) {
+            Ok(out) => out.server_side_encryption_configuration().map(|c| !c.rules().is_empty()).unwrap_or(false),
+            Err(e) if e.code.as_deref() == Some("ServerSideEncryptionConfigurationNotFoundError") => false,
+            Err(e) => return Err(e),
+        };
+        let block = match s3.get_public_access_block().bucket(id).send().await.map_err(sdk) {
+            Ok(out) => out.public_access_block_configuration().map(all_blocked).unwrap_or(false),
+            Err(e) if is_not_found(&e) => false,
+            Err(e) => return Err(e),
+        };
+        let tags = match s3.get_bucket_tagging().bucket(id).send().await.map_err(sdk) {
+            Ok(out) => out.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect(),
+            Err(e) if is_not_found(&e) || e.code.as_deref() == Some("NoSuchTagSet") => Tags::new(),
+            Err(e) => return Err(e),
+        };
+        Ok(Some(Observed {
+            inputs: Bucket {
+                name: id.to_string(),
+                versioning: versioning.status() == Some(&BucketVersioningStatus::Enabled),
+                encryption,
+                block_public_access: block,
+                force_destroy: prior.force_destroy,
+                tags: without_aws_managed(tags),
+            },
+            outputs: outputs(id),
+        }))
+    }
+
+    async fn update(
+        aws: &Aws,
+        id: &str,
+        _prior: &Self,
+        desired: &Self,
+        changed: &[String],
+        _meta: &CallMeta,
+    ) -> Result<BucketOutputs, ProviderError> {
+        apply_settings(aws, desired, changed).await?;
+        Ok(outputs(id))
+    }
+
+    async fn delete(aws: &Aws, id: &str, prior: &Self) -> Result<(), ProviderError> {
+        let s3 = aws.s3();
+        if prior.force_destroy {
+            empty(&s3, id).await?;
+        }
+        absent_if_not_found(s3.delete_bucket().bucket(id).send().await.map_err(sdk)).map(|_| ())
+    }
+}
+
+fn all_blocked(c: &PublicAccessBlockConfiguration) -> bool {
+    [c.block_public_acls(), c.ignore_public_acls(), c.block_public_policy(), c.restrict_public_buckets()].iter().all(|v| *v == Some(true))
+}
+
+fn outputs(name: &str) -> BucketOutputs {
+    BucketOutputs { arn: format!("arn:aws:s3:::{name}"), name: name.to_string() }
+}
+
+async fn apply_settings(aws: &Aws, b: &Bucket, changed: &[String]) -> Result<(), ProviderError> {
+    let s3 = aws.s3();
+    let has = |f: &str| changed.iter().any(|c| c == f);
+    if has("versioning") {
+        let status = if b.versioning { BucketVersioningStatus::Enabled } else { BucketVersioningStatus::Suspended };
+        s3.put_bucket_versioning()
+            .bucket(&b.name)
+            .versioning_configuration(VersioningConfiguration::builder().status(status).build())
+            .send()
+            .await
+            .map_err(sdk)?;
+    }
+    if has("encryption") {
+        if b.encryption {
+            let default = ServerSideEncryptionByDefault::builder()
+                .sse_algorithm(ServerSideEncryption::Aes256)
+                .build()
+                .map_err(|e| ProviderError::new(e.to_string()))?;
+            let rule = ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(default).build();
+            let conf = ServerSideEncryptionConfiguration::builder().rules(rule).build().map_err(|e| ProviderError::new(e.to_string()))?;
+            s3.put_bucket_encryption().bucket(&b.name).server_side_encryption_configuration(conf).send().await.map_err(sdk)?;
+        } else {
+            s3.delete_bucket_encryption().bucket(&b.name).send().await.map_err(sdk)?;
+        }
+    }
+    if has("block_public_access") {
+        let on = b.block_public_access;
+        let conf = PublicAccessBlockConfiguration::builder()
+            .block_public_acls(on)
+            .ignore_public_acls(on)
+            .block_public_policy(on)
+            .restrict_public_buckets(on)
+            .build();
+        s3.put_public_access_block().bucket(&b.name).public_access_block_configuration(conf).send().await.map_err(sdk)?;
+    }
+    if has("tags") {
+        if b.tags.is_empty() {
+            s3.delete_bucket_tagging().bucket(&b.name).send().await.map_err(sdk)?;
+        } else {
+            let mut set = Vec::new();
+            for (k, v) in &b.tags {
+                set.push(Tag::builder().key(k).value(v).build().map_err(|e| ProviderError::new(e.to_string()))?);
+            }
+            let tagging = Tagging::builder().set_tag_set(Some(set)).build().map_err(|e| ProviderError::new(e.to_string()))?;
+            s3.put_bucket_tagging().bucket(&b.name).tagging(tagging).send().await.map_err(sdk)?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes every object version and delete marker, so the bucket can go.
+async fn empty(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<(), ProviderError> {
+    loop {
+        let out = s3.list_object_versions().bucket(bucket).send().await.map_err(sdk)?;
+        let mut doomed: Vec<(String, Option<String>)> = Vec::new();
+        doomed.extend(out.versions().iter().map(|v| (v.key().unwrap_or_default().to_string(), v.version_id().map(str::to_string))));
+        doomed.extend(out.delete_markers().iter().map(|m| (m.key().unwrap_or_default().to_string(), m.version_id().map(str::to_string))));
+        if doomed.is_empty() {
+            return Ok(());
+        }
+        for (key, version) in doomed {
+            s3.delete_object().bucket(bucket).key(key).set_version_id(version).send().await.map_err(sdk)?;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_names_follow_s3_rules() {
+        assert!(Bucket::for_state("my-state-bucket").validate().is_empty());
+        assert_eq!(Bucket::for_state("My_Bucket").validate()[0].field, "name");
+        assert!(!Bucket::for_state("ab").validate().is_empty());
+        assert!(!Bucket::for_state("-abc").validate().is_empty());
+    }
+}
