@@ -1,0 +1,350 @@
+//! A fault-injecting HTTP proxy on loopback, between the SDK and the emulator.
+//!
+//! Point a client at `proxy.endpoint()` instead of the emulator's and it forwards every request, except
+//! those a fault rule picks: throttling (the service's own error shape, so the SDK's retry classifier sees
+//! `ThrottlingException`), 500/503, added latency, dropped connections, and IAM eventual consistency (Lambda
+//! `CreateFunction` naming a role created less than N seconds ago fails the way AWS does). It counts every
+//! call by operation, and can run a hook on the k-th call (crash tests kill a child process there).
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+
+/// What the proxy does to the calls it picks.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Fraction of calls (0.0..=1.0) that get one fault, chosen among the enabled kinds.
+    pub rate: f64,
+    pub throttle: bool,
+    pub server_error: bool,
+    pub drop_connection: bool,
+    /// Added to every forwarded call.
+    pub latency: Duration,
+    /// Lambda CreateFunction with a role younger than this fails as on AWS.
+    pub role_propagation: Option<Duration>,
+    /// Seed of the fault choice, so a failing run can be replayed.
+    pub seed: u64,
+}
+
+impl Faults {
+    pub fn none() -> Self {
+        Self::default()
+    }
+    /// `rate` of calls throttled, answered 500/503, or dropped.
+    pub fn flaky(rate: f64) -> Self {
+        Self { rate, throttle: true, server_error: true, drop_connection: true, ..Self::default() }
+    }
+}
+
+type Hook = Arc<dyn Fn(u64, &str) + Send + Sync>;
+
+struct Shared {
+    upstream: String,
+    faults: Mutex<Faults>,
+    calls: Mutex<Vec<String>>,
+    count: AtomicU64,
+    injected: Mutex<BTreeMap<String, usize>>,
+    roles: Mutex<HashMap<String, Instant>>,
+    rng: Mutex<u64>,
+    hook: Mutex<Option<Hook>>,
+}
+
+pub struct FaultProxy {
+    endpoint: String,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FaultProxy {
+    /// Starts a proxy on 127.0.0.1 (a free port) in front of `upstream` (`http://127.0.0.1:PORT`).
+    pub async fn start(upstream: &str, faults: Faults) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let endpoint = format!("http://{}", listener.local_addr()?);
+        let seed = faults.seed.max(1);
+        let shared = Arc::new(Shared {
+            upstream: upstream.trim_end_matches('/').to_string(),
+            faults: Mutex::new(faults),
+            calls: Mutex::new(Vec::new()),
+            count: AtomicU64::new(0),
+            injected: Mutex::new(BTreeMap::new()),
+            roles: Mutex::new(HashMap::new()),
+            rng: Mutex::new(seed),
+            hook: Mutex::new(None),
+        });
+        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        let s = shared.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let (s, client) = (s.clone(), client.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| handle(s.clone(), client.clone(), req));
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                });
+            }
+        });
+        Ok(Self { endpoint, shared, task })
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        if let Ok(mut f) = self.shared.faults.lock() {
+            *f = faults;
+        }
+    }
+
+    /// Every call seen, as `Service.Operation` (best effort from the request).
+    pub fn calls(&self) -> Vec<String> {
+        self.shared.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Calls that change something (not Describe/Get/List/Head/Query/Scan/...).
+    pub fn mutating_calls(&self) -> Vec<String> {
+        self.calls().into_iter().filter(|c| is_mutating(c)).collect()
+    }
+
+    /// Faults injected so far, by kind.
+    pub fn injected(&self) -> BTreeMap<String, usize> {
+        self.shared.injected.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    pub fn reset(&self) {
+        if let Ok(mut c) = self.shared.calls.lock() {
+            c.clear();
+        }
+        if let Ok(mut c) = self.shared.injected.lock() {
+            c.clear();
+        }
+        self.shared.count.store(0, Ordering::SeqCst);
+    }
+
+    /// Runs `hook(n, operation)` as call number `n` (from 1) arrives, before it is forwarded.
+    pub fn on_call(&self, hook: impl Fn(u64, &str) + Send + Sync + 'static) {
+        if let Ok(mut h) = self.shared.hook.lock() {
+            *h = Some(Arc::new(hook));
+        }
+    }
+}
+
+/// Read-only operations by their name's verb.
+pub fn is_mutating(call: &str) -> bool {
+    let op = call.rsplit('.').next().unwrap_or(call);
+    const READS: &[&str] = &["Describe", "Get", "List", "Head", "Query", "Scan", "BatchGet", "Lookup", "Search", "Select"];
+    !READS.iter().any(|r| op.starts_with(r)) && op != "AssumeRole"
+}
+
+/// `Service.Operation` from what the request shows: the JSON target header, the query `Action`, or
+/// the REST method and path.
+fn operation(method: &str, path: &str, headers: &hyper::HeaderMap, body: &[u8]) -> String {
+    if let Some(t) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        return t.to_string();
+    }
+    let form = String::from_utf8_lossy(body);
+    if let Some(action) = form.split('&').find_map(|kv| kv.strip_prefix("Action=")) {
+        let service = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|a| a.split("Credential=").nth(1))
+            .and_then(|c| c.split('/').nth(3))
+            .unwrap_or("query");
+        return format!("{service}.{action}");
+    }
+    let service = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').nth(3))
+        .unwrap_or("rest");
+    let verb = match method {
+        "GET" => "Get",
+        "HEAD" => "Head",
+        "DELETE" => "Delete",
+        "PUT" => "Put",
+        "PATCH" => "Update",
+        _ => "Post",
+    };
+    let path = path.split('?').next().unwrap_or(path);
+    format!("{service}.{verb}{path}")
+}
+
+fn next_random(shared: &Shared) -> f64 {
+    let Ok(mut s) = shared.rng.lock() else { return 1.0 };
+    // xorshift64: deterministic per seed.
+    let mut x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *s = x;
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+enum Fault {
+    Throttle,
+    ServerError(u16),
+    Drop,
+}
+
+fn pick(shared: &Shared, f: &Faults) -> Option<Fault> {
+    if f.rate <= 0.0 || next_random(shared) >= f.rate {
+        return None;
+    }
+    let mut kinds = Vec::new();
+    if f.throttle {
+        kinds.push(Fault::Throttle);
+    }
+    if f.server_error {
+        kinds.push(Fault::ServerError(if next_random(shared) < 0.5 { 500 } else { 503 }));
+    }
+    if f.drop_connection {
+        kinds.push(Fault::Drop);
+    }
+    if kinds.is_empty() {
+        return None;
+    }
+    let i = ((next_random(shared) * kinds.len() as f64) as usize).min(kinds.len() - 1);
+    Some(kinds.swap_remove(i))
+}
+
+fn count(shared: &Shared, kind: &str) {
+    if let Ok(mut m) = shared.injected.lock() {
+        *m.entry(kind.to_string()).or_default() += 1;
+    }
+}
+
+type Reply = Response<Full<Bytes>>;
+
+/// An error in the shape the service's protocol uses, so the SDK parses its code.
+fn error_reply(status: u16, code: &str, message: &str, headers: &hyper::HeaderMap, body: &[u8]) -> Reply {
+    let json = headers.contains_key("x-amz-target")
+        || headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.contains("json"))
+        || !String::from_utf8_lossy(body).contains("Action=");
+    let (content_type, text) = if json && !String::from_utf8_lossy(body).contains("Action=") {
+        ("application/x-amz-json-1.1", format!("{{\"__type\":\"{code}\",\"message\":\"{message}\",\"Message\":\"{message}\"}}"))
+    } else if String::from_utf8_lossy(body).contains("Version=2016-11-15") {
+        // EC2's query protocol has its own error document.
+        ("text/xml", format!("<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>fault</RequestID></Response>"))
+    } else {
+        ("text/xml", format!("<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>fault</RequestId></ErrorResponse>"))
+    };
+    let mut resp = Response::new(Full::new(Bytes::from(text)));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    let h = resp.headers_mut();
+    if let Ok(v) = content_type.parse() {
+        h.insert("content-type", v);
+    }
+    if let Ok(v) = code.parse() {
+        h.insert("x-amzn-errortype", v);
+    }
+    resp
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    req: Request<Incoming>,
+) -> Result<Reply, std::io::Error> {
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await.map_err(std::io::Error::other)?.to_bytes();
+    let path = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
+    let op = operation(parts.method.as_str(), &path, &parts.headers, &body);
+    let n = shared.count.fetch_add(1, Ordering::SeqCst) + 1;
+    if let Ok(mut c) = shared.calls.lock() {
+        c.push(op.clone());
+    }
+    let hook = shared.hook.lock().ok().and_then(|h| h.clone());
+    if let Some(hook) = hook {
+        hook(n, &op);
+    }
+    let faults = shared.faults.lock().map(|f| f.clone()).unwrap_or_default();
+    if !faults.latency.is_zero() {
+        tokio::time::sleep(faults.latency).await;
+    }
+
+    // IAM eventual consistency: a young role can't be assumed by Lambda yet.
+    if let Some(window) = faults.role_propagation {
+        if parts.method == "POST" && path.split('?').next().is_some_and(|p| p.ends_with("/functions") || p.ends_with("/functions/")) {
+            let role = serde_json_role(&body);
+            let young = role
+                .and_then(|r| r.rsplit('/').next().map(str::to_string))
+                .and_then(|name| shared.roles.lock().ok().and_then(|m| m.get(&name).copied()))
+                .is_some_and(|created| created.elapsed() < window);
+            if young {
+                count(&shared, "role-not-assumable");
+                return Ok(error_reply(
+                    400,
+                    "InvalidParameterValueException",
+                    "The role defined for the function cannot be assumed by Lambda.",
+                    &parts.headers,
+                    &body,
+                ));
+            }
+        }
+    }
+
+    match pick(&shared, &faults) {
+        Some(Fault::Throttle) => {
+            count(&shared, "throttle");
+            return Ok(error_reply(400, "ThrottlingException", "Rate exceeded", &parts.headers, &body));
+        }
+        Some(Fault::ServerError(code)) => {
+            count(&shared, &format!("http-{code}"));
+            return Ok(error_reply(code, "InternalFailure", "injected server error", &parts.headers, &body));
+        }
+        Some(Fault::Drop) => {
+            count(&shared, "drop");
+            return Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected dropped connection"));
+        }
+        None => {}
+    }
+
+    let uri: hyper::Uri = format!("{}{}", shared.upstream, path).parse().map_err(std::io::Error::other)?;
+    let mut out = Request::builder().method(parts.method.clone()).uri(uri);
+    for (k, v) in &parts.headers {
+        out = out.header(k, v);
+    }
+    let out = out.body(Full::new(body.clone())).map_err(std::io::Error::other)?;
+    let resp = client.request(out).await.map_err(std::io::Error::other)?;
+    let (rparts, rbody) = resp.into_parts();
+    let rbytes = rbody.collect().await.map_err(std::io::Error::other)?.to_bytes();
+    if op.ends_with("CreateRole") && rparts.status.is_success() {
+        if let Some(name) = form_value(&body, "RoleName") {
+            if let Ok(mut m) = shared.roles.lock() {
+                m.insert(name, Instant::now());
+            }
+        }
+    }
+    Ok(Response::from_parts(rparts, Full::new(rbytes)))
+}
+
+fn form_value(body: &[u8], key: &str) -> Option<String> {
+    let form = String::from_utf8_lossy(body);
+    form.split('&').find_map(|kv| kv.strip_prefix(&format!("{key}="))).map(|v| v.replace("%2F", "/").replace('+', " "))
+}
+
+/// The `Role` of a Lambda CreateFunction JSON body, without a JSON dependency.
+fn serde_json_role(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(body);
+    let start = text.find("\"Role\"")?;
+    let rest = &text[start + 6..];
+    let open = rest.find('"')?;
+    let rest = &rest[open + 1..];
+    let close = rest.find('"')?;
+    Some(rest[..close].to_string())
+}
