@@ -2,7 +2,11 @@
 //! one cargo feature per service.
 
 pub mod context;
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb;
 pub mod error;
+#[cfg(feature = "iam")]
+pub mod iam;
 #[cfg(feature = "logs")]
 pub mod logs;
 #[cfg(feature = "s3")]
@@ -20,6 +24,10 @@ use ferroform_core::Registry;
 pub fn registry() -> Registry {
     #[allow(unused_mut)]
     let mut reg = Registry::default();
+    #[cfg(feature = "dynamodb")]
+    dynamodb::register(&mut reg);
+    #[cfg(feature = "iam")]
+    iam::register(&mut reg);
     #[cfg(feature = "logs")]
     logs::register(&mut reg);
     #[cfg(feature = "s3")]

@@ -1,0 +1,89 @@
+//! IAM (`aws-sdk-iam`): roles, managed policies, and the typed policy documents both use.
+
+mod policy;
+mod policy_document;
+mod role;
+
+pub use policy::{Policy, PolicyOutputs, PolicyRefs, MAX_VERSIONS};
+pub use policy_document::{AnyPrincipal, Conditions, Effect, PolicyDocument, Principal, Statement, VERSION};
+pub use role::{generated_name, Role, RoleOutputs, RoleRefs, DEFAULT_INLINE_POLICY};
+
+use crate::tags::Tags;
+use ferroform_core::{is_unknown_str, FieldError, ProviderError};
+use std::future::Future;
+use std::time::Duration;
+
+pub(crate) fn register(reg: &mut ferroform_core::Registry) {
+    reg.register::<Role>();
+    reg.register::<Policy>();
+}
+
+/// How long IAM's eventual consistency is waited out (a new role or policy unknown to the next call).
+pub(crate) const PROPAGATION: Duration = Duration::from_secs(60);
+
+/// IAM refuses a trust policy naming a principal it has not propagated yet.
+pub(crate) fn is_propagation_error(e: &ProviderError) -> bool {
+    e.code.as_deref() == Some("MalformedPolicyDocument") && e.message.contains("Invalid principal")
+}
+
+/// IAM names (roles, policies, inline policies): `[\w+=,.@-]`, 1 to `max` characters.
+pub(crate) fn check_name(e: &mut Vec<FieldError>, field: &str, value: &str, max: usize) {
+    crate::validate::name(e, field, value, 1, max, |c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c), "letters, digits, `_+=,.@-`");
+}
+
+/// IAM's tag rules: at most 50, keys 1 to 128 characters, values up to 256, no `aws:` prefix.
+pub(crate) fn check_tags(e: &mut Vec<FieldError>, tags: &Tags) {
+    if tags.len() > 50 {
+        e.push(FieldError::new("tags", format!("{} tags; IAM allows 50 (the engine adds 2)", tags.len())));
+    }
+    for (k, v) in tags {
+        if is_unknown_str(k) {
+            continue;
+        }
+        if k.is_empty() || k.chars().count() > 128 {
+            e.push(FieldError::new("tags", format!("key `{k}` must be 1 to 128 characters long")));
+        } else if k.to_ascii_lowercase().starts_with("aws:") {
+            e.push(FieldError::new("tags", format!("key `{k}`: the `aws:` prefix is reserved for AWS")));
+        }
+        if !is_unknown_str(v) && v.chars().count() > 256 {
+            e.push(FieldError::new("tags", format!("the value of `{k}` is longer than 256 characters")));
+        }
+    }
+}
+
+/// True when a reference is still unresolved somewhere in the document.
+pub(crate) fn has_unknown(doc: &PolicyDocument) -> bool {
+    serde_json::to_value(doc).map(|v| ferroform_core::is_unknown(&v)).unwrap_or(false)
+}
+
+pub(crate) fn iam_tags(tags: &Tags) -> Result<Option<Vec<aws_sdk_iam::types::Tag>>, ProviderError> {
+    if tags.is_empty() {
+        return Ok(None);
+    }
+    tags.iter()
+        .map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build().map_err(|e| ProviderError::new(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+pub(crate) fn sdk_tags(tags: &[aws_sdk_iam::types::Tag]) -> Tags {
+    tags.iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()
+}
+
+/// Follows IAM's `Marker` pagination: `page(marker)` returns a page and the next marker.
+pub(crate) async fn list_all<T, F, Fut>(mut page: F) -> Result<Vec<T>, ProviderError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Result<(Vec<T>, Option<String>), ProviderError>>,
+{
+    let mut all = Vec::new();
+    let mut marker = None;
+    loop {
+        let (items, next) = page(marker).await?;
+        all.extend(items);
+        match next {
+            Some(m) => marker = Some(m),
+            None => return Ok(all),
+        }
+    }
+}
