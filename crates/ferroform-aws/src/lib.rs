@@ -4,6 +4,8 @@
 pub mod context;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
+#[cfg(feature = "ecs")]
+pub mod ecs;
 pub mod error;
 #[cfg(feature = "iam")]
 pub mod iam;
@@ -26,6 +28,8 @@ pub fn registry() -> Registry {
     let mut reg = Registry::default();
     #[cfg(feature = "dynamodb")]
     dynamodb::register(&mut reg);
+    #[cfg(feature = "ecs")]
+    ecs::register(&mut reg);
     #[cfg(feature = "iam")]
     iam::register(&mut reg);
     #[cfg(feature = "logs")]
