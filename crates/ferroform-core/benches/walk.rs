@@ -39,9 +39,11 @@ fn graph(n: usize) -> (Stack, usize, usize) {
 }
 
 fn main() -> anyhow::Result<()> {
+    // `cargo bench` passes --bench; `cargo test --all-targets` does not: then only a quick smoke run.
+    let full = std::env::args().any(|a| a == "--bench");
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
-    let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(1000);
-    let latency = Duration::from_millis(args.get(1).and_then(|a| a.parse().ok()).unwrap_or(50));
+    let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(if full { 1000 } else { 50 });
+    let latency = Duration::from_millis(args.get(1).and_then(|a| a.parse().ok()).unwrap_or(if full { 50 } else { 1 }));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let (stack, chain, width) = graph(n);
