@@ -1,0 +1,21 @@
+//! The orders app (`pedidos`): an HTTP API on Lambda in front of a DynamoDB table, and a Fargate worker
+//! that checks each order and records its verdict.
+//!
+//! - [`api`]: routing and handlers over an `ApiGatewayV2httpRequest` (binary `pedidos-api`)
+//! - [`worker`]: the order check and the verdict write (binary `pedidos-worker`)
+//! - [`model`]: the order's types, money in exact cents
+//! - [`db`]: the table's item layout and every read/write
+//!
+//! The infrastructure (`pub fn stack(..)`) comes in a `stack` module once the AWS resources exist.
+
+pub mod api;
+pub mod db;
+pub mod model;
+pub mod worker;
+
+/// Env vars the API sets on the worker container (ECS container overrides) and the worker reads.
+pub const ENV_ORDER_ID: &str = "ORDER_ID";
+pub const ENV_ORDER_JSON: &str = "ORDER_JSON";
+pub const ENV_ORDER_OP: &str = "ORDER_OP";
+/// The table, for both binaries.
+pub const ENV_TABLE_NAME: &str = "TABLE_NAME";
