@@ -1,0 +1,259 @@
+//! IAM roles and managed policies against the emulator, checked with independent SDK reads.
+#![cfg(feature = "iam")]
+
+use ferroform_aws::iam::{generated_name, Policy, PolicyDocument, Role, Statement};
+use ferroform_aws::{Aws, CallCounter};
+use ferroform_core::{Action, Plan, Stack};
+use ferroform_testkit::Harness;
+
+const STACK: &str = "iamtest";
+
+async fn harness() -> anyhow::Result<(Harness, CallCounter)> {
+    let h = Harness::new().await?;
+    let aws = Aws::from_config(h.account.config.clone());
+    let calls = aws.calls().clone();
+    h.contexts.insert(aws);
+    Ok((h, calls))
+}
+
+/// The fields the plan changes at `address`, and its action.
+fn change(plan: &Plan, address: &str) -> (Action, Vec<String>) {
+    plan.changes
+        .iter()
+        .find(|c| c.address == address)
+        .map(|c| (c.action, c.fields.iter().map(|f| f.name.clone()).collect()))
+        .unwrap_or((Action::NoOp, vec![]))
+}
+
+fn read_policy() -> PolicyDocument {
+    PolicyDocument::new().allow(["s3:GetObject", "s3:ListBucket"], ["arn:aws:s3:::bucket", "arn:aws:s3:::bucket/*"])
+}
+
+/// A managed policy, and a role using it with an inline policy built by `allow`.
+fn stack(description: &str, extra_action: Option<&str>, path: Option<&str>) -> Stack {
+    let mut s = Stack::new(STACK);
+    let policy = s.add("reader", Policy::new("reader", read_policy()).description("reads the bucket"));
+    let mut actions = vec!["dynamodb:Scan"];
+    actions.extend(extra_action);
+    let mut role = Role::for_service("lambda.amazonaws.com")
+        .allow(actions, ["arn:aws:dynamodb:us-east-1:123456789012:table/pedidos"])
+        .managed_policy(policy.arn())
+        .description(description)
+        .tag("team", "orders");
+    if let Some(p) = path {
+        role = role.path(p);
+    }
+    s.add("role", role);
+    s
+}
+
+#[tokio::test]
+async fn role_lifecycle() -> anyhow::Result<()> {
+    let (h, calls) = harness().await?;
+    let iam = aws_sdk_iam::Client::new(&h.account.config);
+    let name = generated_name(STACK, "role");
+
+    h.apply(&stack("v1", None, None)).await?;
+    assert_eq!(h.id_of(&stack("v1", None, None), "role").await?, name);
+    // Independent reads: trust policy, inline policy, attachment, tags.
+    let role = iam.get_role().role_name(&name).send().await?.role.ok_or_else(|| anyhow::anyhow!("no role"))?;
+    let first_id = role.role_id().to_string();
+    assert_eq!(role.description(), Some("v1"));
+    let trust = PolicyDocument::parse_aws(role.assume_role_policy_document().unwrap_or_default()).map_err(anyhow::Error::msg)?;
+    assert!(trust.equivalent(&PolicyDocument::assume_role_by_service("lambda.amazonaws.com")));
+    assert!(role.tags().iter().any(|t| t.key() == "ferroform:address" && t.value() == "role"));
+    assert!(role.tags().iter().any(|t| t.key() == "team" && t.value() == "orders"));
+    let inline = iam.get_role_policy().role_name(&name).policy_name("ferroform").send().await?;
+    let inline = PolicyDocument::parse_aws(inline.policy_document()).map_err(anyhow::Error::msg)?;
+    assert_eq!(inline.statements[0].actions, ["dynamodb:Scan"]);
+    let attached = iam.list_attached_role_policies().role_name(&name).send().await?;
+    let policy_arn = format!("arn:aws:iam::{}:policy/reader", h.account.id);
+    assert_eq!(attached.attached_policies().iter().filter_map(|p| p.policy_arn()).collect::<Vec<_>>(), [policy_arn.as_str()]);
+
+    // A no-op plan, and what its reads cost.
+    calls.reset();
+    let plan = h.plan(&stack("v1", None, None)).await?;
+    assert!(!plan.has_changes(), "{}", plan.render(false));
+    eprintln!("no-op plan of a role (1 inline policy) + a managed policy: {} calls {:?}", calls.total(), calls.snapshot());
+
+    // In place: description and inline policy; the same role.
+    let plan = h.plan(&stack("v2", Some("dynamodb:GetItem"), None)).await?;
+    let (action, mut fields) = change(&plan, "role");
+    fields.sort();
+    assert_eq!((action, fields), (Action::Update, vec!["description".to_string(), "inline_policies".to_string()]));
+    h.apply(&stack("v2", Some("dynamodb:GetItem"), None)).await?;
+    let role = iam.get_role().role_name(&name).send().await?.role.ok_or_else(|| anyhow::anyhow!("no role"))?;
+    assert_eq!(role.role_id(), first_id);
+    assert_eq!(role.description(), Some("v2"));
+    let inline = iam.get_role_policy().role_name(&name).policy_name("ferroform").send().await?;
+    let inline = PolicyDocument::parse_aws(inline.policy_document()).map_err(anyhow::Error::msg)?.normalized();
+    assert_eq!(inline.statements[0].actions, ["dynamodb:GetItem", "dynamodb:Scan"]);
+    assert!(!h.plan(&stack("v2", Some("dynamodb:GetItem"), None)).await?.has_changes());
+
+    // Replace: the path forces a new role (same generated name, so the old one goes first).
+    let plan = h.plan(&stack("v2", Some("dynamodb:GetItem"), Some("/svc/"))).await?;
+    assert_eq!(change(&plan, "role").0, Action::Replace);
+    h.apply(&stack("v2", Some("dynamodb:GetItem"), Some("/svc/"))).await?;
+    let role = iam.get_role().role_name(&name).send().await?.role.ok_or_else(|| anyhow::anyhow!("no role"))?;
+    assert_ne!(role.role_id(), first_id);
+    assert_eq!(role.path(), "/svc/");
+    assert_eq!(iam.list_attached_role_policies().role_name(&name).send().await?.attached_policies().len(), 1);
+    assert!(!h.plan(&stack("v2", Some("dynamodb:GetItem"), Some("/svc/"))).await?.has_changes());
+
+    // Destroy: policies detached and deleted first, then the role and the managed policy.
+    h.destroy(&stack("v2", Some("dynamodb:GetItem"), Some("/svc/"))).await?;
+    let gone = iam.get_role().role_name(&name).send().await.err().and_then(|e| e.into_service_error().meta().code().map(str::to_string));
+    assert_eq!(gone.as_deref(), Some("NoSuchEntity"));
+    assert!(iam.get_policy().policy_arn(&policy_arn).send().await.is_err());
+    Ok(())
+}
+
+#[tokio::test]
+async fn role_drift_is_planned_and_repaired() -> anyhow::Result<()> {
+    let (h, _) = harness().await?;
+    let iam = aws_sdk_iam::Client::new(&h.account.config);
+    let name = generated_name(STACK, "role");
+    let s = stack("v1", None, None);
+    h.apply(&s).await?;
+    let policy_arn = format!("arn:aws:iam::{}:policy/reader", h.account.id);
+
+    // Behind the engine's back: another trust policy, an extra inline policy, the managed policy detached,
+    // the description and a tag changed.
+    let ec2_trust = PolicyDocument::assume_role_by_service("ec2.amazonaws.com");
+    iam.update_assume_role_policy().role_name(&name).policy_document(ec2_trust.to_json()).send().await?;
+    iam.put_role_policy().role_name(&name).policy_name("sneaky").policy_document(read_policy().to_json()).send().await?;
+    iam.detach_role_policy().role_name(&name).policy_arn(&policy_arn).send().await?;
+    iam.update_role().role_name(&name).description("changed").max_session_duration(3600).send().await?;
+    iam.tag_role().role_name(&name).tags(aws_sdk_iam::types::Tag::builder().key("team").value("other").build()?).send().await?;
+
+    let plan = h.plan(&s).await?;
+    let (action, mut fields) = change(&plan, "role");
+    fields.sort();
+    assert_eq!(action, Action::Update, "{}", plan.render(false));
+    assert_eq!(fields, ["assume_role_policy", "description", "inline_policies", "managed_policy_arns", "tags"], "{}", plan.render(false));
+
+    h.apply(&s).await?;
+    let role = iam.get_role().role_name(&name).send().await?.role.ok_or_else(|| anyhow::anyhow!("no role"))?;
+    let trust = PolicyDocument::parse_aws(role.assume_role_policy_document().unwrap_or_default()).map_err(anyhow::Error::msg)?;
+    assert!(trust.equivalent(&PolicyDocument::assume_role_by_service("lambda.amazonaws.com")));
+    assert_eq!(role.description(), Some("v1"));
+    assert!(role.tags().iter().any(|t| t.key() == "team" && t.value() == "orders"));
+    assert_eq!(iam.list_role_policies().role_name(&name).send().await?.policy_names(), ["ferroform"]);
+    assert_eq!(iam.list_attached_role_policies().role_name(&name).send().await?.attached_policies().len(), 1);
+    assert!(!h.plan(&s).await?.has_changes());
+
+    h.destroy(&s).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn equivalent_documents_give_no_diff() -> anyhow::Result<()> {
+    let (h, _) = harness().await?;
+    let iam = aws_sdk_iam::Client::new(&h.account.config);
+    let doc = PolicyDocument::new()
+        .statement(Statement::allow().actions(["s3:PutObject", "s3:GetObject"]).resource("arn:aws:s3:::b/*"))
+        .statement(Statement::deny().action("s3:DeleteObject").resource("*").condition("Bool", "aws:SecureTransport", "false"));
+    let mk = |doc: PolicyDocument| {
+        let mut s = Stack::new(STACK);
+        s.add("role", Role::new("explicit", PolicyDocument::assume_role_by_service("lambda.amazonaws.com")).inline_policy("p", doc));
+        s
+    };
+    h.apply(&mk(doc.clone())).await?;
+
+    // The same document written another way in the code: single strings, other list order, no Version,
+    // a boolean condition value.
+    let rewritten = PolicyDocument::from_json(
+        r#"{"Statement":[
+            {"Effect":"Allow","Action":["s3:GetObject","s3:PutObject","s3:GetObject"],"Resource":"arn:aws:s3:::b/*"},
+            {"Resource":["*"],"Condition":{"Bool":{"aws:SecureTransport":false}},"Action":"s3:DeleteObject","Effect":"Deny"}]}"#,
+    )
+    .map_err(anyhow::Error::msg)?;
+    let plan = h.plan(&mk(rewritten)).await?;
+    assert!(!plan.has_changes(), "{}", plan.render(false));
+
+    // ...and written another way behind our back.
+    iam.put_role_policy()
+        .role_name("explicit")
+        .policy_name("p")
+        .policy_document(
+            r#"{"Version":"2012-10-17","Statement":[
+                {"Effect":"Allow","Action":["s3:PutObject","s3:GetObject"],"Resource":["arn:aws:s3:::b/*"]},
+                {"Effect":"Deny","Action":["s3:DeleteObject"],"Resource":"*","Condition":{"Bool":{"aws:SecureTransport":["false"]}}}]}"#,
+        )
+        .send()
+        .await?;
+    let plan = h.plan(&mk(doc.clone())).await?;
+    assert!(!plan.has_changes(), "{}", plan.render(false));
+
+    // A real difference (statements swapped: order is kept) is one.
+    let swapped = PolicyDocument { statements: doc.statements.iter().rev().cloned().collect(), ..doc.clone() };
+    let plan = h.plan(&mk(swapped)).await?;
+    assert_eq!(change(&plan, "role"), (Action::Update, vec!["inline_policies".to_string()]));
+    h.destroy(&mk(doc)).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn managed_policy_versions_and_replacement() -> anyhow::Result<()> {
+    let (h, calls) = harness().await?;
+    let iam = aws_sdk_iam::Client::new(&h.account.config);
+    let mk = |name: &str, bucket: usize| {
+        let mut s = Stack::new(STACK);
+        s.add("policy", Policy::new(name, PolicyDocument::new().allow(["s3:GetObject"], [format!("arn:aws:s3:::bucket-{bucket}/*")])));
+        s
+    };
+    h.apply(&mk("p1", 0)).await?;
+    let arn = h.id_of(&mk("p1", 0), "policy").await?;
+    assert_eq!(arn, format!("arn:aws:iam::{}:policy/p1", h.account.id));
+    let first_id = iam.get_policy().policy_arn(&arn).send().await?.policy.and_then(|p| p.policy_id).unwrap_or_default();
+    calls.reset();
+    assert!(!h.plan(&mk("p1", 0)).await?.has_changes());
+    eprintln!("no-op plan of a managed policy: {} calls {:?}", calls.total(), calls.snapshot());
+
+    // Seven document changes: past IAM's five versions, the oldest non-default ones are deleted.
+    for bucket in 1..=7 {
+        let plan = h.plan(&mk("p1", bucket)).await?;
+        assert_eq!(change(&plan, "policy"), (Action::Update, vec!["document".to_string()]));
+        h.apply(&mk("p1", bucket)).await?;
+    }
+    let versions = iam.list_policy_versions().policy_arn(&arn).send().await?;
+    assert!(versions.versions().len() <= 5, "{:?}", versions.versions());
+    let p = iam.get_policy().policy_arn(&arn).send().await?.policy.ok_or_else(|| anyhow::anyhow!("no policy"))?;
+    assert_eq!(p.policy_id(), Some(first_id.as_str()));
+    let v = iam.get_policy_version().policy_arn(&arn).version_id(p.default_version_id().unwrap_or_default()).send().await?;
+    let live = PolicyDocument::parse_aws(v.policy_version().and_then(|v| v.document()).unwrap_or_default()).map_err(anyhow::Error::msg)?;
+    assert_eq!(live.statements[0].resources, ["arn:aws:s3:::bucket-7/*"]);
+    assert!(!h.plan(&mk("p1", 7)).await?.has_changes());
+
+    // Drift: a new default version made behind our back is planned and reverted.
+    let other = PolicyDocument::new().allow(["s3:*"], ["*"]);
+    let versions = iam.list_policy_versions().policy_arn(&arn).send().await?;
+    if let Some(v) = versions.versions().iter().find(|v| !v.is_default_version()).and_then(|v| v.version_id()) {
+        iam.delete_policy_version().policy_arn(&arn).version_id(v).send().await?;
+    }
+    iam.create_policy_version().policy_arn(&arn).policy_document(other.to_json()).set_as_default(true).send().await?;
+    let plan = h.plan(&mk("p1", 7)).await?;
+    assert_eq!(change(&plan, "policy"), (Action::Update, vec!["document".to_string()]), "{}", plan.render(false));
+    h.apply(&mk("p1", 7)).await?;
+    assert!(!h.plan(&mk("p1", 7)).await?.has_changes());
+
+    // Replace: a new name is a new policy; the old one is gone.
+    h.apply(&mk("p2", 7)).await?;
+    let new_arn = h.id_of(&mk("p2", 7), "policy").await?;
+    assert_ne!(new_arn, arn);
+    assert!(iam.get_policy().policy_arn(&arn).send().await.is_err());
+    h.destroy(&mk("p2", 7)).await?;
+    assert!(iam.get_policy().policy_arn(&new_arn).send().await.is_err());
+    Ok(())
+}
+
+#[tokio::test]
+async fn invalid_roles_are_refused_before_any_call() -> anyhow::Result<()> {
+    let (h, calls) = harness().await?;
+    let mut s = Stack::new(STACK);
+    s.add("role", Role::new("no spaces allowed", PolicyDocument::new().allow(["s3:GetObject"], ["*"])));
+    let err = h.plan(&s).await.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("name") && err.contains("assume_role_policy"), "{err}");
+    assert_eq!(calls.total(), 0);
+    Ok(())
+}
