@@ -1,9 +1,12 @@
 //! AWS resources for ferroform: one module per service (mirroring the SDK crates), one file per resource,
 //! one cargo feature per service.
 
+pub mod components;
 pub mod context;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
+#[cfg(feature = "ec2")]
+pub mod ec2;
 #[cfg(feature = "ecs")]
 pub mod ecs;
 pub mod error;
@@ -28,6 +31,8 @@ pub fn registry() -> Registry {
     let mut reg = Registry::default();
     #[cfg(feature = "dynamodb")]
     dynamodb::register(&mut reg);
+    #[cfg(feature = "ec2")]
+    ec2::register(&mut reg);
     #[cfg(feature = "ecs")]
     ecs::register(&mut reg);
     #[cfg(feature = "iam")]
