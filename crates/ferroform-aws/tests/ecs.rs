@@ -1,0 +1,368 @@
+//! ECS against the emulator: cluster, task definition and service through create -> independent read ->
+//! no-op plan -> in-place change -> replacement -> drift -> destroy.
+
+use anyhow::Context as _;
+use aws_sdk_ecs::types::{ClusterField, ClusterSetting, ClusterSettingName, ServiceField, TaskDefinitionField, TaskDefinitionStatus};
+use ferroform_aws::ecs::{AwsLogs, Cluster, Container, ContainerInsights, Network, Service, TaskDefinition};
+use ferroform_aws::{Aws, CallCounter};
+use ferroform_core::{Action, Plan, Stack};
+use ferroform_testkit::Harness;
+
+async fn harness() -> anyhow::Result<(Harness, CallCounter, aws_sdk_ecs::Client)> {
+    let h = Harness::new().await?;
+    let aws = Aws::from_config(h.account.config.clone());
+    let calls = aws.calls().clone();
+    h.contexts.insert(aws);
+    let ecs = aws_sdk_ecs::Client::new(&h.account.config);
+    Ok((h, calls, ecs))
+}
+
+/// Plans, asserts nothing would change, and returns the API calls the plan made.
+async fn no_op(h: &Harness, calls: &CallCounter, stack: &Stack) -> anyhow::Result<std::collections::BTreeMap<String, usize>> {
+    calls.reset();
+    let plan = h.plan(stack).await?;
+    assert!(!plan.has_changes(), "expected no changes:\n{}", plan.render(false));
+    Ok(calls.snapshot())
+}
+
+fn action(plan: &Plan, address: &str) -> Option<Action> {
+    plan.changes.iter().find(|c| c.address == address).map(|c| c.action)
+}
+
+fn tag<'a>(tags: &'a [aws_sdk_ecs::types::Tag], key: &str) -> Option<&'a str> {
+    tags.iter().find(|t| t.key() == Some(key)).and_then(|t| t.value())
+}
+
+fn cluster_stack(name: &str, insights: ContainerInsights, team: &str) -> Stack {
+    let mut s = Stack::new("ecs-cluster");
+    s.add("cluster", Cluster::new(name).container_insights(insights).tag("team", team));
+    s
+}
+
+async fn describe_cluster(ecs: &aws_sdk_ecs::Client, name: &str) -> anyhow::Result<aws_sdk_ecs::types::Cluster> {
+    let out = ecs.describe_clusters().clusters(name).include(ClusterField::Settings).include(ClusterField::Tags).send().await?;
+    out.clusters().first().cloned().context("no such cluster")
+}
+
+fn insights(c: &aws_sdk_ecs::types::Cluster) -> Option<&str> {
+    c.settings().iter().find(|s| s.name() == Some(&ClusterSettingName::ContainerInsights)).and_then(|s| s.value())
+}
+
+#[tokio::test]
+async fn cluster_lifecycle() -> anyhow::Result<()> {
+    let (h, calls, ecs) = harness().await?;
+    let stack = cluster_stack("jobs", ContainerInsights::Enabled, "a");
+    h.apply(&stack).await?;
+    let id = h.id_of(&stack, "cluster").await?;
+    let c = describe_cluster(&ecs, "jobs").await?;
+    assert_eq!(c.cluster_arn(), Some(id.as_str()));
+    assert_eq!(c.status(), Some("ACTIVE"));
+    assert_eq!(insights(&c), Some("enabled"));
+    assert_eq!(tag(c.tags(), "team"), Some("a"));
+    assert_eq!(tag(c.tags(), "ferroform:address"), Some("cluster"));
+    let reads = no_op(&h, &calls, &stack).await?;
+    println!("no-op plan of 1 cluster: {reads:?}");
+
+    // In place: the setting and a tag; same cluster.
+    let changed = cluster_stack("jobs", ContainerInsights::Disabled, "b");
+    let plan = h.plan(&changed).await?;
+    assert_eq!(action(&plan, "cluster"), Some(Action::Update), "{}", plan.render(false));
+    h.apply(&changed).await?;
+    assert_eq!(h.id_of(&changed, "cluster").await?, id);
+    let c = describe_cluster(&ecs, "jobs").await?;
+    assert_eq!((insights(&c), tag(c.tags(), "team")), (Some("disabled"), Some("b")));
+    no_op(&h, &calls, &changed).await?;
+
+    // Drift: Container Insights turned on behind the engine's back.
+    ecs.update_cluster()
+        .cluster("jobs")
+        .settings(ClusterSetting::builder().name(ClusterSettingName::ContainerInsights).value("enabled").build())
+        .send()
+        .await?;
+    let plan = h.plan(&changed).await?;
+    let text = plan.render(false);
+    assert!(text.contains(r#"container_insights = "enabled" -> "disabled""#), "{text}");
+    h.apply(&changed).await?;
+    assert_eq!(insights(&describe_cluster(&ecs, "jobs").await?), Some("disabled"));
+
+    // Replacement: a new name is a new cluster; the old one goes first (names are identities).
+    let renamed = cluster_stack("jobs2", ContainerInsights::Disabled, "b");
+    let plan = h.plan(&renamed).await?;
+    assert_eq!(action(&plan, "cluster"), Some(Action::Replace), "{}", plan.render(false));
+    h.apply(&renamed).await?;
+    let new_id = h.id_of(&renamed, "cluster").await?;
+    assert_ne!(new_id, id);
+    assert_eq!(describe_cluster(&ecs, "jobs").await?.status(), Some("INACTIVE"));
+    assert_eq!(describe_cluster(&ecs, "jobs2").await?.status(), Some("ACTIVE"));
+    no_op(&h, &calls, &renamed).await?;
+
+    h.destroy(&renamed).await?;
+    assert_eq!(describe_cluster(&ecs, "jobs2").await?.status(), Some("INACTIVE"));
+    assert!(!h.plan(&Stack::new("ecs-cluster")).await?.has_changes());
+    Ok(())
+}
+
+fn exec_role(h: &Harness) -> String {
+    format!("arn:aws:iam::{}:role/ecs-exec", h.account.id)
+}
+
+/// A definition written with AWS's defaults left out: no `essential`, no host port, no protocol, no
+/// architecture, no log region, the environment out of order.
+fn worker(h: &Harness, greeting: &str) -> TaskDefinition {
+    TaskDefinition::new("worker", 256, 512).execution_role_arn(exec_role(h)).tag("team", "a").container(
+        Container::new("app", "public.ecr.aws/docker/library/busybox:1.36")
+            .command(["sh", "-c", "echo $GREETING; sleep 3600"])
+            .env("ZONE", "z")
+            .env("GREETING", greeting)
+            .port(8080)
+            .logs(AwsLogs::new("/ecs/worker", "app")),
+    )
+}
+
+async fn describe_td(
+    ecs: &aws_sdk_ecs::Client,
+    arn: &str,
+) -> anyhow::Result<aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput> {
+    Ok(ecs.describe_task_definition().task_definition(arn).include(TaskDefinitionField::Tags).send().await?)
+}
+
+fn status(out: &aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput) -> Option<&TaskDefinitionStatus> {
+    out.task_definition().and_then(|t| t.status())
+}
+
+#[tokio::test]
+async fn task_definition_lifecycle() -> anyhow::Result<()> {
+    let (h, calls, ecs) = harness().await?;
+    let mut stack = Stack::new("ecs-td");
+    stack.add("td", worker(&h, "hello"));
+    h.apply(&stack).await?;
+    let arn = h.id_of(&stack, "td").await?;
+    assert!(arn.ends_with(":task-definition/worker:1"), "{arn}");
+    let out = describe_td(&ecs, &arn).await?;
+    let td = out.task_definition().context("no task definition")?;
+    assert_eq!((td.cpu(), td.memory()), (Some("256"), Some("512")));
+    assert_eq!(td.network_mode().map(|m| m.as_str()), Some("awsvpc"));
+    assert!(td.requires_compatibilities().iter().any(|c| c.as_str() == "FARGATE"));
+    assert_eq!(td.execution_role_arn(), Some(exec_role(&h).as_str()));
+    let c = &td.container_definitions()[0];
+    assert_eq!(c.port_mappings()[0].host_port(), Some(8080));
+    let opts = c.log_configuration().and_then(|l| l.options()).context("no log options")?;
+    assert_eq!(opts.get("awslogs-region").map(String::as_str), Some("us-east-1"));
+    assert_eq!(opts.get("awslogs-stream-prefix").map(String::as_str), Some("app"));
+    assert_eq!(tag(out.tags(), "team"), Some("a"));
+    let state = h.engine().state("ecs-td").await?;
+    assert_eq!(state.resources["td"].outputs["revision"], 1);
+    assert_eq!(state.resources["td"].outputs["arn_without_revision"], arn.trim_end_matches(":1"));
+    // Defaults left out of the code are no diff.
+    let reads = no_op(&h, &calls, &stack).await?;
+    println!("no-op plan of 1 task definition: {reads:?}");
+
+    // In place: tags are the one thing a revision can change.
+    let mut retagged = Stack::new("ecs-td");
+    retagged.add("td", worker(&h, "hello").tag("team", "b"));
+    let plan = h.plan(&retagged).await?;
+    assert_eq!(action(&plan, "td"), Some(Action::Update), "{}", plan.render(false));
+    h.apply(&retagged).await?;
+    assert_eq!(h.id_of(&retagged, "td").await?, arn);
+    assert_eq!(tag(describe_td(&ecs, &arn).await?.tags(), "team"), Some("b"));
+
+    // Drift in tags: removed behind our back, restored.
+    ecs.untag_resource().resource_arn(&arn).tag_keys("team").send().await?;
+    let plan = h.plan(&retagged).await?;
+    assert_eq!(action(&plan, "td"), Some(Action::Update), "{}", plan.render(false));
+    h.apply(&retagged).await?;
+    assert_eq!(tag(describe_td(&ecs, &arn).await?.tags(), "team"), Some("b"));
+
+    // Replacement: any other change registers a new revision, then deregisters the old one.
+    let mut changed = Stack::new("ecs-td");
+    changed.add("td", worker(&h, "bonjour").tag("team", "b"));
+    let plan = h.plan(&changed).await?;
+    let text = plan.render(false);
+    assert_eq!(action(&plan, "td"), Some(Action::Replace), "{text}");
+    assert!(text.contains("+/-") && text.contains("`containers` forces replacement"), "{text}");
+    h.apply(&changed).await?;
+    let arn2 = h.id_of(&changed, "td").await?;
+    assert!(arn2.ends_with(":task-definition/worker:2"), "{arn2}");
+    assert_eq!(status(&describe_td(&ecs, &arn).await?), Some(&TaskDefinitionStatus::Inactive));
+    assert_eq!(status(&describe_td(&ecs, &arn2).await?), Some(&TaskDefinitionStatus::Active));
+    no_op(&h, &calls, &changed).await?;
+
+    // Removing the task role from the code is a change too (the canonical form has no "unset").
+    let mut with_role = Stack::new("ecs-td");
+    with_role.add("td", worker(&h, "bonjour").tag("team", "b").task_role_arn(format!("arn:aws:iam::{}:role/task", h.account.id)));
+    h.apply(&with_role).await?;
+    let plan = h.plan(&changed).await?;
+    assert_eq!(action(&plan, "td"), Some(Action::Replace), "{}", plan.render(false));
+    h.apply(&changed).await?;
+    let arn4 = h.id_of(&changed, "td").await?;
+    assert_eq!(describe_td(&ecs, &arn4).await?.task_definition().and_then(|t| t.task_role_arn()), None);
+
+    // Drift: deregistered behind our back; the plan re-registers it.
+    ecs.deregister_task_definition().task_definition(&arn4).send().await?;
+    let plan = h.plan(&changed).await?;
+    assert_eq!(action(&plan, "td"), Some(Action::Create), "{}", plan.render(false));
+    h.apply(&changed).await?;
+    let arn5 = h.id_of(&changed, "td").await?;
+    assert_eq!(status(&describe_td(&ecs, &arn5).await?), Some(&TaskDefinitionStatus::Active));
+    no_op(&h, &calls, &changed).await?;
+
+    h.destroy(&changed).await?;
+    assert_eq!(status(&describe_td(&ecs, &arn5).await?), Some(&TaskDefinitionStatus::Inactive));
+    let active = ecs.list_task_definitions().family_prefix("worker").send().await?;
+    assert!(active.task_definition_arns().is_empty(), "{:?}", active.task_definition_arns());
+    Ok(())
+}
+
+/// A VPC with two subnets and two security groups, made with the SDK (the service's fixtures).
+async fn network(h: &Harness) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let ec2 = aws_sdk_ec2::Client::new(&h.account.config);
+    let vpc = ec2.create_vpc().cidr_block("10.7.0.0/16").send().await?.vpc.and_then(|v| v.vpc_id).context("no vpc id")?;
+    let mut subnets = Vec::new();
+    for (i, cidr) in ["10.7.1.0/24", "10.7.2.0/24"].into_iter().enumerate() {
+        let s = ec2.create_subnet().vpc_id(&vpc).cidr_block(cidr).availability_zone(format!("us-east-1{}", ['a', 'b'][i])).send().await?;
+        subnets.push(s.subnet.and_then(|s| s.subnet_id).context("no subnet id")?);
+    }
+    let mut groups = Vec::new();
+    for name in ["svc-a", "svc-b"] {
+        let g = ec2.create_security_group().group_name(name).description(name).vpc_id(&vpc).send().await?;
+        groups.push(g.group_id.context("no group id")?);
+    }
+    Ok((subnets, groups))
+}
+
+struct Svc {
+    name: &'static str,
+    count: u32,
+    subnets: Vec<String>,
+    groups: Vec<String>,
+    public_ip: bool,
+    greeting: &'static str,
+}
+
+fn service_stack(h: &Harness, s: &Svc) -> Stack {
+    let mut stack = Stack::new("ecs-svc");
+    let cluster = stack.add("cluster", Cluster::new("apps"));
+    let td = stack.add("td", worker(h, s.greeting));
+    stack.add(
+        "service",
+        Service::new(s.name, cluster.arn(), td.arn(), Network::new(s.subnets.clone(), s.groups.clone()).public_ip(s.public_ip))
+            .desired_count(s.count)
+            .tag("team", "a"),
+    );
+    stack
+}
+
+async fn describe_service(ecs: &aws_sdk_ecs::Client, name: &str) -> anyhow::Result<aws_sdk_ecs::types::Service> {
+    let out = ecs.describe_services().cluster("apps").services(name).include(ServiceField::Tags).send().await?;
+    out.services().first().cloned().context("no such service")
+}
+
+#[tokio::test]
+async fn service_lifecycle() -> anyhow::Result<()> {
+    let (h, calls, ecs) = harness().await?;
+    let (subnets, groups) = network(&h).await?;
+    let mut spec = Svc {
+        name: "web",
+        count: 1,
+        subnets: vec![subnets[0].clone()],
+        groups: vec![groups[0].clone()],
+        public_ip: false,
+        greeting: "hello",
+    };
+    let stack = service_stack(&h, &spec);
+    h.apply(&stack).await?;
+    let id = h.id_of(&stack, "service").await?;
+    let td1 = h.id_of(&stack, "td").await?;
+    let s = describe_service(&ecs, "web").await?;
+    assert_eq!(s.service_arn(), Some(id.as_str()));
+    assert_eq!((s.status(), s.desired_count()), (Some("ACTIVE"), 1));
+    assert_eq!(s.launch_type().map(|l| l.as_str()), Some("FARGATE"));
+    assert_eq!(s.task_definition(), Some(td1.as_str()));
+    let vpc = s.network_configuration().and_then(|n| n.awsvpc_configuration()).context("no awsvpc configuration")?;
+    assert_eq!((vpc.subnets(), vpc.security_groups()), (&subnets[..1], &groups[..1]));
+    assert_eq!(tag(s.tags(), "team"), Some("a"));
+    let reads = no_op(&h, &calls, &stack).await?;
+    println!("no-op plan of cluster + task definition + service: {reads:?}");
+
+    // In place: scale, a second subnet and group (given out of order: sets), a public IP; same service.
+    spec.count = 2;
+    spec.subnets = vec![subnets[1].clone(), subnets[0].clone()];
+    spec.groups = vec![groups[1].clone(), groups[0].clone()];
+    spec.public_ip = true;
+    let stack = service_stack(&h, &spec);
+    let plan = h.plan(&stack).await?;
+    assert_eq!(action(&plan, "service"), Some(Action::Update), "{}", plan.render(false));
+    h.apply(&stack).await?;
+    assert_eq!(h.id_of(&stack, "service").await?, id);
+    let s = describe_service(&ecs, "web").await?;
+    assert_eq!(s.desired_count(), 2);
+    let vpc = s.network_configuration().and_then(|n| n.awsvpc_configuration()).context("no awsvpc configuration")?;
+    assert_eq!((vpc.subnets().len(), vpc.security_groups().len()), (2, 2));
+    assert_eq!(vpc.assign_public_ip().map(|a| a.as_str()), Some("ENABLED"));
+    no_op(&h, &calls, &stack).await?;
+
+    // A new revision: the task definition is replaced, the service follows in place, the old revision
+    // is deregistered only after the service left it.
+    spec.greeting = "bonjour";
+    let stack = service_stack(&h, &spec);
+    let plan = h.plan(&stack).await?;
+    let text = plan.render(false);
+    assert_eq!(action(&plan, "td"), Some(Action::Replace), "{text}");
+    assert_eq!(action(&plan, "service"), Some(Action::Update), "{text}");
+    assert!(text.contains("task_definition = ") && text.contains("(known after apply)"), "{text}");
+    h.apply(&stack).await?;
+    let td2 = h.id_of(&stack, "td").await?;
+    assert_ne!(td2, td1);
+    assert_eq!(h.id_of(&stack, "service").await?, id);
+    assert_eq!(describe_service(&ecs, "web").await?.task_definition(), Some(td2.as_str()));
+    assert_eq!(status(&describe_td(&ecs, &td1).await?), Some(&TaskDefinitionStatus::Inactive));
+    no_op(&h, &calls, &stack).await?;
+
+    // Drift: scaled to 0 and pointed at the old revision behind our back.
+    ecs.update_service().cluster("apps").service("web").desired_count(0).task_definition(&td1).send().await?;
+    let plan = h.plan(&stack).await?;
+    let text = plan.render(false);
+    assert!(text.contains("desired_count = 0 -> 2"), "{text}");
+    assert!(text.contains(&format!("task_definition = \"{td1}\" -> \"{td2}\"")), "{text}");
+    h.apply(&stack).await?;
+    let s = describe_service(&ecs, "web").await?;
+    assert_eq!((s.desired_count(), s.task_definition()), (2, Some(td2.as_str())));
+
+    // Replacement: a new name is a new service; the old one is scaled down and deleted first.
+    spec.name = "web2";
+    let stack = service_stack(&h, &spec);
+    let plan = h.plan(&stack).await?;
+    assert_eq!(action(&plan, "service"), Some(Action::Replace), "{}", plan.render(false));
+    h.apply(&stack).await?;
+    let id2 = h.id_of(&stack, "service").await?;
+    assert_ne!(id2, id);
+    assert_eq!(describe_service(&ecs, "web").await?.status(), Some("INACTIVE"));
+    assert_eq!(describe_service(&ecs, "web2").await?.status(), Some("ACTIVE"));
+    no_op(&h, &calls, &stack).await?;
+
+    // Deleted behind our back: planned as a create.
+    ecs.delete_service().cluster("apps").service("web2").force(true).send().await?;
+    let plan = h.plan(&stack).await?;
+    assert_eq!(action(&plan, "service"), Some(Action::Create), "{}", plan.render(false));
+    h.apply(&stack).await?;
+    assert_eq!(describe_service(&ecs, "web2").await?.status(), Some("ACTIVE"));
+
+    h.destroy(&stack).await?;
+    let s = describe_service(&ecs, "web2").await?;
+    assert_eq!((s.status(), s.desired_count()), (Some("INACTIVE"), 0));
+    assert_eq!(describe_cluster(&ecs, "apps").await?.status(), Some("INACTIVE"));
+    assert_eq!(status(&describe_td(&ecs, &td2).await?), Some(&TaskDefinitionStatus::Inactive));
+    Ok(())
+}
+
+#[tokio::test]
+async fn invalid_sizes_are_refused_before_any_call() -> anyhow::Result<()> {
+    let (h, calls, _) = harness().await?;
+    let mut stack = Stack::new("ecs-bad");
+    stack.add("td", TaskDefinition::new("bad", 256, 4096).container(Container::new("app", "busybox")));
+    calls.reset();
+    let err = h.apply(&stack).await.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("memory 4096 MiB does not go with cpu 256"), "{err}");
+    assert_eq!(calls.total(), 0);
+    Ok(())
+}
