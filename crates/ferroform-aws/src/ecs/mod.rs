@@ -14,7 +14,7 @@ pub use task_definition::{
 use crate::error::sdk;
 use crate::tags::{without_aws_managed, Tags};
 use crate::Aws;
-use ferroform_core::{is_unknown_str, FieldError, ProviderError};
+use ferroform_core::{FieldError, ProviderError};
 
 pub(crate) fn register(reg: &mut ferroform_core::Registry) {
     reg.register::<Cluster>();
@@ -27,24 +27,9 @@ pub(crate) fn check_name(e: &mut Vec<FieldError>, field: &str, value: &str) {
     crate::validate::name(e, field, value, 1, 255, |c| c.is_ascii_alphanumeric() || "_-".contains(c), "letters, digits, `_-`");
 }
 
-/// ECS's tag rules: at most 50, keys 1 to 128 characters, values up to 256, no `aws:` prefix.
+/// ECS's tag rules (the common AWS ones).
 pub(crate) fn check_tags(e: &mut Vec<FieldError>, tags: &Tags) {
-    if tags.len() > 50 {
-        e.push(FieldError::new("tags", format!("{} tags; ECS allows 50 (the engine adds 2)", tags.len())));
-    }
-    for (k, v) in tags {
-        if is_unknown_str(k) {
-            continue;
-        }
-        if k.is_empty() || k.chars().count() > 128 {
-            e.push(FieldError::new("tags", format!("key `{k}` must be 1 to 128 characters long")));
-        } else if k.to_ascii_lowercase().starts_with("aws:") {
-            e.push(FieldError::new("tags", format!("key `{k}`: the `aws:` prefix is reserved for AWS")));
-        }
-        if !is_unknown_str(v) && v.chars().count() > 256 {
-            e.push(FieldError::new("tags", format!("the value of `{k}` is longer than 256 characters")));
-        }
-    }
+    crate::tags::check(e, tags, "ECS");
 }
 
 pub(crate) fn ecs_tags(tags: &Tags) -> Option<Vec<aws_sdk_ecs::types::Tag>> {

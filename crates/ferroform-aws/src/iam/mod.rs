@@ -9,7 +9,7 @@ pub use policy_document::{AnyPrincipal, Conditions, Effect, PolicyDocument, Prin
 pub use role::{generated_name, Role, RoleOutputs, RoleRefs, DEFAULT_INLINE_POLICY};
 
 use crate::tags::Tags;
-use ferroform_core::{is_unknown_str, FieldError, ProviderError};
+use ferroform_core::{FieldError, ProviderError};
 use std::future::Future;
 use std::time::Duration;
 
@@ -31,24 +31,9 @@ pub(crate) fn check_name(e: &mut Vec<FieldError>, field: &str, value: &str, max:
     crate::validate::name(e, field, value, 1, max, |c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c), "letters, digits, `_+=,.@-`");
 }
 
-/// IAM's tag rules: at most 50, keys 1 to 128 characters, values up to 256, no `aws:` prefix.
+/// IAM's tag rules (the common AWS ones).
 pub(crate) fn check_tags(e: &mut Vec<FieldError>, tags: &Tags) {
-    if tags.len() > 50 {
-        e.push(FieldError::new("tags", format!("{} tags; IAM allows 50 (the engine adds 2)", tags.len())));
-    }
-    for (k, v) in tags {
-        if is_unknown_str(k) {
-            continue;
-        }
-        if k.is_empty() || k.chars().count() > 128 {
-            e.push(FieldError::new("tags", format!("key `{k}` must be 1 to 128 characters long")));
-        } else if k.to_ascii_lowercase().starts_with("aws:") {
-            e.push(FieldError::new("tags", format!("key `{k}`: the `aws:` prefix is reserved for AWS")));
-        }
-        if !is_unknown_str(v) && v.chars().count() > 256 {
-            e.push(FieldError::new("tags", format!("the value of `{k}` is longer than 256 characters")));
-        }
-    }
+    crate::tags::check(e, tags, "IAM");
 }
 
 /// True when a reference is still unresolved somewhere in the document.
