@@ -7,6 +7,8 @@ pub mod context;
 pub mod dynamodb;
 #[cfg(feature = "ec2")]
 pub mod ec2;
+#[cfg(feature = "ecr")]
+pub mod ecr;
 #[cfg(feature = "ecs")]
 pub mod ecs;
 pub mod error;
@@ -33,6 +35,8 @@ pub fn registry() -> Registry {
     dynamodb::register(&mut reg);
     #[cfg(feature = "ec2")]
     ec2::register(&mut reg);
+    #[cfg(feature = "ecr")]
+    ecr::register(&mut reg);
     #[cfg(feature = "ecs")]
     ecs::register(&mut reg);
     #[cfg(feature = "iam")]
