@@ -138,17 +138,37 @@ impl Resource for NatGateway {
     }
 
     async fn delete(aws: &Aws, id: &str, _prior: &Self) -> Result<(), ProviderError> {
-        let r = aws.ec2().delete_nat_gateway().nat_gateway_id(id).send().await.map_err(sdk);
+        let ec2 = aws.ec2();
+        let r = ec2.delete_nat_gateway().nat_gateway_id(id).send().await.map_err(sdk);
         match r {
             Ok(_) => {}
             Err(e) if crate::error::is_not_found(&e) => return Ok(()),
             Err(e) => return Err(e),
         }
-        wait_for("the NAT gateway to be deleted", NAT_WAIT, || async {
+        // The gateway as last seen (deleted), or `None` once AWS forgot it.
+        let last: Option<aws_sdk_ec2::types::NatGateway> = wait_for("the NAT gateway to be deleted", NAT_WAIT, || async {
             let found = describe(aws, &[id.to_string()]).await?;
-            Ok(found.get(id).is_none_or(|n| state_is(n.state().map(|s| s.as_str()), "deleted")).then_some(()))
+            let done = found.get(id).is_none_or(|n| state_is(n.state().map(|s| s.as_str()), "deleted"));
+            Ok(done.then(|| found.get(id).cloned()))
         })
-        .await
+        .await?;
+        // AWS lets the elastic IP go with the gateway; some emulators keep it associated with the gateway's
+        // network interface, which would stop a replacement from using it: let it go explicitly.
+        let Some(n) = last else { return Ok(()) };
+        let enis: Vec<&str> = n.nat_gateway_addresses().iter().filter_map(|a| a.network_interface_id()).collect();
+        let allocations: Vec<String> = n.nat_gateway_addresses().iter().filter_map(|a| a.allocation_id().map(str::to_string)).collect();
+        if allocations.is_empty() {
+            return Ok(());
+        }
+        let addresses = ec2.describe_addresses().filters(filter("allocation-id", allocations)).send().await.map_err(sdk)?;
+        for a in addresses.addresses() {
+            if let (Some(assoc), Some(eni)) = (a.association_id(), a.network_interface_id()) {
+                if enis.contains(&eni) {
+                    crate::error::absent_if_not_found(ec2.disassociate_address().association_id(assoc).send().await.map_err(sdk))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn find_by_tags(aws: &Aws, _desired: &Self, meta: &CallMeta) -> Result<Option<String>, ProviderError> {

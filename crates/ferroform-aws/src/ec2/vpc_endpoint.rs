@@ -3,7 +3,8 @@
 //! ModifyVpcEndpoint, CreateTags, DeleteTags, DeleteVpcEndpoints.
 //!
 //! `service_name` is either the full name (`com.amazonaws.us-east-1.dynamodb`) or just the service
-//! (`dynamodb`), completed with the region of the run, so one stack fits every region.
+//! (`dynamodb`), completed with the region of the run, so one stack fits every region. Both forms compare
+//! alike (a gateway endpoint's service is always in the VPC's region).
 
 use super::{check_id, client_token, first, on_fresh, state_is, sync_tags, tag_filters, tag_spec, tags_of};
 use crate::error::{is_not_found, sdk, wait_for};
@@ -102,6 +103,12 @@ impl Resource for VpcEndpoint {
         e
     }
 
+    // A gateway endpoint's service lives in the VPC's own region, so the region part of a full name carries
+    // no choice: both forms compare as the short one, and a stack may switch forms without a replacement.
+    fn normalize(&mut self) {
+        self.service_name = short_service_name(&self.service_name);
+    }
+
     fn set_default_tags(&mut self, tags: &Tags) {
         merge_defaults(&mut self.tags, tags);
     }
@@ -149,21 +156,15 @@ impl Resource for VpcEndpoint {
     async fn read_many(aws: &Aws, items: &[(String, Self)]) -> Vec<Result<Option<Observed<Self>>, ProviderError>> {
         let ids: Vec<String> = items.iter().map(|(id, _)| id.clone()).collect();
         let found = describe(aws, &ids).await;
-        super::fan_out(items, found, |id, prior, e| {
+        super::fan_out(items, found, |id, _prior, e| {
             if gone(e) {
                 return Ok(None);
             }
             let live = e.service_name().unwrap_or_default().to_string();
-            // Keep the code's short form when it names the same service.
-            let shown = if !prior.service_name.contains('.') && service_name(&aws.region(), &prior.service_name) == live {
-                prior.service_name.clone()
-            } else {
-                live.clone()
-            };
             Ok(Some(Observed {
                 inputs: VpcEndpoint {
                     vpc_id: e.vpc_id().unwrap_or_default().to_string(),
-                    service_name: shown,
+                    service_name: live.clone(),
                     route_table_ids: e.route_table_ids().iter().cloned().collect(),
                     tags: tags_of(e.tags()),
                 },
@@ -202,20 +203,23 @@ impl Resource for VpcEndpoint {
     }
 
     async fn delete(aws: &Aws, id: &str, _prior: &Self) -> Result<(), ProviderError> {
-        let out = aws.ec2().delete_vpc_endpoints().vpc_endpoint_ids(id).send().await.map_err(sdk);
-        let out = match out {
-            Ok(o) => o,
-            Err(e) if is_not_found(&e) => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        // A batch API: failures come back as items, not as an error.
-        if let Some(err) = out.unsuccessful().iter().filter_map(|u| u.error()).next() {
-            let e =
-                ProviderError { code: err.code().map(str::to_string), message: err.message().unwrap_or_default().to_string(), hint: None };
-            if !is_not_found(&e) {
-                return Err(e);
+        match delete_once(aws, id).await {
+            Ok(()) => {}
+            Err(e) if is_not_found(&e) => {
+                // Gone already, or a route of one of its tables was missing (some emulators fail the whole
+                // delete then): let the tables go and try once more.
+                let found = describe(aws, &[id.to_string()]).await?;
+                let Some(live) = found.get(id).filter(|e| !gone(e)) else { return Ok(()) };
+                let tables = live.route_table_ids().to_vec();
+                if !tables.is_empty() {
+                    aws.ec2().modify_vpc_endpoint().vpc_endpoint_id(id).set_remove_route_table_ids(Some(tables)).send().await.map_err(sdk)?;
+                }
+                match delete_once(aws, id).await {
+                    Err(e) if !is_not_found(&e) => return Err(e),
+                    _ => {}
+                }
             }
-            return Ok(());
+            Err(e) => return Err(e),
         }
         wait_for("the VPC endpoint to be deleted", Duration::from_secs(600), || async {
             let found = describe(aws, &[id.to_string()]).await?;
@@ -227,6 +231,26 @@ impl Resource for VpcEndpoint {
     async fn find_by_tags(aws: &Aws, _desired: &Self, meta: &CallMeta) -> Result<Option<String>, ProviderError> {
         let out = aws.ec2().describe_vpc_endpoints().set_filters(Some(tag_filters(meta))).send().await.map_err(sdk)?;
         Ok(super::adopted(out.vpc_endpoints().iter().filter(|e| !gone(e)).map(|e| (e.vpc_endpoint_id(), e.tags())), meta))
+    }
+}
+
+/// One `DeleteVpcEndpoints`: a batch API, whose failures come back as items rather than as an error.
+async fn delete_once(aws: &Aws, id: &str) -> Result<(), ProviderError> {
+    let out = aws.ec2().delete_vpc_endpoints().vpc_endpoint_ids(id).send().await.map_err(sdk)?;
+    match out.unsuccessful().iter().filter_map(|u| u.error()).next() {
+        Some(err) => Err(ProviderError { code: err.code().map(str::to_string), message: err.message().unwrap_or_default().to_string(), hint: None }),
+        None => Ok(()),
+    }
+}
+
+/// `com.amazonaws.us-east-1.dynamodb` -> `dynamodb`; anything else as it is.
+fn short_service_name(name: &str) -> String {
+    let parts: Vec<&str> = name.split('.').collect();
+    match parts.as_slice() {
+        ["com", "amazonaws", region, service] if region.contains('-') && region.ends_with(|c: char| c.is_ascii_digit()) => {
+            (*service).to_string()
+        }
+        _ => name.to_string(),
     }
 }
 
@@ -282,6 +306,10 @@ mod tests {
     #[test]
     fn service_names_short_or_full() {
         assert_eq!(service_name("eu-west-1", "s3"), "com.amazonaws.eu-west-1.s3");
+        let mut full = VpcEndpoint::gateway("vpc-1", "com.amazonaws.us-east-1.dynamodb");
+        full.normalize();
+        assert_eq!(full.service_name, "dynamodb", "both forms compare alike");
+        assert_eq!(short_service_name("com.amazonaws.s3-global.accesspoint"), "com.amazonaws.s3-global.accesspoint");
         assert!(VpcEndpoint::gateway("vpc-1", "dynamodb").route_table("rtb-1").validate().is_empty());
         assert!(VpcEndpoint::gateway("vpc-1", "com.amazonaws.us-east-1.dynamodb").validate().is_empty());
         assert_eq!(VpcEndpoint::gateway("vpc-1", "DynamoDB").validate()[0].field, "service_name");
