@@ -366,3 +366,140 @@ async fn invalid_sizes_are_refused_before_any_call() -> anyhow::Result<()> {
     assert_eq!(calls.total(), 0);
     Ok(())
 }
+
+#[cfg(all(feature = "ec2", feature = "iam", feature = "logs"))]
+mod fargate_component {
+    use super::*;
+    use ferroform_aws::components::{FargateTask, FargateTaskHandles};
+    use ferroform_aws::ec2::{Subnet, Vpc};
+    use ferroform_aws::iam::Role;
+
+    fn stack(greeting: &str) -> (Stack, FargateTaskHandles) {
+        let mut s = Stack::new("ecs-fargate");
+        // The emulator's RunTask needs DNS hostnames on the VPC (it names the task's interface).
+        let vpc = s.add("vpc", Vpc::new("10.9.0.0/16").dns_hostnames(true));
+        let subnet = s.add("subnet", Subnet::new(vpc.id(), "10.9.1.0/24").availability_zone("us-east-1a"));
+        let task = FargateTask::new("reports", vpc.id())
+            .size(512, 1024)
+            // The emulator's RunTask adds up container memory and fails on a container without any (AWS
+            // takes the task's): a reservation keeps it happy.
+            .container(
+                Container::new("app", "public.ecr.aws/docker/library/busybox:1.36").env("GREETING", greeting).memory_reservation(256),
+            )
+            .allow(["s3:PutObject"], ["arn:aws:s3:::reports/*"])
+            .service(1, [subnet.id()], false)
+            .tag("team", "a")
+            .add(&mut s);
+        // A function's role that may start the task.
+        s.add("starter-role", task.allow_run(Role::for_service("lambda.amazonaws.com")));
+        s.output("task_role_arn", task.task_role.arn());
+        (s, task)
+    }
+
+    #[tokio::test]
+    async fn fargate_task_component() -> anyhow::Result<()> {
+        let (h, calls, ecs) = harness().await?;
+        let (s, _) = stack("hello");
+        h.apply(&s).await?;
+        let iam = aws_sdk_iam::Client::new(&h.account.config);
+        let ec2 = aws_sdk_ec2::Client::new(&h.account.config);
+        let logs = aws_sdk_cloudwatchlogs::Client::new(&h.account.config);
+
+        // The task definition wires in both roles and logs to the component's group.
+        let td_arn = h.id_of(&s, "reports/task").await?;
+        let out = describe_td(&ecs, &td_arn).await?;
+        let td = out.task_definition().context("no task definition")?;
+        let exec_name = h.id_of(&s, "reports/execution-role").await?;
+        let exec = iam.get_role().role_name(&exec_name).send().await?.role.context("no role")?;
+        assert_eq!(td.execution_role_arn(), Some(exec.arn()));
+        assert!(exec.assume_role_policy_document().unwrap_or_default().contains("ecs-tasks.amazonaws.com"));
+        let task_name = h.id_of(&s, "reports/task-role").await?;
+        let task_role = iam.get_role().role_name(&task_name).send().await?.role.context("no role")?;
+        assert_eq!(td.task_role_arn(), Some(task_role.arn()));
+        let opts = td.container_definitions()[0].log_configuration().and_then(|l| l.options()).context("no log options")?;
+        assert_eq!(opts.get("awslogs-group").map(String::as_str), Some("/ecs/reports"));
+        let group = logs.describe_log_groups().log_group_name_prefix("/ecs/reports").send().await?;
+        assert_eq!(group.log_groups().first().and_then(|g| g.retention_in_days()), Some(14));
+        let exec_policy = iam.get_role_policy().role_name(&exec_name).policy_name("execution").send().await?;
+        let doc = urlish_decode(exec_policy.policy_document());
+        assert!(doc.contains("logs:PutLogEvents") && doc.contains("ecr:BatchGetImage"), "{doc}");
+        assert!(!iam.list_role_policies().role_name(&task_name).send().await?.policy_names().is_empty());
+
+        // The security group lets nothing in and everything out.
+        let sg_id = h.id_of(&s, "reports/security-group").await?;
+        let sg = ec2.describe_security_groups().group_ids(&sg_id).send().await?;
+        let sg = sg.security_groups().first().context("no group")?;
+        assert!(sg.ip_permissions().is_empty());
+        assert_eq!(sg.ip_permissions_egress().len(), 1);
+
+        // The service runs the task in the subnet with that group; RunTask works with the same pieces.
+        let svc = ecs.describe_services().cluster("reports").services("reports").send().await?;
+        let svc = svc.services().first().context("no service")?;
+        assert_eq!((svc.status(), svc.task_definition()), (Some("ACTIVE"), Some(td_arn.as_str())));
+        let subnet = h.id_of(&s, "subnet").await?;
+        let vpc = svc.network_configuration().and_then(|n| n.awsvpc_configuration()).context("no awsvpc")?;
+        assert_eq!((vpc.subnets(), vpc.security_groups()), (&[subnet.clone()][..], &[sg_id.clone()][..]));
+        let run = ecs
+            .run_task()
+            .cluster("reports")
+            .task_definition(&td_arn)
+            .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
+            .network_configuration(
+                aws_sdk_ecs::types::NetworkConfiguration::builder()
+                    .awsvpc_configuration(
+                        aws_sdk_ecs::types::AwsVpcConfiguration::builder().subnets(&subnet).security_groups(&sg_id).build()?,
+                    )
+                    .build(),
+            )
+            .send()
+            .await?;
+        assert_eq!(run.tasks().len(), 1);
+
+        // The starter role may run this family and pass both roles.
+        let starter = h.id_of(&s, "starter-role").await?;
+        let p = iam.get_role_policy().role_name(&starter).policy_name("ferroform").send().await?;
+        let doc = urlish_decode(p.policy_document());
+        assert!(doc.contains("ecs:RunTask") && doc.contains("task-definition/reports:*") && doc.contains(task_role.arn()), "{doc}");
+
+        let reads = no_op(&h, &calls, &s).await?;
+        println!("no-op plan of the FargateTask component (9 resources + vpc/subnet): {reads:?}");
+
+        // A code change: a new revision, the service follows, the old revision goes.
+        let (s2, _) = stack("bonjour");
+        let plan = h.plan(&s2).await?;
+        assert_eq!(action(&plan, "reports/task"), Some(Action::Replace), "{}", plan.render(false));
+        assert_eq!(action(&plan, "reports/service"), Some(Action::Update), "{}", plan.render(false));
+        assert_eq!(plan.summary.add + plan.summary.change + plan.summary.destroy, 3, "{}", plan.render(false));
+        h.apply(&s2).await?;
+        let td2 = h.id_of(&s2, "reports/task").await?;
+        assert_eq!(status(&describe_td(&ecs, &td_arn).await?), Some(&TaskDefinitionStatus::Inactive));
+        let svc = ecs.describe_services().cluster("reports").services("reports").send().await?;
+        assert_eq!(svc.services().first().and_then(|s| s.task_definition()), Some(td2.as_str()));
+        no_op(&h, &calls, &s2).await?;
+
+        h.destroy(&s2).await?;
+        assert_eq!(describe_cluster(&ecs, "reports").await?.status(), Some("INACTIVE"));
+        assert!(iam.get_role().role_name(&task_name).send().await.is_err());
+        assert!(ec2.describe_security_groups().group_ids(&sg_id).send().await.is_err());
+        Ok(())
+    }
+
+    /// IAM returns policy documents URL-encoded (moto too); enough decoding to search them.
+    fn urlish_decode(s: &str) -> String {
+        let mut out = Vec::new();
+        let b = s.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' && i + 2 < b.len() {
+                if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                    out.push(v);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(b[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
