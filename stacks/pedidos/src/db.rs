@@ -228,7 +228,18 @@ where
     match (err.code(), err.message()) {
         (Some(code), Some(message)) => format!("{code}: {message}"),
         (Some(code), None) => code.to_string(),
-        _ => aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string(),
+        // Never reached the service (or its answer was unreadable): the chain of causes, one line, without
+        // the raw response the SDK's debug output would add.
+        _ => {
+            let mut text = err.to_string();
+            let mut source = std::error::Error::source(err);
+            while let Some(cause) = source {
+                text.push_str(": ");
+                text.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            text
+        }
     }
 }
 
