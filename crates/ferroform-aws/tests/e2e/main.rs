@@ -1,0 +1,15 @@
+//! End-to-end tests of the AWS resources against the local emulator, checked with independent SDK reads.
+//!
+//! One module per service, all in this one test binary: every test binary links the whole AWS SDK, so one
+//! binary instead of one per service saves minutes of linking in CI. Each test takes its own account on the
+//! shared emulator (`ferroform_testkit::account`), so they run in parallel without seeing each other.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod dynamodb;
+mod ec2;
+mod ecr;
+#[cfg(feature = "ecs")]
+mod ecs;
+mod iam;
+#[cfg(feature = "s3")]
+mod s3;
