@@ -1,6 +1,8 @@
 //! AWS resources for ferroform: one module per service (mirroring the SDK crates), one file per resource,
 //! one cargo feature per service.
 
+#[cfg(feature = "apigatewayv2")]
+pub mod apigatewayv2;
 pub mod components;
 pub mod context;
 #[cfg(feature = "dynamodb")]
@@ -14,6 +16,8 @@ pub mod ecs;
 pub mod error;
 #[cfg(feature = "iam")]
 pub mod iam;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 #[cfg(feature = "logs")]
 pub mod logs;
 #[cfg(feature = "s3")]
@@ -31,6 +35,8 @@ use ferroform_core::Registry;
 pub fn registry() -> Registry {
     #[allow(unused_mut)]
     let mut reg = Registry::default();
+    #[cfg(feature = "apigatewayv2")]
+    apigatewayv2::register(&mut reg);
     #[cfg(feature = "dynamodb")]
     dynamodb::register(&mut reg);
     #[cfg(feature = "ec2")]
@@ -41,6 +47,8 @@ pub fn registry() -> Registry {
     ecs::register(&mut reg);
     #[cfg(feature = "iam")]
     iam::register(&mut reg);
+    #[cfg(feature = "lambda")]
+    lambda::register(&mut reg);
     #[cfg(feature = "logs")]
     logs::register(&mut reg);
     #[cfg(feature = "s3")]

@@ -1,0 +1,188 @@
+//! HTTP API JWT authorizer. APIs: CreateAuthorizer, GetAuthorizer, UpdateAuthorizer, DeleteAuthorizer.
+//!
+//! Known by `API_ID/AUTHORIZER_ID`; a read is one `GetAuthorizer`.
+
+use super::{part_id, split_part_id};
+use crate::error::{absent_if_not_found, sdk};
+use crate::validate;
+use crate::Aws;
+use async_trait::async_trait;
+use aws_sdk_apigatewayv2::types::{AuthorizerType, JwtConfiguration};
+use ferroform_core::{is_unknown_str, CallMeta, FieldError, Observed, ProviderError, Resource};
+use serde::{Deserialize, Serialize};
+
+/// Where a JWT is read from unless set.
+pub const DEFAULT_IDENTITY_SOURCE: &str = "$request.header.Authorization";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Authorizer {
+    /// Changing it forces a new authorizer.
+    pub api_id: String,
+    /// 1 to 128 characters, unique within the API.
+    pub name: String,
+    /// `JWT`. Changing it forces a new authorizer.
+    pub authorizer_type: String,
+    /// Where the token is read from: `$request.header.Authorization`.
+    pub identity_source: Vec<String>,
+    /// The token issuer (`https://cognito-idp.REGION.amazonaws.com/POOL_ID`, an OIDC issuer URL).
+    pub issuer: String,
+    /// Accepted `aud` (or `client_id`) values; compared as a set.
+    pub audience: Vec<String>,
+}
+
+ferroform_core::outputs! {
+    pub struct AuthorizerOutputs => AuthorizerRefs {
+        /// The authorizer's own id (what a route's `authorizer_id` takes).
+        pub id: String,
+    }
+}
+
+impl Authorizer {
+    /// A JWT authorizer reading the `Authorization` header.
+    pub fn jwt<I: IntoIterator<Item = S>, S: Into<String>>(
+        api_id: impl Into<String>,
+        name: impl Into<String>,
+        issuer: impl Into<String>,
+        audience: I,
+    ) -> Self {
+        Self {
+            api_id: api_id.into(),
+            name: name.into(),
+            authorizer_type: "JWT".into(),
+            identity_source: vec![DEFAULT_IDENTITY_SOURCE.into()],
+            issuer: issuer.into(),
+            audience: audience.into_iter().map(Into::into).collect(),
+        }
+    }
+    pub fn identity_source<I: IntoIterator<Item = S>, S: Into<String>>(mut self, sources: I) -> Self {
+        self.identity_source = sources.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
+#[async_trait]
+impl Resource for Authorizer {
+    const TYPE: &'static str = "aws_apigatewayv2_authorizer";
+    const REPLACE_FIELDS: &'static [&'static str] = &["api_id", "authorizer_type"];
+    type Outputs = AuthorizerOutputs;
+    type Refs = AuthorizerRefs;
+    type Context = Aws;
+
+    fn validate(&self) -> Vec<FieldError> {
+        let mut e = Vec::new();
+        if self.api_id.is_empty() {
+            e.push(FieldError::new("api_id", "the API's id is required (`api.id()`)"));
+        }
+        validate::name(&mut e, "name", &self.name, 1, 128, |c| !c.is_control(), "printable characters");
+        if self.authorizer_type != "JWT" {
+            e.push(FieldError::new("authorizer_type", format!("`{}`: only JWT authorizers are supported", self.authorizer_type)));
+        }
+        if self.identity_source.is_empty() {
+            e.push(FieldError::new("identity_source", "a JWT authorizer reads the token from one source"));
+        }
+        for s in &self.identity_source {
+            if !s.starts_with("$request.") && !s.starts_with("$context.") {
+                e.push(FieldError::new("identity_source", format!("`{s}` is not a `$request.` or `$context.` selection")));
+            }
+        }
+        if !is_unknown_str(&self.issuer) && !self.issuer.starts_with("https://") {
+            e.push(FieldError::new("issuer", format!("`{}`: the issuer is an https URL", self.issuer)));
+        }
+        if self.audience.is_empty() {
+            e.push(FieldError::new("audience", "a JWT authorizer needs at least one audience"));
+        }
+        e
+    }
+
+    fn normalize(&mut self) {
+        self.audience.sort();
+        self.audience.dedup();
+    }
+
+    async fn create(aws: &Aws, desired: &Self, _meta: &CallMeta) -> Result<(String, AuthorizerOutputs), ProviderError> {
+        let out = aws
+            .apigatewayv2()
+            .create_authorizer()
+            .api_id(&desired.api_id)
+            .name(&desired.name)
+            .authorizer_type(AuthorizerType::from(desired.authorizer_type.as_str()))
+            .set_identity_source(Some(desired.identity_source.clone()))
+            .jwt_configuration(jwt(desired))
+            .send()
+            .await
+            .map_err(sdk)?;
+        let id = out.authorizer_id().ok_or_else(|| ProviderError::new("CreateAuthorizer returned no id"))?;
+        Ok((part_id(&desired.api_id, id), AuthorizerOutputs { id: id.to_string() }))
+    }
+
+    async fn read(aws: &Aws, id: &str, prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {
+        let (api, auth) = split_part_id(id, &prior.api_id);
+        let got = absent_if_not_found(aws.apigatewayv2().get_authorizer().api_id(api).authorizer_id(auth).send().await.map_err(sdk))?;
+        let Some(got) = got else { return Ok(None) };
+        let inputs = Authorizer {
+            api_id: api.to_string(),
+            name: got.name().unwrap_or_default().to_string(),
+            authorizer_type: got.authorizer_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+            identity_source: got.identity_source().to_vec(),
+            issuer: got.jwt_configuration().and_then(|j| j.issuer()).unwrap_or_default().to_string(),
+            audience: got.jwt_configuration().map(|j| j.audience().to_vec()).unwrap_or_default(),
+        };
+        Ok(Some(Observed { inputs, outputs: AuthorizerOutputs { id: auth.to_string() } }))
+    }
+
+    async fn update(
+        aws: &Aws,
+        id: &str,
+        prior: &Self,
+        desired: &Self,
+        changed: &[String],
+        _meta: &CallMeta,
+    ) -> Result<AuthorizerOutputs, ProviderError> {
+        let (api, auth) = split_part_id(id, &prior.api_id);
+        let has = |f: &str| changed.iter().any(|c| c == f);
+        aws.apigatewayv2()
+            .update_authorizer()
+            .api_id(api)
+            .authorizer_id(auth)
+            .set_name(has("name").then(|| desired.name.clone()))
+            .set_identity_source(has("identity_source").then(|| desired.identity_source.clone()))
+            .set_jwt_configuration((has("issuer") || has("audience")).then(|| jwt(desired)))
+            .send()
+            .await
+            .map_err(sdk)?;
+        Ok(AuthorizerOutputs { id: auth.to_string() })
+    }
+
+    async fn delete(aws: &Aws, id: &str, prior: &Self) -> Result<(), ProviderError> {
+        let (api, auth) = split_part_id(id, &prior.api_id);
+        absent_if_not_found(aws.apigatewayv2().delete_authorizer().api_id(api).authorizer_id(auth).send().await.map_err(sdk)).map(|_| ())
+    }
+}
+
+fn jwt(a: &Authorizer) -> JwtConfiguration {
+    JwtConfiguration::builder().issuer(&a.issuer).set_audience(Some(a.audience.clone())).build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_abc";
+
+    #[test]
+    fn jwt_authorizers_are_validated() {
+        assert!(Authorizer::jwt("abc", "users", ISSUER, ["client"]).validate().is_empty());
+        let fields = |a: Authorizer| a.validate().into_iter().map(|e| e.field).collect::<Vec<_>>();
+        assert_eq!(fields(Authorizer::jwt("abc", "users", "http://insecure", ["c"])), ["issuer"]);
+        assert_eq!(fields(Authorizer::jwt("abc", "users", ISSUER, Vec::<String>::new())), ["audience"]);
+        assert_eq!(fields(Authorizer::jwt("abc", "users", ISSUER, ["c"]).identity_source(["Authorization"])), ["identity_source"]);
+        assert_eq!(fields(Authorizer::jwt("abc", "", ISSUER, ["c"])), ["name"]);
+    }
+
+    #[test]
+    fn audiences_compare_as_sets() {
+        let mut a = Authorizer::jwt("abc", "u", ISSUER, ["b", "a", "a"]);
+        a.normalize();
+        assert_eq!(a.audience, ["a", "b"]);
+    }
+}

@@ -1,0 +1,237 @@
+//! HTTP API integration (a Lambda proxy, `AWS_PROXY`, payload format 2.0 unless set). APIs:
+//! CreateIntegration, GetIntegration, UpdateIntegration, DeleteIntegration.
+//!
+//! Known by `API_ID/INTEGRATION_ID`; a read is one `GetIntegration`.
+
+use super::{part_id, split_part_id};
+use crate::error::{absent_if_not_found, sdk};
+use crate::validate;
+use crate::Aws;
+use async_trait::async_trait;
+use aws_sdk_apigatewayv2::types::IntegrationType;
+use ferroform_core::{is_unknown_str, CallMeta, FieldError, Observed, ProviderError, Resource};
+use serde::{Deserialize, Serialize};
+
+/// The integration types an HTTP API takes.
+const TYPES: &[&str] = &["AWS_PROXY", "HTTP_PROXY"];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Integration {
+    /// Changing it forces a new integration.
+    pub api_id: String,
+    /// `AWS_PROXY` (Lambda) or `HTTP_PROXY`. Changing it forces a new integration.
+    pub integration_type: String,
+    /// For Lambda: the function's ARN or its invoke ARN (compared as the function ARN).
+    pub integration_uri: String,
+    /// `2.0` (or `1.0`) for Lambda proxies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_format_version: Option<String>,
+    /// `HTTP_PROXY` only: the method to call the URL with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// 50 to 30000 (API Gateway's default: 30000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_in_millis: Option<i32>,
+}
+
+ferroform_core::outputs! {
+    pub struct IntegrationOutputs => IntegrationRefs {
+        /// The integration's own id (within its API).
+        pub id: String,
+        /// What a route targets: `integrations/ID`.
+        pub target: String,
+    }
+}
+
+impl Integration {
+    /// A Lambda proxy integration: `function` is the function's ARN or invoke ARN (`f.invoke_arn()`).
+    pub fn lambda(api_id: impl Into<String>, function: impl Into<String>) -> Self {
+        Self {
+            api_id: api_id.into(),
+            integration_type: "AWS_PROXY".into(),
+            integration_uri: function.into(),
+            payload_format_version: Some("2.0".into()),
+            integration_method: None,
+            description: None,
+            timeout_in_millis: None,
+        }
+    }
+    /// An HTTP proxy to `url`, called with `method` (`ANY` passes the client's method).
+    pub fn http(api_id: impl Into<String>, method: impl Into<String>, url: impl Into<String>) -> Self {
+        Self {
+            api_id: api_id.into(),
+            integration_type: "HTTP_PROXY".into(),
+            integration_uri: url.into(),
+            payload_format_version: Some("1.0".into()),
+            integration_method: Some(method.into()),
+            description: None,
+            timeout_in_millis: None,
+        }
+    }
+    pub fn payload_format_version(mut self, v: impl Into<String>) -> Self {
+        self.payload_format_version = Some(v.into());
+        self
+    }
+    pub fn description(mut self, d: impl Into<String>) -> Self {
+        self.description = Some(d.into());
+        self
+    }
+    pub fn timeout_in_millis(mut self, ms: i32) -> Self {
+        self.timeout_in_millis = Some(ms);
+        self
+    }
+}
+
+#[async_trait]
+impl Resource for Integration {
+    const TYPE: &'static str = "aws_apigatewayv2_integration";
+    const REPLACE_FIELDS: &'static [&'static str] = &["api_id", "integration_type"];
+    type Outputs = IntegrationOutputs;
+    type Refs = IntegrationRefs;
+    type Context = Aws;
+
+    fn validate(&self) -> Vec<FieldError> {
+        let mut e = Vec::new();
+        if self.api_id.is_empty() {
+            e.push(FieldError::new("api_id", "the API's id is required (`api.id()`)"));
+        }
+        if !TYPES.contains(&self.integration_type.as_str()) {
+            e.push(FieldError::new("integration_type", format!("`{}`: an HTTP API takes {}", self.integration_type, TYPES.join(" or "))));
+        }
+        let uri = &self.integration_uri;
+        if !is_unknown_str(uri) {
+            let ok = match self.integration_type.as_str() {
+                "AWS_PROXY" => function_arn_of(uri).starts_with("arn:aws") && function_arn_of(uri).contains(":lambda:"),
+                _ => uri.starts_with("http://") || uri.starts_with("https://"),
+            };
+            if !ok {
+                e.push(FieldError::new("integration_uri", format!("`{uri}` is not a Lambda function ARN or invoke ARN, nor a URL for HTTP_PROXY")));
+            }
+        }
+        if let Some(v) = &self.payload_format_version {
+            if v != "1.0" && v != "2.0" {
+                e.push(FieldError::new("payload_format_version", format!("`{v}`: 1.0 or 2.0")));
+            }
+        }
+        if let Some(t) = self.timeout_in_millis {
+            validate::range(&mut e, "timeout_in_millis", t.into(), 50, 30000);
+        }
+        e
+    }
+
+    fn normalize(&mut self) {
+        if self.integration_type == "AWS_PROXY" {
+            self.integration_uri = function_arn_of(&self.integration_uri).to_string();
+        }
+    }
+
+    async fn create(aws: &Aws, desired: &Self, _meta: &CallMeta) -> Result<(String, IntegrationOutputs), ProviderError> {
+        let out = aws
+            .apigatewayv2()
+            .create_integration()
+            .api_id(&desired.api_id)
+            .integration_type(IntegrationType::from(desired.integration_type.as_str()))
+            .integration_uri(&desired.integration_uri)
+            .set_payload_format_version(desired.payload_format_version.clone())
+            .set_integration_method(desired.integration_method.clone())
+            .set_description(desired.description.clone())
+            .set_timeout_in_millis(desired.timeout_in_millis)
+            .send()
+            .await
+            .map_err(sdk)?;
+        let id = out.integration_id().ok_or_else(|| ProviderError::new("CreateIntegration returned no id"))?;
+        Ok((part_id(&desired.api_id, id), outputs(id)))
+    }
+
+    async fn read(aws: &Aws, id: &str, prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {
+        let (api, integration) = split_part_id(id, &prior.api_id);
+        let got = aws.apigatewayv2().get_integration().api_id(api).integration_id(integration).send().await.map_err(sdk);
+        let Some(got) = absent_if_not_found(got)? else { return Ok(None) };
+        let inputs = Integration {
+            api_id: api.to_string(),
+            integration_type: got.integration_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+            integration_uri: got.integration_uri().unwrap_or_default().to_string(),
+            payload_format_version: got.payload_format_version().map(str::to_string),
+            integration_method: got.integration_method().map(str::to_string),
+            description: got.description().filter(|d| !d.is_empty()).map(str::to_string),
+            timeout_in_millis: got.timeout_in_millis(),
+        };
+        Ok(Some(Observed { inputs, outputs: outputs(integration) }))
+    }
+
+    async fn update(
+        aws: &Aws,
+        id: &str,
+        prior: &Self,
+        desired: &Self,
+        changed: &[String],
+        _meta: &CallMeta,
+    ) -> Result<IntegrationOutputs, ProviderError> {
+        let (api, integration) = split_part_id(id, &prior.api_id);
+        let has = |f: &str| changed.iter().any(|c| c == f);
+        aws.apigatewayv2()
+            .update_integration()
+            .api_id(api)
+            .integration_id(integration)
+            .set_integration_uri(has("integration_uri").then(|| desired.integration_uri.clone()))
+            .set_payload_format_version(desired.payload_format_version.clone().filter(|_| has("payload_format_version")))
+            .set_integration_method(desired.integration_method.clone().filter(|_| has("integration_method")))
+            .set_description(desired.description.clone().filter(|_| has("description")))
+            .set_timeout_in_millis(desired.timeout_in_millis.filter(|_| has("timeout_in_millis")))
+            .send()
+            .await
+            .map_err(sdk)?;
+        Ok(outputs(integration))
+    }
+
+    async fn delete(aws: &Aws, id: &str, prior: &Self) -> Result<(), ProviderError> {
+        let (api, integration) = split_part_id(id, &prior.api_id);
+        let deleted = aws.apigatewayv2().delete_integration().api_id(api).integration_id(integration).send().await.map_err(sdk);
+        absent_if_not_found(deleted).map(|_| ())
+    }
+}
+
+fn outputs(id: &str) -> IntegrationOutputs {
+    IntegrationOutputs { id: id.to_string(), target: format!("integrations/{id}") }
+}
+
+/// The function ARN inside an invoke ARN (`arn:aws:apigateway:R:lambda:path/2015-03-31/functions/ARN/invocations`);
+/// anything else as it is.
+fn function_arn_of(uri: &str) -> &str {
+    uri.split_once(":lambda:path/")
+        .and_then(|(_, rest)| rest.split_once("/functions/"))
+        .and_then(|(_, rest)| rest.strip_suffix("/invocations"))
+        .unwrap_or(uri)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FN: &str = "arn:aws:lambda:us-east-1:123456789012:function:pedidos-api";
+
+    #[test]
+    fn invoke_arns_compare_as_function_arns() {
+        let invoke = format!("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{FN}/invocations");
+        let mut a = Integration::lambda("abc", invoke);
+        let mut b = Integration::lambda("abc", FN);
+        a.normalize();
+        b.normalize();
+        assert_eq!(a, b);
+        assert_eq!(a.integration_uri, FN);
+    }
+
+    #[test]
+    fn integrations_are_validated() {
+        assert!(Integration::lambda("abc", FN).validate().is_empty());
+        assert!(Integration::lambda("abc", "${ref:fn.invoke_arn}").validate().is_empty());
+        let fields = |i: Integration| i.validate().into_iter().map(|e| e.field).collect::<Vec<_>>();
+        assert_eq!(fields(Integration::lambda("abc", "pedidos-api")), ["integration_uri"]);
+        assert_eq!(fields(Integration::lambda("abc", FN).payload_format_version("3.0")), ["payload_format_version"]);
+        assert_eq!(fields(Integration::lambda("abc", FN).timeout_in_millis(40000)), ["timeout_in_millis"]);
+        assert_eq!(fields(Integration { integration_type: "MOCK".into(), ..Integration::lambda("abc", FN) }), ["integration_type"]);
+        assert!(Integration::http("abc", "GET", "https://example.com").validate().is_empty());
+    }
+}

@@ -1,0 +1,86 @@
+//! API Gateway v2 (`aws-sdk-apigatewayv2`): HTTP APIs, their Lambda integrations, routes, stages and JWT
+//! authorizers.
+//!
+//! The parts of an API (integration, route, stage, authorizer) are known by `API_ID/PART_ID`, the form
+//! Terraform imports them by, so a read needs nothing but the id.
+
+mod api;
+mod authorizer;
+mod integration;
+mod route;
+mod stage;
+
+pub use api::{Cors, HttpApi, HttpApiOutputs, HttpApiRefs};
+pub use authorizer::{Authorizer, AuthorizerOutputs, AuthorizerRefs};
+pub use integration::{Integration, IntegrationOutputs, IntegrationRefs};
+pub use route::{check_route_key, Route, RouteOutputs, RouteRefs, METHODS};
+pub use stage::{AccessLog, Stage, StageOutputs, StageRefs, DEFAULT_STAGE};
+
+use crate::error::sdk;
+use crate::tags::Tags;
+use crate::Aws;
+use ferroform_core::ProviderError;
+
+pub(crate) fn register(reg: &mut ferroform_core::Registry) {
+    reg.register::<HttpApi>();
+    reg.register::<Integration>();
+    reg.register::<Route>();
+    reg.register::<Stage>();
+    reg.register::<Authorizer>();
+}
+
+/// `API_ID/PART_ID`.
+pub(crate) fn part_id(api_id: &str, part: &str) -> String {
+    format!("{api_id}/{part}")
+}
+
+/// Splits `API_ID/PART_ID`; a bare id is taken with the API id of the prior inputs.
+pub(crate) fn split_part_id<'a>(id: &'a str, prior_api: &'a str) -> (&'a str, &'a str) {
+    match id.split_once('/') {
+        Some((api, part)) if !api.is_empty() && !part.is_empty() => (api, part),
+        _ => (prior_api, id),
+    }
+}
+
+/// The ARN tagging calls take: `arn:aws:apigateway:REGION::/apis/ID` (and `/stages/NAME` for a stage).
+pub(crate) fn resource_arn(aws: &Aws, path: &str) -> String {
+    format!("arn:aws:apigateway:{}::{path}", aws.region())
+}
+
+/// Brings the live tags of `arn` from `prior` to `desired`.
+pub(crate) async fn sync_tags(aws: &Aws, arn: &str, prior: &Tags, desired: &Tags) -> Result<(), ProviderError> {
+    let client = aws.apigatewayv2();
+    let stale: Vec<String> = prior.keys().filter(|k| !desired.contains_key(*k)).cloned().collect();
+    if !stale.is_empty() {
+        client.untag_resource().resource_arn(arn).set_tag_keys(Some(stale)).send().await.map_err(sdk)?;
+    }
+    let fresh: std::collections::HashMap<String, String> =
+        desired.iter().filter(|(k, v)| prior.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    if !fresh.is_empty() {
+        client.tag_resource().resource_arn(arn).set_tags(Some(fresh)).send().await.map_err(sdk)?;
+    }
+    Ok(())
+}
+
+/// The SDK's tag map as ours.
+pub(crate) fn tags_of(t: Option<&std::collections::HashMap<String, String>>) -> Tags {
+    crate::tags::without_aws_managed(t.map(|t| t.clone().into_iter().collect()).unwrap_or_default())
+}
+
+/// `None` for an empty map (the SDK then sends nothing).
+pub(crate) fn sdk_tags(t: &Tags) -> Option<std::collections::HashMap<String, String>> {
+    (!t.is_empty()).then(|| t.clone().into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_ids_split_at_the_first_slash() {
+        assert_eq!(split_part_id("abc123/def", "x"), ("abc123", "def"));
+        assert_eq!(split_part_id("abc123/$default", "x"), ("abc123", "$default"));
+        assert_eq!(split_part_id("def", "abc"), ("abc", "def"));
+        assert_eq!(part_id("a", "b"), "a/b");
+    }
+}

@@ -1,0 +1,129 @@
+//! "HTTP API backed by Lambda": what Terraform modules wrap around `aws_apigatewayv2_*` and
+//! `aws_lambda_permission`, as plain functions over a stack.
+//!
+//! ```ignore
+//! let api = s.add("api", apigw::HttpApi::new("pedidos").cors(apigw::Cors::any()));
+//! http_api::default_stage(s, &api, None);
+//! api.lambda_route(s, "GET /pedidos", &api_fn);        // or http_api::lambda_route(s, &api, ..)
+//! ```
+//!
+//! Each route adds three resources at `API_ADDRESS/SLUG/{integration,route,permission}` (in the current
+//! scope), `SLUG` being the route key made address-safe (`GET /pedidos/{id}` -> `get-pedidos-id`). Two
+//! route keys with the same slug are caught by validation (an address used twice).
+
+use crate::apigatewayv2::{AccessLog, HttpApiRefs, Integration, Route, Stage};
+use crate::lambda::{FunctionRefs, Permission};
+use ferroform_core::{Handle, Stack};
+
+/// What [`lambda_route`] added.
+pub struct LambdaRoute {
+    pub integration: Handle<Integration>,
+    pub route: Handle<Route>,
+    pub permission: Handle<Permission>,
+}
+
+/// Routes `route_key` of `api` to `function`: a Lambda proxy integration (payload 2.0), the route, and the
+/// permission for API Gateway to invoke the function, scoped to this API (`EXECUTION_ARN/*/*`).
+pub fn lambda_route(stack: &mut Stack, api: &HttpApiRefs, route_key: &str, function: &FunctionRefs) -> LambdaRoute {
+    let slug = slug(route_key);
+    let base = format!("{}/{slug}", api.address());
+    let integration = stack.add(&format!("{base}/integration"), Integration::lambda(api.id(), function.invoke_arn()));
+    let route = stack.add(&format!("{base}/route"), Route::new(api.id(), route_key).target(integration.target()));
+    let permission = stack.add(
+        &format!("{base}/permission"),
+        Permission::api_gateway(function.name(), statement_id(api.address(), &slug), format!("{}/*/*", api.execution_arn())),
+    );
+    LambdaRoute { integration, route, permission }
+}
+
+/// The `$default` stage with auto-deploy (and access logs when given), at `API_ADDRESS/stage`.
+pub fn default_stage(stack: &mut Stack, api: &HttpApiRefs, access_log: Option<AccessLog>) -> Handle<Stage> {
+    let mut stage = Stage::default_auto_deploy(api.id());
+    stage.access_log = access_log;
+    stack.add(&format!("{}/stage", api.address()), stage)
+}
+
+impl HttpApiRefs {
+    /// [`lambda_route`] as a method: `api.lambda_route(s, "GET /pedidos", &api_fn)`.
+    pub fn lambda_route(&self, stack: &mut Stack, route_key: &str, function: &FunctionRefs) -> LambdaRoute {
+        lambda_route(stack, self, route_key, function)
+    }
+}
+
+/// A route key as an address segment: lower case, runs of anything but letters and digits as one `-`,
+/// `$default` as `default`, `{proxy+}` as `proxy-plus`.
+pub fn slug(route_key: &str) -> String {
+    let key = route_key.replace("+}", "-plus}");
+    let mut out = String::new();
+    for c in key.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    let out = out.trim_end_matches('-').to_string();
+    if out.is_empty() {
+        "root".into()
+    } else {
+        out
+    }
+}
+
+/// A statement id unique per API address and route, within Lambda's 100 characters.
+fn statement_id(api_address: &str, slug: &str) -> String {
+    use sha2::Digest;
+    let clean: String = api_address.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
+    let id = format!("apigw-{clean}-{slug}");
+    if id.len() <= 100 {
+        return id;
+    }
+    let hash = hex::encode(sha2::Sha256::digest(id.as_bytes()));
+    format!("{}-{}", &id[..90], &hash[..9])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apigatewayv2::HttpApi;
+    use crate::lambda::{Code, Function};
+
+    #[test]
+    fn route_keys_become_address_segments() {
+        assert_eq!(slug("GET /pedidos"), "get-pedidos");
+        assert_eq!(slug("DELETE /pedidos/{id}"), "delete-pedidos-id");
+        assert_eq!(slug("ANY /{proxy+}"), "any-proxy-plus");
+        assert_eq!(slug("$default"), "default");
+        assert_eq!(slug("GET /"), "get");
+    }
+
+    #[test]
+    fn statement_ids_fit_lambda() {
+        assert_eq!(statement_id("api", "get-pedidos"), "apigw-api-get-pedidos");
+        let long = statement_id(&"x".repeat(200), "get");
+        assert_eq!(long.len(), 100);
+        assert!(long.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+    }
+
+    #[test]
+    fn a_lambda_route_adds_integration_route_and_a_scoped_permission() {
+        let mut s = Stack::new("pedidos");
+        let f = s.add(
+            "fn",
+            Function::new("pedidos-api").role("arn:aws:iam::123456789012:role/r").code(Code::image("1.dkr.ecr.x/r:1")),
+        );
+        let api = s.add("api", HttpApi::new("pedidos"));
+        let r = api.lambda_route(&mut s, "GET /pedidos/{id}", &f);
+        assert_eq!(r.route.address(), "api/get-pedidos-id/route");
+        let decl = |a: &str| s.resources().iter().find(|d| d.address == a).map(|d| d.inputs.clone()).unwrap();
+        let perm = decl("api/get-pedidos-id/permission");
+        assert_eq!(perm["source_arn"], "${ref:api.execution_arn}/*/*");
+        assert_eq!(perm["function_name"], "${ref:fn.name}");
+        assert_eq!(perm["principal"], "apigateway.amazonaws.com");
+        let route = decl("api/get-pedidos-id/route");
+        assert_eq!(route["target"], "${ref:api/get-pedidos-id/integration.target}");
+        assert_eq!(decl("api/get-pedidos-id/integration")["integration_uri"], "${ref:fn.invoke_arn}");
+        let stage = default_stage(&mut s, &api, None);
+        assert_eq!(stage.address(), "api/stage");
+    }
+}

@@ -1,0 +1,471 @@
+//! A Lambda function's code: a zip on disk (built from a cargo binary, or given), or a container image.
+//!
+//! The code is fixed when the stack is *declared*: `Code::cargo_bin("pedidos-api")` builds the binary,
+//! packages it as `bootstrap` in a reproducible zip and records the zip's path and its SHA-256, base64, the
+//! way Lambda reports `CodeSha256`. The SHA-256 is what is diffed against the live function, so the code is
+//! uploaded only when it changed, and code changed behind our back shows in the plan. Building at
+//! declaration keeps plans honest (`plan --out` records the hash it will upload) and lets a failed build be
+//! reported by validation, before any API call.
+//!
+//! # Building for Lambda
+//!
+//! Lambda's `provided.al2023` runtime has glibc 2.34; a binary linked on a newer system may refuse to start
+//! there (`GLIBC_2.35 not found`). [`CargoBin::build`] therefore:
+//!
+//! * uses `cargo zigbuild --release --target x86_64-unknown-linux-gnu.2.34` (or `aarch64-...` for arm64)
+//!   when `cargo-zigbuild` is on `PATH`: zig links against glibc 2.34's symbols whatever the host has. Both
+//!   tools come from registries: `pip install ziglang cargo-zigbuild` (the PyPI wheels carry the binaries)
+//!   or `cargo install cargo-zigbuild` plus `pip install ziglang`;
+//! * otherwise runs a plain `cargo build --release --target x86_64-unknown-linux-gnu` and then *checks* the
+//!   binary: it reads the `GLIBC_2.x` symbol versions the ELF asks for and fails with a clear message when
+//!   one is newer than 2.34 (a warning is logged when the plain build is used and passes the check).
+//!
+//! `FERROFORM_LAMBDA_BUILD=zigbuild|cargo` forces one of the two. `FERROFORM_SKIP_BUILD=1` runs no build at
+//! all and uses the zip the last build left (`TARGET/lambda/BIN/bootstrap.zip`), failing if there is none.
+//! A process builds each binary at most once (the result is cached), and cargo itself rebuilds only what
+//! changed.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::io::{Cursor, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+/// The glibc of Lambda's `provided.al2023` runtime.
+pub const LAMBDA_GLIBC: (u32, u32) = (2, 34);
+
+/// Lambda's limit for a zip uploaded directly (bigger ones go through S3, not supported yet).
+pub const MAX_DIRECT_UPLOAD: u64 = 50 * 1024 * 1024;
+
+/// Where a function's code comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Code {
+    /// A zip on local disk, and the base64 SHA-256 of its bytes (Lambda's `CodeSha256`). Only the hash is
+    /// compared with the live function; the path is where the bytes are read from at upload.
+    Zip { path: String, sha256: String },
+    /// A container image (package type `Image`): `ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO:TAG` or `@sha256:...`.
+    Image { uri: String },
+    /// Building or reading the code failed when the stack was declared: validation reports it.
+    Unavailable { error: String },
+}
+
+impl Code {
+    /// Builds the workspace binary `bin` in release for Lambda (x86_64) and packages it. See [`CargoBin`]
+    /// for the options (package, architecture).
+    pub fn cargo_bin(bin: &str) -> Code {
+        CargoBin::new(bin).build()
+    }
+
+    /// A zip made elsewhere.
+    pub fn zip_file(path: impl AsRef<Path>) -> Code {
+        let path = path.as_ref();
+        match std::fs::read(path) {
+            Ok(bytes) => Code::Zip { path: path.display().to_string(), sha256: sha256_base64(&bytes) },
+            Err(e) => Code::Unavailable { error: format!("can't read the zip {}: {e}", path.display()) },
+        }
+    }
+
+    /// An executable already built (for the `provided` runtimes), packaged as `bootstrap` in a reproducible
+    /// zip written next to it (`PATH.zip`).
+    pub fn binary(path: impl AsRef<Path>) -> Code {
+        let path = path.as_ref();
+        let out = PathBuf::from(format!("{}.zip", path.display()));
+        match package_binary(path, &out) {
+            Ok(sha256) => Code::Zip { path: out.display().to_string(), sha256 },
+            Err(e) => Code::Unavailable { error: e },
+        }
+    }
+
+    /// A container image; the function's package type becomes `Image`.
+    pub fn image(uri: impl Into<String>) -> Code {
+        Code::Image { uri: uri.into() }
+    }
+
+    /// `Zip` or `Image`, as Lambda names package types.
+    pub fn package_type(&self) -> Option<&'static str> {
+        match self {
+            Code::Zip { .. } => Some("Zip"),
+            Code::Image { .. } => Some("Image"),
+            Code::Unavailable { .. } => None,
+        }
+    }
+
+    /// The base64 SHA-256 of a zip.
+    pub fn sha256(&self) -> Option<&str> {
+        match self {
+            Code::Zip { sha256, .. } => Some(sha256),
+            _ => None,
+        }
+    }
+
+    /// The zip's bytes, checked against the recorded hash (the file must not have changed since the stack
+    /// was declared: the plan promised these bytes).
+    pub(crate) fn zip_bytes(&self) -> Result<Option<Vec<u8>>, String> {
+        let Code::Zip { path, sha256 } = self else { return Ok(None) };
+        let bytes = std::fs::read(path).map_err(|e| format!("can't read the zip {path}: {e}"))?;
+        let now = sha256_base64(&bytes);
+        if &now != sha256 {
+            return Err(format!(
+                "{path} changed since the stack was declared (SHA-256 {now}, planned {sha256}); plan again"
+            ));
+        }
+        Ok(Some(bytes))
+    }
+}
+
+/// The base64 SHA-256 of some bytes: how Lambda reports `CodeSha256` for a zip.
+pub fn sha256_base64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
+}
+
+/// A zip holding `files` (name, unix mode, content), the same bytes for the same input: entries in name
+/// order, every timestamp 1980-01-01 00:00 (zip's epoch), the given permissions, deflate at a fixed level,
+/// no extra fields.
+pub fn reproducible_zip(files: &[(&str, u32, &[u8])]) -> Result<Vec<u8>, String> {
+    use zip::write::SimpleFileOptions;
+    let mut sorted: Vec<&(&str, u32, &[u8])> = files.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    for (name, mode, content) in sorted {
+        let opts = SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .compression_level(Some(6))
+            .last_modified_time(zip::DateTime::default())
+            .unix_permissions(*mode)
+            .large_file(content.len() as u64 >= u32::MAX as u64);
+        w.start_file(*name, opts).map_err(|e| format!("zip: {e}"))?;
+        w.write_all(content).map_err(|e| format!("zip: {e}"))?;
+    }
+    Ok(w.finish().map_err(|e| format!("zip: {e}"))?.into_inner())
+}
+
+/// Packages an executable as `bootstrap` (mode 755) in a reproducible zip at `out`; returns the zip's
+/// base64 SHA-256. The file is rewritten only when its bytes change.
+pub fn package_binary(binary: &Path, out: &Path) -> Result<String, String> {
+    let content = std::fs::read(binary).map_err(|e| format!("can't read {}: {e}", binary.display()))?;
+    let zip = reproducible_zip(&[("bootstrap", 0o755, &content)])?;
+    if std::fs::read(out).ok().as_deref() != Some(zip.as_slice()) {
+        if let Some(dir) = out.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("can't create {}: {e}", dir.display()))?;
+        }
+        ferroform_core::write_atomic(out, &zip).map_err(|e| format!("can't write {}: {e}", out.display()))?;
+    }
+    Ok(sha256_base64(&zip))
+}
+
+/// The CPU a function runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+pub enum Architecture {
+    #[default]
+    #[serde(rename = "x86_64")]
+    X86_64,
+    #[serde(rename = "arm64")]
+    Arm64,
+}
+
+impl Architecture {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Architecture::X86_64 => "x86_64",
+            Architecture::Arm64 => "arm64",
+        }
+    }
+    /// The Rust target triple for Lambda.
+    pub fn triple(&self) -> &'static str {
+        match self {
+            Architecture::X86_64 => "x86_64-unknown-linux-gnu",
+            Architecture::Arm64 => "aarch64-unknown-linux-gnu",
+        }
+    }
+}
+
+/// How `CargoBin` builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BuildMode {
+    /// `cargo zigbuild` when on `PATH`, else a checked plain build.
+    Auto,
+    /// `cargo zigbuild`, failing if it is missing.
+    Zigbuild,
+    /// A plain `cargo build`, checked against Lambda's glibc.
+    Cargo,
+    /// No build: the zip the last build left.
+    Skip,
+}
+
+impl BuildMode {
+    /// From `FERROFORM_SKIP_BUILD` and `FERROFORM_LAMBDA_BUILD`.
+    pub fn from_env() -> BuildMode {
+        if std::env::var("FERROFORM_SKIP_BUILD").is_ok_and(|v| !v.is_empty() && v != "0") {
+            return BuildMode::Skip;
+        }
+        match std::env::var("FERROFORM_LAMBDA_BUILD").as_deref() {
+            Ok("zigbuild") => BuildMode::Zigbuild,
+            Ok("cargo") => BuildMode::Cargo,
+            _ => BuildMode::Auto,
+        }
+    }
+}
+
+/// A workspace binary built for Lambda: `CargoBin::new("pedidos-api").package("pedidos").build()`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CargoBin {
+    bin: String,
+    package: Option<String>,
+    arch: Architecture,
+    workspace: Option<PathBuf>,
+    mode: Option<BuildMode>,
+}
+
+type BuildCache = Mutex<HashMap<CargoBin, Code>>;
+
+fn cache() -> &'static BuildCache {
+    static CACHE: OnceLock<BuildCache> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+impl CargoBin {
+    pub fn new(bin: impl Into<String>) -> Self {
+        Self { bin: bin.into(), package: None, arch: Architecture::X86_64, workspace: None, mode: None }
+    }
+    /// The package holding the binary (`cargo build -p`), when the name alone is ambiguous.
+    pub fn package(mut self, package: impl Into<String>) -> Self {
+        self.package = Some(package.into());
+        self
+    }
+    /// The architecture to build for (the function's must match); arm64 needs the aarch64 std installed.
+    pub fn arch(mut self, arch: Architecture) -> Self {
+        self.arch = arch;
+        self
+    }
+    /// The workspace directory (default: the one holding the current directory).
+    pub fn workspace(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.workspace = Some(dir.into());
+        self
+    }
+    /// Overrides `FERROFORM_LAMBDA_BUILD` / `FERROFORM_SKIP_BUILD`.
+    pub fn mode(mut self, mode: BuildMode) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// Builds (once per process), packages, hashes. Failures come back as `Code::Unavailable`, which the
+    /// function's validation reports.
+    pub fn build(self) -> Code {
+        if let Some(code) = cache().lock().ok().and_then(|c| c.get(&self).cloned()) {
+            return code;
+        }
+        let code = match self.try_build() {
+            Ok((path, sha256)) => Code::Zip { path: path.display().to_string(), sha256 },
+            Err(error) => Code::Unavailable { error: format!("building `{}` for Lambda: {error}", self.bin) },
+        };
+        if let Ok(mut c) = cache().lock() {
+            c.insert(self, code.clone());
+        }
+        code
+    }
+
+    fn try_build(&self) -> Result<(PathBuf, String), String> {
+        let root = match &self.workspace {
+            Some(dir) => dir.clone(),
+            None => workspace_root()?,
+        };
+        let target_dir = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+        let zip = target_dir.join("lambda").join(&self.bin).join("bootstrap.zip");
+        let mode = self.mode.unwrap_or_else(BuildMode::from_env);
+        if mode == BuildMode::Skip {
+            let bytes = std::fs::read(&zip)
+                .map_err(|e| format!("FERROFORM_SKIP_BUILD is set but there is no zip from an earlier build at {} ({e})", zip.display()))?;
+            return Ok((zip, sha256_base64(&bytes)));
+        }
+        let zig = match mode {
+            BuildMode::Zigbuild => true,
+            BuildMode::Cargo => false,
+            _ => on_path("cargo-zigbuild"),
+        };
+        let (glibc_major, glibc_minor) = LAMBDA_GLIBC;
+        let target = if zig { format!("{}.{glibc_major}.{glibc_minor}", self.arch.triple()) } else { self.arch.triple().to_string() };
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(&root).arg(if zig { "zigbuild" } else { "build" });
+        cmd.args(["--release", "--target", &target, "--bin", &self.bin, "--message-format=json-render-diagnostics"]);
+        if let Some(p) = &self.package {
+            cmd.args(["-p", p]);
+        }
+        cmd.stderr(std::process::Stdio::inherit());
+        tracing::info!(bin = %self.bin, %target, zigbuild = zig, "building a Lambda binary");
+        let out = cmd.output().map_err(|e| {
+            if zig {
+                format!("can't run `cargo zigbuild` ({e}); install it with `pip install ziglang cargo-zigbuild`")
+            } else {
+                format!("can't run cargo: {e}")
+            }
+        })?;
+        if !out.status.success() {
+            let hint = if zig { "" } else { " (is the target's std installed? `rustup target add` it)" };
+            return Err(format!("cargo {} exited with {}{hint}", if zig { "zigbuild" } else { "build" }, out.status));
+        }
+        let exe = executable_of(&String::from_utf8_lossy(&out.stdout), &self.bin)
+            .ok_or_else(|| format!("cargo built no executable named `{}`", self.bin))?;
+        if !zig {
+            let bytes = std::fs::read(&exe).map_err(|e| format!("can't read {}: {e}", exe.display()))?;
+            match max_glibc(&bytes) {
+                Some(v) if v > LAMBDA_GLIBC => {
+                    return Err(format!(
+                        "{} needs glibc {}.{}, newer than Lambda's {glibc_major}.{glibc_minor}: build with cargo-zigbuild \
+                         (`pip install ziglang cargo-zigbuild`, then run again)",
+                        exe.display(),
+                        v.0,
+                        v.1
+                    ))
+                }
+                v => tracing::warn!(
+                    bin = %self.bin,
+                    needs = ?v,
+                    "built without cargo-zigbuild; the binary asks for no glibc newer than Lambda's {glibc_major}.{glibc_minor}"
+                ),
+            }
+        }
+        let sha = package_binary(&exe, &zip)?;
+        Ok((zip, sha))
+    }
+}
+
+/// The directory holding `Cargo.lock`, from the current directory up.
+fn workspace_root() -> Result<PathBuf, String> {
+    let cwd = std::env::current_dir().map_err(|e| format!("no current directory: {e}"))?;
+    cwd.ancestors()
+        .find(|d| d.join("Cargo.lock").is_file())
+        .or_else(|| cwd.ancestors().find(|d| d.join("Cargo.toml").is_file()))
+        .map(Path::to_path_buf)
+        .ok_or_else(|| format!("no cargo workspace at or above {}", cwd.display()))
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
+}
+
+/// The executable of `bin` among cargo's JSON messages.
+fn executable_of(messages: &str, bin: &str) -> Option<PathBuf> {
+    messages
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == bin)
+        .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .next_back()
+}
+
+/// The newest `GLIBC_x.y` symbol version an ELF binary names (its version requirements live in `.dynstr`
+/// as these strings). `None` for a binary that names none (static, musl).
+pub fn max_glibc(elf: &[u8]) -> Option<(u32, u32)> {
+    const NEEDLE: &[u8] = b"GLIBC_";
+    let mut best: Option<(u32, u32)> = None;
+    let mut i = 0;
+    while let Some(pos) = elf[i..].windows(NEEDLE.len()).position(|w| w == NEEDLE) {
+        let start = i + pos + NEEDLE.len();
+        let rest = &elf[start..elf.len().min(start + 12)];
+        let text: String = rest.iter().take_while(|b| b.is_ascii_digit() || **b == b'.').map(|b| *b as char).collect();
+        let mut parts = text.split('.').map(|p| p.parse::<u32>());
+        if let (Some(Ok(major)), Some(Ok(minor))) = (parts.next(), parts.next()) {
+            let v = (major, minor);
+            if best.is_none_or(|b| v > b) {
+                best = Some(v);
+            }
+        }
+        i = start;
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_binary_gives_the_same_zip_bytes() {
+        let dir = tempdir();
+        let bin = dir.join("app");
+        std::fs::write(&bin, b"\x7fELF pretend binary").unwrap();
+        let a = dir.join("a.zip");
+        let b = dir.join("b.zip");
+        let sha_a = package_binary(&bin, &a).unwrap();
+        // A later mtime and other permissions on the input change nothing.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&bin, b"\x7fELF pretend binary").unwrap();
+        let sha_b = package_binary(&bin, &b).unwrap();
+        assert_eq!(sha_a, sha_b);
+        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+        assert_eq!(sha_a, sha256_base64(&std::fs::read(&a).unwrap()));
+        // Different content, different hash.
+        std::fs::write(&bin, b"\x7fELF another binary").unwrap();
+        assert_ne!(package_binary(&bin, &b).unwrap(), sha_a);
+    }
+
+    #[test]
+    fn the_zip_holds_an_executable_bootstrap_from_1980() {
+        let zip = reproducible_zip(&[("bootstrap", 0o755, b"hello")]).unwrap();
+        let mut archive = zip::ZipArchive::new(Cursor::new(zip)).unwrap();
+        assert_eq!(archive.len(), 1);
+        let f = archive.by_index(0).unwrap();
+        assert_eq!(f.name(), "bootstrap");
+        assert_eq!(f.unix_mode().map(|m| m & 0o777), Some(0o755));
+        let t = f.last_modified().unwrap();
+        assert_eq!((t.year(), t.month(), t.day(), t.hour(), t.minute()), (1980, 1, 1, 0, 0));
+    }
+
+    #[test]
+    fn entries_are_ordered_whatever_the_input_order() {
+        let a = reproducible_zip(&[("b", 0o644, b"2"), ("a", 0o644, b"1")]).unwrap();
+        let b = reproducible_zip(&[("a", 0o644, b"1"), ("b", 0o644, b"2")]).unwrap();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn sha256_is_base64_like_lambda_reports_it() {
+        // sha256("") in base64.
+        assert_eq!(sha256_base64(b""), "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+    }
+
+    #[test]
+    fn glibc_versions_are_read_off_the_binary() {
+        let fake = b"\0libc.so.6\0GLIBC_2.2.5\0GLIBC_2.34\0GLIBC_2.17\0GLIBC_PRIVATE\0";
+        assert_eq!(max_glibc(fake), Some((2, 34)));
+        assert_eq!(max_glibc(b"\0GLIBC_2.39\0GLIBC_2.4\0"), Some((2, 39)));
+        assert_eq!(max_glibc(b"static binary"), None);
+    }
+
+    #[test]
+    fn cargo_messages_name_the_executable() {
+        let msgs = r#"{"reason":"compiler-artifact","target":{"name":"other"},"executable":"/t/other"}
+{"reason":"compiler-artifact","target":{"name":"app"},"executable":null}
+{"reason":"compiler-artifact","target":{"name":"app"},"executable":"/t/release/app"}
+{"reason":"build-finished","success":true}"#;
+        assert_eq!(executable_of(msgs, "app"), Some(PathBuf::from("/t/release/app")));
+        assert_eq!(executable_of(msgs, "nope"), None);
+    }
+
+    #[test]
+    fn missing_files_become_unavailable_code() {
+        assert!(matches!(Code::zip_file("/nonexistent/x.zip"), Code::Unavailable { .. }));
+        assert!(matches!(Code::binary("/nonexistent/bin"), Code::Unavailable { .. }));
+        let skipped = CargoBin::new("nope").workspace("/nonexistent").mode(BuildMode::Skip).build();
+        let Code::Unavailable { error } = skipped else { panic!("expected an error") };
+        assert!(error.contains("FERROFORM_SKIP_BUILD"), "{error}");
+    }
+
+    #[test]
+    fn code_serializes_by_kind() {
+        let z = Code::Zip { path: "/p.zip".into(), sha256: "abc=".into() };
+        assert_eq!(serde_json::to_value(&z).unwrap(), serde_json::json!({"zip": {"path": "/p.zip", "sha256": "abc="}}));
+        assert_eq!(serde_json::to_value(Code::image("r:1")).unwrap(), serde_json::json!({"image": {"uri": "r:1"}}));
+    }
+
+    fn tempdir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ff-code-{}-{}", std::process::id(), uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+}
