@@ -1,5 +1,6 @@
 //! The worker against the emulator's DynamoDB: verdicts, exact totals, repeated runs, superseded orders,
 //! and the binary itself run as the container would run it.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod common;
 

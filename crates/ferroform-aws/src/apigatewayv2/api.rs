@@ -326,7 +326,8 @@ mod tests {
     #[test]
     fn cors_compares_as_sets_ignoring_case() {
         let mut a = Cors::builder().origins(["https://b.example", "https://a.example"]).methods(["get", "POST"]).headers(["Content-Type"]);
-        let mut b = Cors::builder().origins(["https://a.example", "https://b.example"]).methods(["POST", "GET", "GET"]).headers(["content-type"]);
+        let mut b =
+            Cors::builder().origins(["https://a.example", "https://b.example"]).methods(["POST", "GET", "GET"]).headers(["content-type"]);
         a.normalize();
         b.normalize();
         assert_eq!(a, b);

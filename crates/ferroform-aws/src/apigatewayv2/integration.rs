@@ -107,7 +107,10 @@ impl Resource for Integration {
                 _ => uri.starts_with("http://") || uri.starts_with("https://"),
             };
             if !ok {
-                e.push(FieldError::new("integration_uri", format!("`{uri}` is not a Lambda function ARN or invoke ARN, nor a URL for HTTP_PROXY")));
+                e.push(FieldError::new(
+                    "integration_uri",
+                    format!("`{uri}` is not a Lambda function ARN or invoke ARN, nor a URL for HTTP_PROXY"),
+                ));
             }
         }
         if let Some(v) = &self.payload_format_version {

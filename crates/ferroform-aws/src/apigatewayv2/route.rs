@@ -205,7 +205,9 @@ impl Resource for Route {
             .route_id(route)
             .set_route_key(has("route_key").then(|| desired.route_key.clone()))
             .set_target(desired.target.clone().filter(|_| has("target")))
-            .set_authorization_type(desired.authorization_type.as_deref().filter(|_| has("authorization_type")).map(AuthorizationType::from))
+            .set_authorization_type(
+                desired.authorization_type.as_deref().filter(|_| has("authorization_type")).map(AuthorizationType::from),
+            )
             .set_authorizer_id(desired.authorizer_id.clone().filter(|_| has("authorizer_id")))
             .set_authorization_scopes(has("authorization_scopes").then(|| desired.authorization_scopes.clone()))
             .send()

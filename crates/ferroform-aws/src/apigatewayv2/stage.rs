@@ -105,7 +105,15 @@ impl Resource for Stage {
             e.push(FieldError::new("api_id", "the API's id is required (`api.id()`)"));
         }
         if self.name != DEFAULT_STAGE {
-            validate::name(&mut e, "name", &self.name, 1, 128, |c| c.is_ascii_alphanumeric() || c == '-' || c == '_', "`$default`, or letters, digits, `-_`");
+            validate::name(
+                &mut e,
+                "name",
+                &self.name,
+                1,
+                128,
+                |c| c.is_ascii_alphanumeric() || c == '-' || c == '_',
+                "`$default`, or letters, digits, `-_`",
+            );
         }
         if let Some(log) = &self.access_log {
             let arn = &log.destination_arn;

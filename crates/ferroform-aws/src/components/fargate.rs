@@ -290,7 +290,16 @@ impl FargateTask {
             s.add("service", svc)
         });
 
-        FargateTaskHandles { family: self.name.clone(), cluster, task_definition, task_role, execution_role, security_group, log_group, service }
+        FargateTaskHandles {
+            family: self.name.clone(),
+            cluster,
+            task_definition,
+            task_role,
+            execution_role,
+            security_group,
+            log_group,
+            service,
+        }
     }
 }
 

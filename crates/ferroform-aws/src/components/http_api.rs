@@ -108,10 +108,7 @@ mod tests {
     #[test]
     fn a_lambda_route_adds_integration_route_and_a_scoped_permission() {
         let mut s = Stack::new("pedidos");
-        let f = s.add(
-            "fn",
-            Function::new("pedidos-api").role("arn:aws:iam::123456789012:role/r").code(Code::image("1.dkr.ecr.x/r:1")),
-        );
+        let f = s.add("fn", Function::new("pedidos-api").role("arn:aws:iam::123456789012:role/r").code(Code::image("1.dkr.ecr.x/r:1")));
         let api = s.add("api", HttpApi::new("pedidos"));
         let r = api.lambda_route(&mut s, "GET /pedidos/{id}", &f);
         assert_eq!(r.route.address(), "api/get-pedidos-id/route");

@@ -7,7 +7,7 @@ pub mod fargate;
 pub mod http_api;
 #[cfg(feature = "ec2")]
 pub mod network;
-#[cfg(feature = "ec2")]
-pub use network::{check_subnets, Nat, Network, NetworkHandles};
 #[cfg(all(feature = "ecs", feature = "ec2", feature = "iam", feature = "logs"))]
 pub use fargate::{ExecutionPolicy, FargateTask, FargateTaskHandles};
+#[cfg(feature = "ec2")]
+pub use network::{check_subnets, Nat, Network, NetworkHandles};

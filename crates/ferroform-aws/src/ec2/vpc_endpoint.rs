@@ -212,7 +212,13 @@ impl Resource for VpcEndpoint {
                 let Some(live) = found.get(id).filter(|e| !gone(e)) else { return Ok(()) };
                 let tables = live.route_table_ids().to_vec();
                 if !tables.is_empty() {
-                    aws.ec2().modify_vpc_endpoint().vpc_endpoint_id(id).set_remove_route_table_ids(Some(tables)).send().await.map_err(sdk)?;
+                    aws.ec2()
+                        .modify_vpc_endpoint()
+                        .vpc_endpoint_id(id)
+                        .set_remove_route_table_ids(Some(tables))
+                        .send()
+                        .await
+                        .map_err(sdk)?;
                 }
                 match delete_once(aws, id).await {
                     Err(e) if !is_not_found(&e) => return Err(e),
@@ -238,7 +244,9 @@ impl Resource for VpcEndpoint {
 async fn delete_once(aws: &Aws, id: &str) -> Result<(), ProviderError> {
     let out = aws.ec2().delete_vpc_endpoints().vpc_endpoint_ids(id).send().await.map_err(sdk)?;
     match out.unsuccessful().iter().filter_map(|u| u.error()).next() {
-        Some(err) => Err(ProviderError { code: err.code().map(str::to_string), message: err.message().unwrap_or_default().to_string(), hint: None }),
+        Some(err) => {
+            Err(ProviderError { code: err.code().map(str::to_string), message: err.message().unwrap_or_default().to_string(), hint: None })
+        }
         None => Ok(()),
     }
 }

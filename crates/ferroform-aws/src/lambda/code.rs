@@ -108,9 +108,7 @@ impl Code {
         let bytes = std::fs::read(path).map_err(|e| format!("can't read the zip {path}: {e}"))?;
         let now = sha256_base64(&bytes);
         if &now != sha256 {
-            return Err(format!(
-                "{path} changed since the stack was declared (SHA-256 {now}, planned {sha256}); plan again"
-            ));
+            return Err(format!("{path} changed since the stack was declared (SHA-256 {now}, planned {sha256}); plan again"));
         }
         Ok(Some(bytes))
     }

@@ -343,22 +343,26 @@ impl Resource for Function {
         const CONFIG: &[&str] = &["role", "runtime", "handler", "description", "memory_size", "timeout", "environment", "log_group"];
         if CONFIG.iter().any(|f| has(f)) {
             let env = sdk_types::Environment::builder().set_variables(Some(desired.environment.clone().into_iter().collect())).build();
-            retry(ROLE_PROPAGATION, |e| is_role_not_ready(e) || is_conflict(e), || async {
-                lambda
-                    .update_function_configuration()
-                    .function_name(id)
-                    .set_role(has("role").then(|| desired.role.clone()))
-                    .set_runtime(desired.runtime.as_deref().filter(|_| has("runtime")).map(sdk_types::Runtime::from))
-                    .set_handler(desired.handler.clone().filter(|_| has("handler")))
-                    .set_description(desired.description.clone().filter(|_| has("description")))
-                    .set_memory_size(desired.memory_size.filter(|_| has("memory_size")))
-                    .set_timeout(desired.timeout.filter(|_| has("timeout")))
-                    .set_environment(has("environment").then(|| env.clone()))
-                    .set_logging_config(desired.log_group.as_ref().filter(|_| has("log_group")).map(|g| logging_config(g)))
-                    .send()
-                    .await
-                    .map_err(sdk)
-            })
+            retry(
+                ROLE_PROPAGATION,
+                |e| is_role_not_ready(e) || is_conflict(e),
+                || async {
+                    lambda
+                        .update_function_configuration()
+                        .function_name(id)
+                        .set_role(has("role").then(|| desired.role.clone()))
+                        .set_runtime(desired.runtime.as_deref().filter(|_| has("runtime")).map(sdk_types::Runtime::from))
+                        .set_handler(desired.handler.clone().filter(|_| has("handler")))
+                        .set_description(desired.description.clone().filter(|_| has("description")))
+                        .set_memory_size(desired.memory_size.filter(|_| has("memory_size")))
+                        .set_timeout(desired.timeout.filter(|_| has("timeout")))
+                        .set_environment(has("environment").then(|| env.clone()))
+                        .set_logging_config(desired.log_group.as_ref().filter(|_| has("log_group")).map(|g| logging_config(g)))
+                        .send()
+                        .await
+                        .map_err(sdk)
+                },
+            )
             .await?;
             last = Some(wait_ready(aws, id).await?);
         }
@@ -413,10 +417,9 @@ impl Resource for Function {
 
     async fn delete(aws: &Aws, id: &str, _prior: &Self) -> Result<(), ProviderError> {
         let lambda = aws.lambda();
-        let deleted = retry(Duration::from_secs(60), is_conflict, || async {
-            lambda.delete_function().function_name(id).send().await.map_err(sdk)
-        })
-        .await;
+        let deleted =
+            retry(Duration::from_secs(60), is_conflict, || async { lambda.delete_function().function_name(id).send().await.map_err(sdk) })
+                .await;
         absent_if_not_found(deleted).map(|_| ())
     }
 
@@ -445,7 +448,9 @@ fn is_conflict(e: &ProviderError) -> bool {
 
 fn with_role_hint(e: ProviderError) -> ProviderError {
     if is_role_not_ready(&e) {
-        e.hint("a new role takes seconds to propagate (retried for 2 minutes); otherwise check its trust policy allows lambda.amazonaws.com")
+        e.hint(
+            "a new role takes seconds to propagate (retried for 2 minutes); otherwise check its trust policy allows lambda.amazonaws.com",
+        )
     } else {
         e
     }
@@ -627,14 +632,16 @@ mod tests {
 
     #[test]
     fn role_errors_are_recognised() {
-        let e = ProviderError::with_code("InvalidParameterValueException", "The role defined for the function cannot be assumed by Lambda.");
+        let e =
+            ProviderError::with_code("InvalidParameterValueException", "The role defined for the function cannot be assumed by Lambda.");
         assert!(is_role_not_ready(&e));
         assert!(!is_role_not_ready(&ProviderError::with_code("InvalidParameterValueException", "Unzipped size must be smaller")));
     }
 
     #[test]
     fn readiness_follows_state_and_last_update() {
-        let c = |s: Option<State>, u: Option<LastUpdateStatus>| FunctionConfiguration::builder().set_state(s).set_last_update_status(u).build();
+        let c =
+            |s: Option<State>, u: Option<LastUpdateStatus>| FunctionConfiguration::builder().set_state(s).set_last_update_status(u).build();
         assert!(is_ready(&c(Some(State::Active), None)).unwrap());
         assert!(is_ready(&c(Some(State::Active), Some(LastUpdateStatus::Successful))).unwrap());
         assert!(!is_ready(&c(Some(State::Pending), None)).unwrap());

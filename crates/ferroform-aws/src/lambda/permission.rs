@@ -78,7 +78,8 @@ impl Permission {
 #[async_trait]
 impl Resource for Permission {
     const TYPE: &'static str = "aws_lambda_permission";
-    const REPLACE_FIELDS: &'static [&'static str] = &["function_name", "statement_id", "action", "principal", "source_arn", "source_account"];
+    const REPLACE_FIELDS: &'static [&'static str] =
+        &["function_name", "statement_id", "action", "principal", "source_arn", "source_account"];
     type Outputs = PermissionOutputs;
     type Refs = PermissionRefs;
     type Context = Aws;
@@ -97,7 +98,7 @@ impl Resource for Permission {
         if self.function_name.is_empty() {
             e.push(FieldError::new("function_name", "the function's name or ARN is required"));
         }
-        if !is_unknown_str(&self.action) && !(self.action.starts_with("lambda:") && self.action.len() > 7) {
+        if !(is_unknown_str(&self.action) || (self.action.starts_with("lambda:") && self.action.len() > 7)) {
             e.push(FieldError::new("action", format!("`{}` is not a Lambda action (lambda:InvokeFunction)", self.action)));
         }
         if self.principal.is_empty() {
@@ -223,8 +224,8 @@ fn first<T>(mut v: Vec<Result<Option<T>, ProviderError>>) -> Result<Option<T>, P
 
 /// The policy's statements by `Sid`.
 fn statements(policy: &str) -> Result<BTreeMap<String, Value>, ProviderError> {
-    let doc: Value =
-        serde_json::from_str(policy).map_err(|e| ProviderError::with_code("BadPolicy", format!("GetPolicy returned a policy that is not JSON: {e}")))?;
+    let doc: Value = serde_json::from_str(policy)
+        .map_err(|e| ProviderError::with_code("BadPolicy", format!("GetPolicy returned a policy that is not JSON: {e}")))?;
     let list = match &doc["Statement"] {
         Value::Array(items) => items.clone(),
         Value::Object(_) => vec![doc["Statement"].clone()],
@@ -252,10 +253,7 @@ fn from_statement(function: &str, sid: &str, s: &Value, prior: &Permission) -> P
     };
     let condition = |op: &str, key: &str| -> Option<String> {
         let c = &s["Condition"][op];
-        c.as_object()
-            .and_then(|m| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)))
-            .and_then(|(_, v)| v.as_str())
-            .map(str::to_string)
+        c.as_object().and_then(|m| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(key))).and_then(|(_, v)| v.as_str()).map(str::to_string)
     };
     Permission {
         // The policy names the function by ARN; keep the form the code used.
@@ -288,7 +286,10 @@ mod tests {
     fn ids_split_at_the_last_slash() {
         let p = Permission::new("fallback", "sid", API_GATEWAY);
         assert_eq!(split_id("my-fn/apigw-1", &p), ("my-fn".into(), "apigw-1".into()));
-        assert_eq!(split_id("arn:aws:lambda:us-east-1:123456789012:function:f/s", &p).0, "arn:aws:lambda:us-east-1:123456789012:function:f");
+        assert_eq!(
+            split_id("arn:aws:lambda:us-east-1:123456789012:function:f/s", &p).0,
+            "arn:aws:lambda:us-east-1:123456789012:function:f"
+        );
         assert_eq!(split_id("just-sid", &p), ("fallback".into(), "just-sid".into()));
     }
 

@@ -274,7 +274,7 @@ async fn route_table_lifecycle() -> anyhow::Result<()> {
     let (igw, s0, s1) = (h.id_of(&stack, "igw").await?, h.id_of(&stack, "s0").await?, h.id_of(&stack, "s1").await?);
     let t = route_table(&ec2, &id).await?.ok_or_else(|| anyhow!("no table {id}"))?;
     assert_eq!(cidr_routes(&t), [("0.0.0.0/0".to_string(), igw.clone())]);
-    assert_eq!(subnets_of(&t), [s0.clone()]);
+    assert_eq!(subnets_of(&t), std::slice::from_ref(&s0));
     assert_no_changes(&h, &stack).await?;
 
     // In place: one more route, one more subnet (sets: the order in code does not matter).
@@ -541,7 +541,7 @@ async fn vpc_endpoint_lifecycle() -> anyhow::Result<()> {
     let e = endpoint(&ec2, &id).await?.ok_or_else(|| anyhow!("no endpoint {id}"))?;
     assert_eq!(e.service_name(), Some("com.amazonaws.us-east-1.dynamodb"), "the short name is completed with the region");
     assert_eq!(e.vpc_endpoint_type().map(|t| t.as_str().to_ascii_lowercase()).as_deref(), Some("gateway"));
-    assert_eq!(e.route_table_ids(), [rt0.clone()]);
+    assert_eq!(e.route_table_ids(), std::slice::from_ref(&rt0));
     // The short form in code matches the full name AWS reports, and the endpoint's own route in the table
     // is not the table's business.
     assert_no_changes(&h, &stack).await?;
@@ -568,7 +568,8 @@ async fn vpc_endpoint_lifecycle() -> anyhow::Result<()> {
     h.apply(&s3).await?;
     let new_id = h.id_of(&s3, "ep").await?;
     assert_ne!(new_id, id);
-    let old = endpoint(&ec2, &id).await?; assert!(old.is_none(), "the old endpoint is gone: {old:?} {:?}", h.engine().state("endpoint").await?.deposed);
+    let old = endpoint(&ec2, &id).await?;
+    assert!(old.is_none(), "the old endpoint is gone: {old:?} {:?}", h.engine().state("endpoint").await?.deposed);
     assert_eq!(
         endpoint(&ec2, &new_id).await?.and_then(|e| e.service_name().map(str::to_string)).as_deref(),
         Some("com.amazonaws.us-east-1.s3")
@@ -639,7 +640,7 @@ async fn network_component_wiring_and_cheap_reads() -> anyhow::Result<()> {
         let rt = id(&format!("network/private-rt-{i}"))?;
         let t = route_table(&ec2, &rt).await?.ok_or_else(|| anyhow!("no private table"))?;
         assert_eq!(cidr_routes(&t), [("0.0.0.0/0".to_string(), nat_id.clone())]);
-        assert_eq!(subnets_of(&t), [sid.clone()]);
+        assert_eq!(subnets_of(&t), std::slice::from_ref(sid));
         private_tables.push(rt);
     }
     let n = nat(&ec2, &nat_id).await?.ok_or_else(|| anyhow!("no NAT"))?;
