@@ -219,6 +219,11 @@ pub struct Account {
 }
 
 impl Account {
+    /// This account's SDK config with another endpoint: a [`proxy::FaultProxy`] in front of the emulator.
+    pub fn config_via(&self, endpoint: &str) -> SdkConfig {
+        sdk_config(endpoint, self.credentials.clone())
+    }
+
     /// Env vars that point a child process (`cargo run --example pedidos`, say) at this account.
     pub fn env(&self) -> Vec<(String, String)> {
         let c = &self.credentials;
