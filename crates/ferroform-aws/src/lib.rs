@@ -3,6 +3,8 @@
 
 #[cfg(feature = "apigatewayv2")]
 pub mod apigatewayv2;
+#[cfg(feature = "cloudwatch")]
+pub mod cloudwatch;
 pub mod components;
 pub mod context;
 #[cfg(feature = "dynamodb")]
@@ -37,6 +39,8 @@ pub fn registry() -> Registry {
     let mut reg = Registry::default();
     #[cfg(feature = "apigatewayv2")]
     apigatewayv2::register(&mut reg);
+    #[cfg(feature = "cloudwatch")]
+    cloudwatch::register(&mut reg);
     #[cfg(feature = "dynamodb")]
     dynamodb::register(&mut reg);
     #[cfg(feature = "ec2")]
