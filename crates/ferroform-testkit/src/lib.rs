@@ -25,6 +25,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::OnceCell;
 
+pub mod cbor;
 pub mod proxy;
 
 /// A running emulator shared by every test binary (set by `scripts/test`, or by hand after
