@@ -5,11 +5,15 @@
 //! shared emulator (`ferroform_testkit::account`), so they run in parallel without seeing each other.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+#[cfg(feature = "cloudwatch")]
+mod cloudwatch;
 mod dynamodb;
 mod ec2;
 mod ecr;
 #[cfg(feature = "ecs")]
 mod ecs;
 mod iam;
+#[cfg(feature = "logs")]
+mod logs;
 #[cfg(feature = "s3")]
 mod s3;

@@ -1,0 +1,143 @@
+//! CloudWatch log groups against the emulator, checked with independent SDK reads.
+#![cfg(feature = "logs")]
+
+use aws_sdk_cloudwatchlogs::types::LogGroup as SdkLogGroup;
+use aws_sdk_cloudwatchlogs::Client;
+use ferroform_aws::logs::LogGroup;
+use ferroform_aws::{Aws, CallCounter};
+use ferroform_core::{Action, Plan, Stack};
+use ferroform_testkit::Harness;
+use std::collections::BTreeMap;
+
+const STACK: &str = "logstest";
+
+async fn harness() -> anyhow::Result<(Harness, CallCounter, Client)> {
+    let h = Harness::new().await?;
+    let aws = Aws::from_config(h.account.config.clone());
+    let calls = aws.calls().clone();
+    h.contexts.insert(aws);
+    let logs = Client::new(&h.account.config);
+    Ok((h, calls, logs))
+}
+
+/// The action at `address` and the names of the fields it changes, sorted.
+fn change(plan: &Plan, address: &str) -> (Action, Vec<String>) {
+    plan.changes
+        .iter()
+        .find(|c| c.address == address)
+        .map(|c| {
+            let mut f: Vec<String> = c.fields.iter().map(|f| f.name.clone()).collect();
+            f.sort();
+            (c.action, f)
+        })
+        .unwrap_or((Action::NoOp, vec![]))
+}
+
+fn stack(group: LogGroup) -> Stack {
+    let mut s = Stack::new(STACK);
+    s.add("group", group);
+    s
+}
+
+/// DescribeLogGroups: the group with exactly this name, if any.
+async fn describe(logs: &Client, name: &str) -> anyhow::Result<Option<SdkLogGroup>> {
+    let out = logs.describe_log_groups().log_group_name_prefix(name).send().await?;
+    Ok(out.log_groups().iter().find(|g| g.log_group_name() == Some(name)).cloned())
+}
+
+async fn tags(logs: &Client, arn: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    Ok(logs.list_tags_for_resource().resource_arn(arn).send().await?.tags.unwrap_or_default().into_iter().collect())
+}
+
+#[tokio::test]
+async fn log_group_lifecycle() -> anyhow::Result<()> {
+    let (h, calls, logs) = harness().await?;
+    let v1 = || LogGroup::new("/aws/lambda/hello").retention_days(14).tag("team", "web");
+
+    let state = h.apply(&stack(v1())).await?;
+    let g = describe(&logs, "/aws/lambda/hello").await?.expect("the log group exists");
+    assert_eq!(g.retention_in_days(), Some(14));
+    // DescribeLogGroups gives the ARN with a `:*` suffix; the output is the taggable form without it.
+    let arn = state.resources["group"].outputs["arn"].as_str().unwrap_or_default().to_string();
+    assert_eq!(g.arn().map(|a| a.trim_end_matches(":*")), Some(arn.as_str()));
+    let t = tags(&logs, &arn).await?;
+    assert_eq!(t.get("team").map(String::as_str), Some("web"), "{t:?}");
+    assert_eq!(t.get("ferroform:address").map(String::as_str), Some("group"), "{t:?}");
+
+    calls.reset();
+    let plan = h.plan(&stack(v1())).await?;
+    assert!(!plan.has_changes(), "{}", plan.render(false));
+    eprintln!("no-op plan of a log group: {:?}", calls.snapshot());
+
+    // In place: retention and a tag.
+    let v2 = || LogGroup::new("/aws/lambda/hello").retention_days(30).tag("team", "platform");
+    let plan = h.plan(&stack(v2())).await?;
+    assert_eq!(change(&plan, "group"), (Action::Update, vec!["retention_days".into(), "tags".into()]), "{}", plan.render(false));
+    h.apply(&stack(v2())).await?;
+    assert_eq!(describe(&logs, "/aws/lambda/hello").await?.and_then(|g| g.retention_in_days()), Some(30));
+    assert_eq!(tags(&logs, &arn).await?.get("team").map(String::as_str), Some("platform"));
+    assert!(!h.plan(&stack(v2())).await?.has_changes());
+
+    // Drift: retention changed and a tag added behind our back; the plan shows both, apply repairs.
+    logs.put_retention_policy().log_group_name("/aws/lambda/hello").retention_in_days(7).send().await?;
+    logs.tag_resource().resource_arn(&arn).tags("extra", "by-hand").send().await?;
+    let plan = h.plan(&stack(v2())).await?;
+    assert_eq!(change(&plan, "group"), (Action::Update, vec!["retention_days".into(), "tags".into()]), "{}", plan.render(false));
+    h.apply(&stack(v2())).await?;
+    assert_eq!(describe(&logs, "/aws/lambda/hello").await?.and_then(|g| g.retention_in_days()), Some(30));
+    assert!(!tags(&logs, &arn).await?.contains_key("extra"));
+    assert!(!h.plan(&stack(v2())).await?.has_changes());
+
+    // Deleted behind our back: planned as a create, and made again.
+    logs.delete_log_group().log_group_name("/aws/lambda/hello").send().await?;
+    assert_eq!(change(&h.plan(&stack(v2())).await?, "group").0, Action::Create);
+    h.apply(&stack(v2())).await?;
+    assert_eq!(describe(&logs, "/aws/lambda/hello").await?.and_then(|g| g.retention_in_days()), Some(30));
+
+    // Replace: a new name; the new group exists, the old one is gone.
+    let renamed = || LogGroup { name: "/aws/lambda/hello-v2".into(), ..v2() };
+    let plan = h.plan(&stack(renamed())).await?;
+    assert_eq!(change(&plan, "group").0, Action::Replace, "{}", plan.render(false));
+    h.apply(&stack(renamed())).await?;
+    assert_eq!(describe(&logs, "/aws/lambda/hello-v2").await?.and_then(|g| g.retention_in_days()), Some(30));
+    assert!(describe(&logs, "/aws/lambda/hello").await?.is_none());
+    assert!(!h.plan(&stack(renamed())).await?.has_changes());
+
+    h.destroy(&stack(renamed())).await?;
+    assert!(describe(&logs, "/aws/lambda/hello-v2").await?.is_none());
+    Ok(())
+}
+
+#[tokio::test]
+async fn retention_left_unset_is_not_compared() -> anyhow::Result<()> {
+    let (h, _, logs) = harness().await?;
+    h.apply(&stack(LogGroup::new("app"))).await?;
+    assert_eq!(describe(&logs, "app").await?.map(|g| g.retention_in_days()), Some(None));
+    // A retention set by hand on a group that declares none: not ours to manage, so no diff.
+    logs.put_retention_policy().log_group_name("app").retention_in_days(90).send().await?;
+    let plan = h.plan(&stack(LogGroup::new("app"))).await?;
+    assert!(!plan.has_changes(), "{}", plan.render(false));
+    h.destroy(&stack(LogGroup::new("app"))).await?;
+    assert!(describe(&logs, "app").await?.is_none());
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_log_groups_are_refused_before_any_call() -> anyhow::Result<()> {
+    let (h, calls, _) = harness().await?;
+    let cases = [
+        (LogGroup::new("/aws/lambda/x").retention_days(2), "retention_days"),
+        (LogGroup::new("/aws/lambda/x").retention_days(0), "retention_days"),
+        (LogGroup::new("/aws/lambda/x").retention_days(-1), "retention_days"),
+        (LogGroup::new("bad name!"), "name"),
+        (LogGroup::new(""), "name"),
+        (LogGroup::new("x".repeat(513)), "name"),
+    ];
+    for (group, field) in cases {
+        let what = format!("{group:?}");
+        let err = h.plan(&stack(group)).await.err().map(|e| format!("{e:#}")).unwrap_or_default();
+        assert!(err.contains(&format!("group: field `{field}`")), "{what}: {err}");
+    }
+    assert_eq!(calls.total(), 0, "{:?}", calls.snapshot());
+    Ok(())
+}
