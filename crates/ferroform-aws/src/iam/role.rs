@@ -5,7 +5,10 @@
 //!
 //! Inline policies and managed policy attachments are managed exclusively: what the code does not declare
 //! is removed. A read costs `3 + N` calls for `N` inline policies (GetRole, ListRolePolicies,
-//! ListAttachedRolePolicies and one GetRolePolicy each), issued concurrently.
+//! ListAttachedRolePolicies and one GetRolePolicy each), issued concurrently. A plan reading two roles or more
+//! reads them all with GetAccountAuthorizationDetails instead: one call per 1,000 roles of the account, with
+//! trust policies, inline policies, attachments and tags (but no description or session duration, so roles
+//! that declare those are still read one by one).
 
 use super::policy_document::PolicyDocument;
 use super::{check_name, check_tags, iam_tags, is_propagation_error, list_all, sdk_tags, PROPAGATION};
@@ -296,6 +299,28 @@ impl Resource for Role {
         }))
     }
 
+    async fn read_many(aws: &Aws, items: &[(String, Self)]) -> Vec<Result<Option<Observed<Self>>, ProviderError>> {
+        // The account-wide listing holds everything but these two fields.
+        let batchable = |r: &Role| r.description.is_none() && r.max_session_duration.is_none();
+        if items.iter().filter(|(_, r)| batchable(r)).count() < 2 {
+            return futures::future::join_all(items.iter().map(|(id, prior)| Self::read(aws, id, prior))).await;
+        }
+        let all = match account_roles(aws).await {
+            Ok(all) => all,
+            Err(e) => return items.iter().map(|_| Err(e.clone())).collect(),
+        };
+        futures::future::join_all(items.iter().map(|(id, prior)| {
+            let found = all.get(id);
+            async move {
+                if !batchable(prior) {
+                    return Self::read(aws, id, prior).await;
+                }
+                found.map(observed_from_detail).transpose()
+            }
+        }))
+        .await
+    }
+
     async fn update(
         aws: &Aws,
         id: &str,
@@ -431,6 +456,66 @@ fn check_path(e: &mut Vec<FieldError>, field: &str, path: &str) {
     } else if let Some(bad) = path.chars().find(|c| !('\u{21}'..='\u{7e}').contains(c)) {
         e.push(FieldError::new(field, format!("`{path}` holds `{bad}`; allowed: printable ASCII without spaces")));
     }
+}
+
+/// Every role of the account by name, with its policies and tags: GetAccountAuthorizationDetails, paged.
+async fn account_roles(aws: &Aws) -> Result<BTreeMap<String, aws_sdk_iam::types::RoleDetail>, ProviderError> {
+    let iam = aws.iam();
+    let mut roles = BTreeMap::new();
+    let mut marker = None;
+    loop {
+        let out = iam
+            .get_account_authorization_details()
+            .filter(aws_sdk_iam::types::EntityType::Role)
+            .max_items(1000)
+            .set_marker(marker)
+            .send()
+            .await
+            .map_err(sdk)?;
+        for r in out.role_detail_list() {
+            if let Some(name) = r.role_name() {
+                roles.insert(name.to_string(), r.clone());
+            }
+        }
+        marker = out.marker().filter(|_| out.is_truncated()).map(str::to_string);
+        if marker.is_none() {
+            return Ok(roles);
+        }
+    }
+}
+
+/// A role as the account listing shows it (no description or session duration: not declared when used).
+fn observed_from_detail(r: &aws_sdk_iam::types::RoleDetail) -> Result<Observed<Role>, ProviderError> {
+    let name = r.role_name().unwrap_or_default();
+    let parse =
+        |what: &str, text: &str| PolicyDocument::parse_aws(text).map_err(|e| ProviderError::new(format!("role {name}: {what}: {e}")));
+    let assume_role_policy = match r.assume_role_policy_document() {
+        Some(text) => parse("trust policy", text)?,
+        None => PolicyDocument::new(),
+    };
+    let mut inline_policies = BTreeMap::new();
+    for p in r.role_policy_list() {
+        let policy = p.policy_name().unwrap_or_default();
+        inline_policies.insert(policy.to_string(), parse(&format!("inline policy {policy}"), p.policy_document().unwrap_or("{}"))?);
+    }
+    let tags: Tags = r.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
+    Ok(Observed {
+        inputs: Role {
+            name: Some(name.to_string()),
+            path: r.path().map(str::to_string),
+            assume_role_policy,
+            inline_policies,
+            managed_policy_arns: r.attached_managed_policies().iter().filter_map(|p| p.policy_arn().map(str::to_string)).collect(),
+            description: None,
+            max_session_duration: None,
+            tags: without_aws_managed(tags),
+        },
+        outputs: RoleOutputs {
+            arn: r.arn().unwrap_or_default().to_string(),
+            name: name.to_string(),
+            id: r.role_id().unwrap_or_default().to_string(),
+        },
+    })
 }
 
 /// One inline policy, `None` when it is not there.

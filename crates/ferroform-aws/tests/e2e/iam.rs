@@ -257,3 +257,37 @@ async fn invalid_roles_are_refused_before_any_call() -> anyhow::Result<()> {
     assert_eq!(calls.total(), 0);
     Ok(())
 }
+
+#[tokio::test]
+async fn many_roles_are_read_in_one_call_and_drift_still_shows() -> anyhow::Result<()> {
+    let (h, calls) = harness().await?;
+    let iam = aws_sdk_iam::Client::new(&h.account.config);
+    let mut s = Stack::new(STACK);
+    for i in 0..4 {
+        s.add(
+            &format!("role-{i}"),
+            Role::for_service("lambda.amazonaws.com").allow(["dynamodb:GetItem"], [format!("arn:aws:dynamodb:us-east-1:1:table/t{i}")]),
+        );
+    }
+    h.apply(&s).await?;
+    calls.reset();
+    assert!(!h.plan(&s).await?.has_changes());
+    let reads = calls.snapshot();
+    assert_eq!(reads.get("IAM:GetAccountAuthorizationDetails"), Some(&1), "{reads:?}");
+    assert_eq!(reads.values().sum::<usize>(), 1, "four roles, one call: {reads:?}");
+
+    // Drift on one of them is seen through the batched read, and repaired.
+    let name = h.id_of(&s, "role-2").await?;
+    iam.put_role_policy().role_name(&name).policy_name("sneaky").policy_document(read_policy().to_json()).send().await?;
+    iam.tag_role().role_name(&name).tags(aws_sdk_iam::types::Tag::builder().key("team").value("other").build()?).send().await?;
+    let plan = h.plan(&s).await?;
+    let (action, mut fields) = change(&plan, "role-2");
+    fields.sort();
+    assert_eq!((action, fields), (Action::Update, vec!["inline_policies".to_string(), "tags".to_string()]), "{}", plan.render(false));
+    assert_eq!(plan.summary.change, 1, "{}", plan.render(false));
+    h.apply(&s).await?;
+    assert_eq!(iam.list_role_policies().role_name(&name).send().await?.policy_names(), ["ferroform"]);
+    assert!(iam.list_role_tags().role_name(&name).send().await?.tags().iter().all(|t| t.key() != "team"));
+    h.destroy(&s).await?;
+    Ok(())
+}
