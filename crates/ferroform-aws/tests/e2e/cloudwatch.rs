@@ -345,7 +345,7 @@ async fn many_alarms_read_with_one_describe_per_hundred() -> anyhow::Result<()> 
 
 #[tokio::test]
 async fn bad_alarms_and_dashboards_are_refused_before_any_call() -> anyhow::Result<()> {
-    let (h, calls, _, _shim) = harness().await?;
+    let (h, calls, _, shim) = harness().await?;
     let refused = |s: Stack| {
         let h = &h;
         async move { h.plan(&s).await.err().map(|e| format!("{e:#}")).unwrap_or_default() }
@@ -377,5 +377,6 @@ async fn bad_alarms_and_dashboards_are_refused_before_any_call() -> anyhow::Resu
     let err = refused(dash("d", json!({"panels": []}))).await;
     assert!(err.contains("dash: field `body`") && err.contains("widgets"), "{err}");
     assert_eq!(calls.total(), 0, "{:?}", calls.snapshot());
+    assert!(shim.calls().is_empty(), "{:?}", shim.calls());
     Ok(())
 }
