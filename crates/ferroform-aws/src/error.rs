@@ -16,7 +16,10 @@ where
         None => aws_smithy_types::error::display::DisplayErrorContext(&err).to_string(),
     };
     let mut e = ProviderError { code, message, hint: None };
-    if e.code.is_none() && e.message.contains("dispatch failure") {
+    if e.code.is_none() && e.message.contains("no credentials found") {
+        // The SDK reports a missing identity as a dispatch failure too; the endpoint is not the problem.
+        e.hint = Some("no AWS credentials: configure a profile, SSO, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY".into());
+    } else if e.code.is_none() && e.message.contains("dispatch failure") {
         e.hint = Some("the endpoint could not be reached: check the network, AWS_ENDPOINT_URL and the region".into());
     }
     if matches!(e.code.as_deref(), Some("UnrecognizedClientException" | "InvalidClientTokenId" | "ExpiredToken" | "ExpiredTokenException"))

@@ -94,12 +94,13 @@ async fn apply(ctx: &Ctx<'_>, run: &RunArgs, plan_file: Option<&str>, auto_appro
     let session = match plan_file {
         Some(path) => {
             let bytes = std::fs::read(path).with_context(|| format!("reading the plan file {path}"))?;
-            let saved = Plan::from_json(&bytes)?;
+            // Name the file in every refusal: "the plan" alone doesn't say which.
+            let saved = Plan::from_json(&bytes).with_context(|| format!("plan file {path}"))?;
             if saved.destroy != destroy && destroy {
                 bail!("{path} is not a destroy plan");
             }
             // A saved plan was reviewed when it was made: no second question.
-            engine.begin_saved(&ctx.stack, &saved).await?
+            engine.begin_saved(&ctx.stack, &saved).await.with_context(|| format!("plan file {path}"))?
         }
         None => {
             let opts = PlanOptions { destroy, targets: run.targets.clone() };

@@ -6,7 +6,7 @@ use crate::tags::{merge_defaults, without_aws_managed, Tags};
 use crate::validate;
 use crate::Aws;
 use async_trait::async_trait;
-use ferroform_core::{CallMeta, FieldError, Observed, ProviderError, Resource};
+use ferroform_core::{CallMeta, FieldError, Observed, ProviderError, Resource, TAG_ADDRESS, TAG_STACK};
 use serde::{Deserialize, Serialize};
 
 /// The retention values CloudWatch accepts, in days.
@@ -147,6 +147,15 @@ impl Resource for LogGroup {
 
     async fn delete(aws: &Aws, id: &str, _prior: &Self) -> Result<(), ProviderError> {
         absent_if_not_found(aws.logs().delete_log_group().log_group_name(id).send().await.map_err(sdk)).map(|_| ())
+    }
+
+    /// The name is fixed by the code: a group a killed run created is found by name and recognised as ours
+    /// by its `ferroform:stack`/`ferroform:address` tags (without this the next create fails: it exists).
+    async fn find_by_tags(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<Option<String>, ProviderError> {
+        let Some(found) = Self::read(aws, &desired.name, desired).await? else { return Ok(None) };
+        let tags = &found.inputs.tags;
+        let ours = tags.get(TAG_STACK) == Some(&meta.stack) && tags.get(TAG_ADDRESS) == Some(&meta.address);
+        Ok(ours.then(|| desired.name.clone()))
     }
 }
 

@@ -7,6 +7,12 @@
 
 #[cfg(feature = "cloudwatch")]
 mod cloudwatch;
+#[cfg(feature = "all")]
+mod bad_input;
+#[cfg(feature = "all")]
+mod child;
+#[cfg(feature = "all")]
+mod crash;
 mod dynamodb;
 mod ec2;
 mod ecr;
