@@ -130,6 +130,19 @@ impl Cors {
         *self == Self::default()
     }
 
+    /// Whether `self` (live) sets something `desired` leaves out. `UpdateApi` merges what it is sent into
+    /// what is in place (a field left out keeps its value), so such a field is cleared only by deleting the
+    /// configuration first.
+    fn drops(&self, desired: &Cors) -> bool {
+        let gone = |live: &Vec<String>, want: &Vec<String>| !live.is_empty() && want.is_empty();
+        gone(&self.allow_origins, &desired.allow_origins)
+            || gone(&self.allow_methods, &desired.allow_methods)
+            || gone(&self.allow_headers, &desired.allow_headers)
+            || gone(&self.expose_headers, &desired.expose_headers)
+            || (self.max_age.is_some() && desired.max_age.is_none())
+            || (self.allow_credentials.is_some() && desired.allow_credentials.is_none())
+    }
+
     fn normalize(&mut self) {
         fn set(v: &mut Vec<String>, f: fn(&str) -> String) {
             *v = v.iter().map(|s| f(s.trim())).collect();
@@ -262,7 +275,8 @@ impl Resource for HttpApi {
         let client = aws.apigatewayv2();
         let has = |f: &str| changed.iter().any(|c| c == f);
         let cors = desired.cors.as_ref().filter(|_| has("cors"));
-        if cors.is_some_and(Cors::is_none) {
+        let reset = cors.is_some_and(|c| c.is_none() || prior.cors.as_ref().is_some_and(|live| live.drops(c)));
+        if reset {
             absent_if_not_found(client.delete_cors_configuration().api_id(id).send().await.map_err(sdk))?;
         }
         let set_cors = cors.filter(|c| !c.is_none());
@@ -351,6 +365,16 @@ mod tests {
         assert_eq!(HttpApi::new("").validate()[0].field, "name");
         assert_eq!(HttpApi::new("x".repeat(129)).validate()[0].field, "name");
         assert!(HttpApi::new("pedidos").validate().is_empty());
+    }
+
+    #[test]
+    fn dropping_a_cors_field_needs_a_reset() {
+        let live = Cors::builder().origin("https://a.example").headers(["x-a"]).max_age(300);
+        assert!(!live.drops(&live.clone().origin("https://b.example")));
+        assert!(!live.drops(&Cors::builder().origin("https://b.example").headers(["x-b"]).max_age(600)));
+        assert!(live.drops(&Cors::builder().origin("https://a.example").max_age(300)));
+        assert!(live.drops(&Cors::builder().origin("https://a.example").headers(["x-a"])));
+        assert!(Cors::any().allow_credentials(false).drops(&Cors::any()));
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! shared emulator (`ferroform_testkit::account`), so they run in parallel without seeing each other.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+#[cfg(all(feature = "apigatewayv2", feature = "lambda", feature = "iam", feature = "logs"))]
+mod apigatewayv2;
 #[cfg(feature = "cloudwatch")]
 mod cloudwatch;
 #[cfg(feature = "all")]
@@ -19,6 +21,8 @@ mod ecr;
 #[cfg(feature = "ecs")]
 mod ecs;
 mod iam;
+#[cfg(all(feature = "lambda", feature = "iam"))]
+mod lambda;
 #[cfg(feature = "logs")]
 mod logs;
 #[cfg(feature = "s3")]
