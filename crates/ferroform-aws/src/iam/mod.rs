@@ -1,9 +1,11 @@
 //! IAM (`aws-sdk-iam`): roles, managed policies, and the typed policy documents both use.
 
+mod oidc_provider;
 mod policy;
 mod policy_document;
 mod role;
 
+pub use oidc_provider::{OpenIdConnectProvider, OpenIdConnectProviderOutputs, OpenIdConnectProviderRefs, GITHUB_ACTIONS_URL};
 pub use policy::{Policy, PolicyOutputs, PolicyRefs, MAX_VERSIONS};
 pub use policy_document::{AnyPrincipal, Conditions, Effect, PolicyDocument, Principal, Statement, VERSION};
 pub use role::{generated_name, Role, RoleOutputs, RoleRefs, DEFAULT_INLINE_POLICY};
@@ -16,6 +18,7 @@ use std::time::Duration;
 pub(crate) fn register(reg: &mut ferroform_core::Registry) {
     reg.register::<Role>();
     reg.register::<Policy>();
+    reg.register::<OpenIdConnectProvider>();
 }
 
 /// How long IAM's eventual consistency is waited out (a new role or policy unknown to the next call).
