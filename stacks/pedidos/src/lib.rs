@@ -5,12 +5,13 @@
 //! - [`worker`]: the order check and the verdict write (binary `pedidos-worker`)
 //! - [`model`]: the order's types, money in exact cents
 //! - [`db`]: the table's item layout and every read/write
-//!
-//! The infrastructure (`pub fn stack(..)`) comes in a `stack` module once the AWS resources exist.
+//! - `stack` (cargo feature `stack`): the infrastructure, `pub fn stack(..)` for `examples/pedidos.rs`
 
 pub mod api;
 pub mod db;
 pub mod model;
+#[cfg(feature = "stack")]
+pub mod stack;
 pub mod worker;
 
 /// Env vars the API sets on the worker container (ECS container overrides) and the worker reads.

@@ -1,0 +1,257 @@
+//! The pedidos stack end to end on the emulator: apply -> independent SDK reads confirm the wiring (routes
+//! to the function, the invoke permission scoped to this API, least-privilege roles, the Fargate task, private
+//! subnets with a DynamoDB endpoint) -> a second plan has no changes -> destroy -> nothing of it is left.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use aws_sdk_ec2::types::Filter;
+use aws_sdk_ecs::types::{Compatibility, NetworkMode, TaskDefinitionStatus};
+use ferroform::aws::lambda::Code;
+use ferroform::aws::Aws;
+use ferroform::Stack;
+use ferroform_testkit::Harness;
+use pedidos::stack::{build, Config, API_TABLE_ACTIONS, ROUTES, WORKER_CONTAINER, WORKER_TABLE_ACTIONS};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The stack as the example declares it, with the API's debug binary (no release build in tests: the
+/// emulator never runs it).
+fn declared() -> Stack {
+    let mut s = Stack::new("pedidos");
+    let mut cfg = Config::new(Code::binary(env!("CARGO_BIN_EXE_pedidos-api")));
+    cfg.zones = vec!["us-east-1a".into(), "us-east-1b".into()];
+    cfg.worker_image_tag = "v1".into();
+    build(&mut s, &cfg).unwrap();
+    s
+}
+
+fn set<I: IntoIterator<Item = S>, S: ToString>(items: I) -> BTreeSet<String> {
+    items.into_iter().map(|s| s.to_string()).collect()
+}
+
+/// IAM returns policy documents URL-encoded (RFC 3986); the emulator sometimes does not.
+fn policy_json(text: &str) -> Value {
+    if let Ok(v) = serde_json::from_str(text) {
+        return v;
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+            out.push(u8::from_str_radix(hex, 16).unwrap());
+            i += 3;
+        } else {
+            out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+            i += 1;
+        }
+    }
+    serde_json::from_slice(&out).unwrap_or_else(|e| panic!("not a policy document ({e}): {text}"))
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a.iter().flat_map(strings).collect(),
+        _ => vec![],
+    }
+}
+
+/// Every Allow statement of a role's inline policies, as action -> resources (no managed policies).
+async fn grants(iam: &aws_sdk_iam::Client, role_arn: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let role = role_arn.rsplit('/').next().unwrap();
+    let attached = iam.list_attached_role_policies().role_name(role).send().await.unwrap();
+    assert!(attached.attached_policies().is_empty(), "{role} has managed policies: {:?}", attached.attached_policies());
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for name in iam.list_role_policies().role_name(role).send().await.unwrap().policy_names() {
+        let doc = iam.get_role_policy().role_name(role).policy_name(name).send().await.unwrap();
+        let doc = policy_json(doc.policy_document());
+        for st in doc["Statement"].as_array().unwrap() {
+            assert_eq!(st["Effect"], "Allow", "{st}");
+            for action in strings(&st["Action"]) {
+                out.entry(action).or_default().extend(strings(&st["Resource"]));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pedidos_deploys_wired_with_least_privilege_and_destroys_to_nothing() {
+    let h = Harness::new().await.unwrap();
+    h.contexts.insert(Aws::from_config(h.account.config.clone()));
+    let config = &h.account.config;
+    let (lambda, apigw, iam) =
+        (aws_sdk_lambda::Client::new(config), aws_sdk_apigatewayv2::Client::new(config), aws_sdk_iam::Client::new(config));
+    let (ecs, ec2, ddb) = (aws_sdk_ecs::Client::new(config), aws_sdk_ec2::Client::new(config), aws_sdk_dynamodb::Client::new(config));
+    let (ecr, logs) = (aws_sdk_ecr::Client::new(config), aws_sdk_cloudwatchlogs::Client::new(config));
+
+    let stack = declared();
+    let state = h.apply(&stack).await.unwrap();
+    let output =
+        |name: &str| state.outputs.get(name).and_then(|o| o.value.as_str().map(String::from)).unwrap_or_else(|| panic!("no output {name}"));
+
+    // The table.
+    let table = ddb.describe_table().table_name(output("table_name")).send().await.unwrap().table.unwrap();
+    let table_arn = table.table_arn().unwrap().to_string();
+    assert_eq!(table.key_schema()[0].attribute_name(), "id");
+
+    // The worker's task definition: Fargate, awsvpc, both roles, the image from the stack's repository.
+    let repo = ecr.describe_repositories().repository_names("pedidos-worker").send().await.unwrap();
+    let repository_url = repo.repositories()[0].repository_uri().unwrap().to_string();
+    assert_eq!(output("repository_url"), repository_url);
+    let function = lambda.get_function().function_name("pedidos-api").send().await.unwrap();
+    let fconf = function.configuration().unwrap();
+    let env = fconf.environment().and_then(|e| e.variables()).cloned().unwrap_or_default();
+    let td_arn = &env["TASK_DEFINITION_ARN"];
+    let td = ecs.describe_task_definition().task_definition(td_arn).send().await.unwrap().task_definition.unwrap();
+    assert_eq!(td.task_definition_arn(), Some(td_arn.as_str()));
+    assert_eq!(td.family(), Some("pedidos-worker"));
+    assert!(td.requires_compatibilities().contains(&Compatibility::Fargate), "{td:?}");
+    assert_eq!(td.network_mode(), Some(&NetworkMode::Awsvpc));
+    let execution_role = td.execution_role_arn().expect("an execution role").to_string();
+    let task_role = td.task_role_arn().expect("a task role").to_string();
+    assert_ne!(execution_role, task_role);
+    let container = &td.container_definitions()[0];
+    assert_eq!(container.name(), Some(WORKER_CONTAINER));
+    assert_eq!(container.image(), Some(format!("{repository_url}:v1").as_str()));
+    let table_env = container.environment().iter().find(|kv| kv.name() == Some("TABLE_NAME")).and_then(|kv| kv.value());
+    assert_eq!(table_env, table.table_name());
+    let log_options = container.log_configuration().unwrap().options().unwrap();
+    assert_eq!(log_options.get("awslogs-group").map(String::as_str), Some("/ecs/pedidos-worker"));
+    let cluster = ecs.describe_clusters().clusters(&env["CLUSTER_ARN"]).send().await.unwrap();
+    assert_eq!(cluster.clusters()[0].status(), Some("ACTIVE"));
+    assert_eq!(output("cluster_arn"), env["CLUSTER_ARN"]);
+
+    // The function: the environment `pedidos-api` reads, its own log group.
+    assert_eq!(env["TABLE_NAME"], output("table_name"));
+    assert_eq!(env["CONTAINER_NAME"], WORKER_CONTAINER);
+    assert_eq!(env["ASSIGN_PUBLIC_IP"], "DISABLED");
+    let subnets: Vec<String> = env["SUBNETS"].split(',').map(String::from).collect();
+    assert_eq!(subnets.len(), 2, "{subnets:?}");
+    let sg = ec2.describe_security_groups().group_ids(&env["SECURITY_GROUPS"]).send().await.unwrap();
+    let sg = &sg.security_groups()[0];
+    assert!(sg.ip_permissions().is_empty(), "the tasks' security group lets nothing in: {sg:?}");
+    let fn_logs = logs.describe_log_groups().log_group_name_prefix("/aws/lambda/pedidos-api").send().await.unwrap();
+    assert_eq!(fn_logs.log_groups()[0].retention_in_days(), Some(14));
+
+    // The API: each route's integration is a payload-2.0 proxy to this function; CORS; $default with logs.
+    let apis = apigw.get_apis().send().await.unwrap();
+    assert_eq!(apis.items().len(), 1);
+    let api = &apis.items()[0];
+    let api_id = api.api_id().unwrap();
+    assert_eq!(output("api_url"), api.api_endpoint().unwrap());
+    let cors = api.cors_configuration().expect("CORS");
+    assert!(set(cors.allow_methods().iter().map(|m| m.to_uppercase())).is_superset(&set(["GET", "POST", "PUT", "DELETE"])), "{cors:?}");
+    let routes = apigw.get_routes().api_id(api_id).send().await.unwrap();
+    assert_eq!(set(routes.items().iter().filter_map(|r| r.route_key())), set(ROUTES.iter()));
+    let function_arn = fconf.function_arn().unwrap();
+    for route in routes.items() {
+        let target = route.target().unwrap_or_else(|| panic!("{:?} has no target", route.route_key()));
+        let integration_id = target.strip_prefix("integrations/").unwrap();
+        let i = apigw.get_integration().api_id(api_id).integration_id(integration_id).send().await.unwrap();
+        assert_eq!(i.integration_type().map(|t| t.as_str()), Some("AWS_PROXY"), "{:?}", route.route_key());
+        assert!(i.integration_uri().unwrap().contains(function_arn), "{:?} -> {:?}", route.route_key(), i.integration_uri());
+        assert_eq!(i.payload_format_version(), Some("2.0"));
+    }
+    let stage = apigw.get_stage().api_id(api_id).stage_name("$default").send().await.unwrap();
+    assert_eq!(stage.auto_deploy(), Some(true));
+    let api_logs = logs.describe_log_groups().log_group_name_prefix("/aws/apigateway/pedidos").send().await.unwrap();
+    let api_logs_arn = api_logs.log_groups()[0].arn().unwrap().trim_end_matches(":*").to_string();
+    let destination = stage.access_log_settings().and_then(|a| a.destination_arn()).expect("access logs");
+    assert_eq!(destination.trim_end_matches(":*"), api_logs_arn);
+
+    // API Gateway may invoke the function only from this API: one statement per route, each SourceArn-scoped.
+    let account = &h.account.id;
+    let policy: Value =
+        serde_json::from_str(lambda.get_policy().function_name("pedidos-api").send().await.unwrap().policy().unwrap()).unwrap();
+    let statements = policy["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), ROUTES.len(), "{policy}");
+    for st in statements {
+        assert_eq!(st["Principal"]["Service"], "apigateway.amazonaws.com", "{st}");
+        assert_eq!(st["Action"], "lambda:InvokeFunction", "{st}");
+        assert_eq!(st["Condition"]["ArnLike"]["AWS:SourceArn"], format!("arn:aws:execute-api:us-east-1:{account}:{api_id}/*/*"), "{st}");
+    }
+
+    // Least privilege: the API's role holds exactly its table actions on the table, RunTask on the worker's
+    // family, PassRole on the worker's two roles, and its own log writes; the worker's task role only its write.
+    let api_grants = grants(&iam, fconf.role().unwrap()).await;
+    let mut expected: BTreeSet<String> = set(API_TABLE_ACTIONS.iter());
+    expected.extend(set(["ecs:RunTask", "iam:PassRole", "logs:CreateLogStream", "logs:PutLogEvents"]));
+    assert_eq!(set(api_grants.keys()), expected, "{api_grants:#?}");
+    for action in API_TABLE_ACTIONS {
+        assert_eq!(api_grants[*action], set([&table_arn]), "{action}");
+    }
+    assert_eq!(api_grants["iam:PassRole"], set([&execution_role, &task_role]));
+    let run: Vec<&String> = api_grants["ecs:RunTask"].iter().collect();
+    assert!(run.len() == 1 && run[0].ends_with(":task-definition/pedidos-worker:*"), "{run:?}");
+    let log_group_arn = fn_logs.log_groups()[0].arn().unwrap().trim_end_matches(":*").to_string();
+    assert_eq!(api_grants["logs:PutLogEvents"], set([format!("{log_group_arn}:*")]));
+    let worker_grants = grants(&iam, &task_role).await;
+    let worker_expected: BTreeMap<String, BTreeSet<String>> =
+        WORKER_TABLE_ACTIONS.iter().map(|a| (a.to_string(), set([&table_arn]))).collect();
+    assert_eq!(worker_grants, worker_expected);
+
+    // The tasks' subnets are private (no route to an internet gateway, out through NAT) in two zones, and
+    // reach DynamoDB through a gateway endpoint on their route tables.
+    let described = ec2.describe_subnets().set_subnet_ids(Some(subnets.clone())).send().await.unwrap();
+    let zones = set(described.subnets().iter().filter_map(|s| s.availability_zone()));
+    assert_eq!(zones.len(), 2, "{zones:?}");
+    let vpc_id = described.subnets()[0].vpc_id().unwrap().to_string();
+    let mut private_tables = BTreeSet::new();
+    for subnet in &subnets {
+        let rts = ec2
+            .describe_route_tables()
+            .filters(Filter::builder().name("association.subnet-id").values(subnet).build())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(rts.route_tables().len(), 1, "{subnet}");
+        let rt = &rts.route_tables()[0];
+        for r in rt.routes() {
+            assert!(!r.gateway_id().unwrap_or_default().starts_with("igw-"), "{subnet} routes to an internet gateway: {r:?}");
+        }
+        assert!(rt.routes().iter().any(|r| r.destination_cidr_block() == Some("0.0.0.0/0") && r.nat_gateway_id().is_some()), "{rt:?}");
+        private_tables.insert(rt.route_table_id().unwrap().to_string());
+    }
+    let endpoints = ec2.describe_vpc_endpoints().filters(Filter::builder().name("vpc-id").values(&vpc_id).build()).send().await.unwrap();
+    let dynamodb = endpoints
+        .vpc_endpoints()
+        .iter()
+        .find(|e| e.service_name() == Some("com.amazonaws.us-east-1.dynamodb"))
+        .expect("a DynamoDB endpoint");
+    assert_eq!(dynamodb.vpc_endpoint_type().map(|t| t.as_str()), Some("Gateway"));
+    assert!(set(dynamodb.route_table_ids()).is_superset(&private_tables), "{dynamodb:?}");
+
+    // Applied as declared: nothing to do.
+    let plan = h.plan(&stack).await.unwrap();
+    assert!(!plan.has_changes(), "a second plan has changes:\n{}", plan.render(false));
+
+    h.destroy(&stack).await.unwrap();
+
+    // Nothing of the stack is left.
+    assert!(lambda.list_functions().send().await.unwrap().functions().is_empty());
+    assert!(apigw.get_apis().send().await.unwrap().items().is_empty());
+    assert!(ddb.list_tables().send().await.unwrap().table_names().is_empty());
+    let roles = iam.list_roles().send().await.unwrap();
+    let ours: Vec<&str> = roles.roles().iter().map(|r| r.role_name()).filter(|n| n.starts_with("pedidos")).collect();
+    assert!(ours.is_empty(), "roles left: {ours:?}");
+    for arn in [&execution_role, &task_role] {
+        assert!(iam.get_role().role_name(arn.rsplit('/').next().unwrap()).send().await.is_err(), "{arn} is left");
+    }
+    let clusters = ecs.list_clusters().send().await.unwrap();
+    if !clusters.cluster_arns().is_empty() {
+        let described = ecs.describe_clusters().set_clusters(Some(clusters.cluster_arns().to_vec())).send().await.unwrap();
+        assert!(described.clusters().iter().all(|c| c.status() != Some("ACTIVE")), "{described:?}");
+    }
+    let active = ecs.list_task_definitions().status(TaskDefinitionStatus::Active).send().await.unwrap();
+    assert!(active.task_definition_arns().is_empty(), "{:?}", active.task_definition_arns());
+    assert!(ecr.describe_repositories().send().await.unwrap().repositories().is_empty());
+    let groups = logs.describe_log_groups().send().await.unwrap();
+    assert!(groups.log_groups().is_empty(), "log groups left: {:?}", groups.log_groups());
+    let vpcs = ec2.describe_vpcs().filters(Filter::builder().name("is-default").values("false").build()).send().await.unwrap();
+    assert!(vpcs.vpcs().is_empty(), "VPCs left: {:?}", vpcs.vpcs());
+    let nats = ec2.describe_nat_gateways().send().await.unwrap();
+    assert!(nats.nat_gateways().iter().all(|n| n.state().map(|s| s.as_str()) == Some("deleted")), "{nats:?}");
+    assert!(ec2.describe_addresses().send().await.unwrap().addresses().is_empty());
+}
