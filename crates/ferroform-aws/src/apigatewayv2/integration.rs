@@ -104,7 +104,9 @@ impl Resource for Integration {
         if !is_unknown_str(uri) {
             let ok = match self.integration_type.as_str() {
                 "AWS_PROXY" => function_arn_of(uri).starts_with("arn:aws") && function_arn_of(uri).contains(":lambda:"),
-                _ => uri.starts_with("http://") || uri.starts_with("https://"),
+                "HTTP_PROXY" => uri.starts_with("http://") || uri.starts_with("https://"),
+                // An unknown type is reported above; what its URI should be is unknown too.
+                _ => true,
             };
             if !ok {
                 e.push(FieldError::new(
