@@ -232,3 +232,64 @@ pub fn stack(s: &mut Stack) -> Result<()> {
     s.output("repository_url", repo.repository_url());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn with(vars: &[(&str, &str)]) -> Stack {
+        let mut s = Stack::new("hello");
+        s.set_var("region", "eu-west-1");
+        for (k, v) in vars {
+            s.set_var(k, v);
+        }
+        s
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let d = Settings::from_stack(&with(&[])).unwrap();
+        assert_eq!((d.name.as_str(), d.image_tag.as_str(), d.memory_mb, d.timeout_seconds), ("hello", "latest", 256, 10));
+        assert_eq!(d.environment.get("GREETING").map(String::as_str), Some("Hello"));
+        assert_eq!(d.cors_origins.len(), DEV_ORIGINS.len());
+        assert!(!d.protect_images);
+        let o = Settings::from_stack(&with(&[
+            ("image_tag", "abc123"),
+            ("memory_mb", "1024"),
+            ("env", "A=1, B = two ,"),
+            ("cors_origins", "https://app.example.com"),
+            ("protect_images", "true"),
+        ]))
+        .unwrap();
+        assert_eq!((o.image_tag.as_str(), o.memory_mb), ("abc123", 1024));
+        assert_eq!(o.environment.get("A").map(String::as_str), Some("1"));
+        assert_eq!(o.environment.get("B").map(String::as_str), Some("two"));
+        assert_eq!(o.cors_origins, vec!["https://app.example.com"]);
+        assert!(o.protect_images);
+    }
+
+    #[test]
+    fn bad_variables_are_named() {
+        for (k, v) in [("memory_mb", "lots"), ("timeout_seconds", "1.5"), ("protect_images", "yes"), ("env", "NOEQUALS")] {
+            let err = Settings::from_stack(&with(&[(k, v)])).unwrap_err().to_string();
+            assert!(err.contains(k), "{k}={v}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_stack_declares_everything_with_the_tag_in_the_image_uri() {
+        let mut s = with(&[("image_tag", "v7")]);
+        stack(&mut s).unwrap();
+        let decl = |a: &str| s.resources().iter().find(|d| d.address == a).map(|d| d.inputs.clone()).unwrap_or_else(|| panic!("{a}"));
+        assert_eq!(decl("function")["code"]["image"]["uri"], "${ref:repository.repository_url}:v7");
+        assert_eq!(decl("alarms/api-5xx")["dimensions"]["ApiId"], "${ref:api.id}");
+        for route in ["get-hello", "post-echo", "get-health"] {
+            decl(&format!("api/{route}/route"));
+            decl(&format!("api/{route}/permission"));
+        }
+        let body = decl("dashboard")["body"].to_string();
+        assert!(body.contains("${ref:function.name}") && body.contains("eu-west-1"), "{body}");
+        assert_eq!(s.resources().len(), 19);
+    }
+}
