@@ -18,5 +18,16 @@ fn the_example_workflow_parses_and_plans_on_prs_and_applies_on_main() -> anyhow:
     for job in ["plan", "apply"] {
         assert!(steps(job).iter().any(|r| r.contains("cargo test")), "{job} builds and tests first");
     }
+    // Pull requests get the read-only plan role; only main gets the deploy role (see README.md there).
+    let role = |job: &str| -> Vec<String> {
+        jobs[job]["steps"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["with"]["role-to-assume"].as_str().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(role("plan"), ["${{ vars.AWS_PLAN_ROLE_ARN }}"]);
+    assert_eq!(role("apply"), ["${{ vars.AWS_DEPLOY_ROLE_ARN }}"]);
     Ok(())
 }

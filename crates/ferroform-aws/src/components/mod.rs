@@ -3,11 +3,19 @@
 
 #[cfg(all(feature = "ecs", feature = "ec2", feature = "iam", feature = "logs"))]
 pub mod fargate;
+#[cfg(all(feature = "iam", feature = "s3"))]
+pub mod github;
 #[cfg(all(feature = "lambda", feature = "apigatewayv2"))]
 pub mod http_api;
 #[cfg(feature = "ec2")]
 pub mod network;
+#[cfg(all(feature = "iam", feature = "s3"))]
+pub mod state;
 #[cfg(all(feature = "ecs", feature = "ec2", feature = "iam", feature = "logs"))]
 pub use fargate::{ExecutionPolicy, FargateTask, FargateTaskHandles};
+#[cfg(all(feature = "iam", feature = "s3"))]
+pub use github::{github_deploy_role, github_trust, GithubDeploy, GithubDeployHandles};
 #[cfg(feature = "ec2")]
 pub use network::{check_subnets, Nat, Network, NetworkHandles};
+#[cfg(all(feature = "iam", feature = "s3"))]
+pub use state::{state_access, state_bucket, STATE_NONCURRENT_VERSION_DAYS};

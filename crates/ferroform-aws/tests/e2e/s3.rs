@@ -229,3 +229,40 @@ async fn bucket_lifecycle() -> anyhow::Result<()> {
     assert!(s3.head_bucket().bucket(&name).send().await.is_err());
     Ok(())
 }
+
+#[tokio::test]
+async fn the_bootstrapped_state_bucket_holds_a_stacks_state() -> anyhow::Result<()> {
+    use ferroform_aws::components::{state_bucket, STATE_NONCURRENT_VERSION_DAYS};
+    let h = harness().await?;
+    let s3 = aws_sdk_s3::Client::new(&h.account.config);
+    let name = format!("ff-state-{}", h.account.id);
+    let mut boot = Stack::new("bootstrap");
+    let bucket = state_bucket(&mut boot, &name);
+    boot.output("state_bucket", bucket.name());
+    h.apply(&boot).await?;
+
+    assert_eq!(sse_algorithm(&s3, &name).await?.as_deref(), Some("AES256"));
+    assert!(all_blocked(&s3, &name).await?);
+    assert_eq!(noncurrent_days(&s3, &name).await?, Some(STATE_NONCURRENT_VERSION_DAYS));
+    assert!(!h.plan(&boot).await?.has_changes());
+
+    // A stack keeps its state there: two applies, the latest state readable, the earlier one kept as a version.
+    let url = format!("s3://{name}/stacks/teamwork.json");
+    let e = engine(&h, &url)?;
+    e.apply(&groups(1), &PlanOptions::default()).await?;
+    e.apply(&groups(2), &PlanOptions::default()).await?;
+    let got = s3.get_object().bucket(&name).key("stacks/teamwork.json").send().await?;
+    let state = ferroform_core::State::parse(&got.body.collect().await?.into_bytes(), &url)?;
+    assert_eq!(state.resources.len(), 2);
+    let versions = s3.list_object_versions().bucket(&name).prefix("stacks/").send().await?;
+    let of_state = versions.versions().iter().filter(|v| v.key() == Some("stacks/teamwork.json")).count();
+    assert!(of_state >= 2, "versioning keeps the history: {of_state} version(s)");
+    let keys: Vec<&str> = versions.versions().iter().filter(|v| v.is_latest() == Some(true)).filter_map(|v| v.key()).collect();
+    assert_eq!(keys, ["stacks/teamwork.json"], "the lock is gone after the run");
+
+    // The bucket is protected: destroying the bootstrap stack is refused and the bucket stays.
+    let err = h.destroy(&boot).await.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("prevent_destroy"), "{err}");
+    assert!(s3.head_bucket().bucket(&name).send().await.is_ok());
+    Ok(())
+}
