@@ -8,6 +8,7 @@ use crate::Aws;
 use async_trait::async_trait;
 use ferroform_core::{CallMeta, FieldError, Observed, ProviderError, Resource, TAG_ADDRESS, TAG_STACK};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// The retention values CloudWatch accepts, in days.
 pub const RETENTION_DAYS: &[i32] =
@@ -95,19 +96,36 @@ impl Resource for LogGroup {
         Ok((desired.name.clone(), outputs(aws, &desired.name).await?))
     }
 
-    async fn read(aws: &Aws, id: &str, _prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {
-        let out = aws.logs().describe_log_groups().log_group_name_prefix(id).send().await.map_err(sdk)?;
-        let Some(group) = out.log_groups().iter().find(|g| g.log_group_name() == Some(id)) else {
-            return Ok(None);
+    async fn read(aws: &Aws, id: &str, prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {
+        let mut results = Self::read_many(aws, &[(id.to_string(), prior.clone())]).await;
+        results.pop().unwrap_or(Ok(None))
+    }
+
+    /// Groups whose names share a prefix (`/aws/lambda/app-`) are listed together: DescribeLogGroups by
+    /// that prefix, 50 a page, stopping once every name is found and after at most one page fewer than
+    /// there are names (a crowded prefix would cost more than one listing per name; the rest then go one by
+    /// one). Tags need one ListTagsForResource per group.
+    async fn read_many(aws: &Aws, items: &[(String, Self)]) -> Vec<Result<Option<Observed<Self>>, ProviderError>> {
+        let names: Vec<&str> = items.iter().map(|(id, _)| id.as_str()).collect();
+        let found = match describe(aws, &names).await {
+            Ok(found) => found,
+            Err(e) => return items.iter().map(|_| Err(e.clone())).collect(),
         };
-        let arn = arn_of(aws, id).await?;
-        let listed = absent_if_not_found(aws.logs().list_tags_for_resource().resource_arn(&arn).send().await.map_err(sdk))?;
-        let Some(listed) = listed else { return Ok(None) };
-        let tags: Tags = listed.tags.unwrap_or_default().into_iter().collect();
-        Ok(Some(Observed {
-            inputs: LogGroup { name: id.to_string(), retention_days: group.retention_in_days(), tags: without_aws_managed(tags) },
-            outputs: LogGroupOutputs { arn, name: id.to_string() },
+        futures::future::join_all(names.iter().map(|name| {
+            let group = found.get(*name);
+            async move {
+                let Some(group) = group else { return Ok(None) };
+                let arn = arn_of(aws, name).await?;
+                let listed = absent_if_not_found(aws.logs().list_tags_for_resource().resource_arn(&arn).send().await.map_err(sdk))?;
+                let Some(listed) = listed else { return Ok(None) };
+                let tags: Tags = listed.tags.unwrap_or_default().into_iter().collect();
+                Ok(Some(Observed {
+                    inputs: LogGroup { name: name.to_string(), retention_days: group.retention_in_days(), tags: without_aws_managed(tags) },
+                    outputs: LogGroupOutputs { arn, name: name.to_string() },
+                }))
+            }
         }))
+        .await
     }
 
     async fn update(
@@ -160,6 +178,61 @@ impl Resource for LogGroup {
 }
 
 /// The ARN without the `:*` suffix DescribeLogGroups adds: the one tagging APIs take.
+/// The groups of these names that exist, by name.
+async fn describe(aws: &Aws, names: &[&str]) -> Result<HashMap<String, aws_sdk_cloudwatchlogs::types::LogGroup>, ProviderError> {
+    let mut found = HashMap::new();
+    let shared = common_prefix(names);
+    if names.len() >= 2 && !shared.is_empty() {
+        list(aws, shared, names, names.len() - 1, &mut found).await?;
+    }
+    for name in names {
+        if !found.contains_key(*name) {
+            // Each name as its own prefix: itself, plus any longer names, which sort after it.
+            list(aws, name, &[name], usize::MAX, &mut found).await?;
+        }
+    }
+    Ok(found)
+}
+
+/// DescribeLogGroups by `prefix`, keeping the groups named in `wanted`, until all are found, the listing
+/// ends, or `max_pages` pages were read.
+async fn list(
+    aws: &Aws,
+    prefix: &str,
+    wanted: &[&str],
+    max_pages: usize,
+    found: &mut HashMap<String, aws_sdk_cloudwatchlogs::types::LogGroup>,
+) -> Result<(), ProviderError> {
+    let mut token = None;
+    for _ in 0..max_pages {
+        let out = aws.logs().describe_log_groups().log_group_name_prefix(prefix).set_next_token(token).send().await.map_err(sdk)?;
+        for g in out.log_groups() {
+            if let Some(name) = g.log_group_name().filter(|n| wanted.contains(n)) {
+                found.insert(name.to_string(), g.clone());
+            }
+        }
+        token = out.next_token().map(str::to_string);
+        if token.is_none() || wanted.iter().all(|w| found.contains_key(*w)) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The longest prefix all names share.
+fn common_prefix<'a>(names: &[&'a str]) -> &'a str {
+    let Some(first) = names.first() else { return "" };
+    let mut len = first.len();
+    for n in &names[1..] {
+        len = first.bytes().zip(n.bytes()).take(len).take_while(|(a, b)| a == b).count();
+    }
+    // Never cut a character in two.
+    while !first.is_char_boundary(len) {
+        len -= 1;
+    }
+    &first[..len]
+}
+
 async fn arn_of(aws: &Aws, name: &str) -> Result<String, ProviderError> {
     aws.arn("logs", &format!("log-group:{name}")).await
 }
@@ -171,6 +244,15 @@ async fn outputs(aws: &Aws, name: &str) -> Result<LogGroupOutputs, ProviderError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn common_prefixes() {
+        assert_eq!(common_prefix(&["/aws/lambda/app-api", "/aws/lambda/app-worker"]), "/aws/lambda/app-");
+        assert_eq!(common_prefix(&["/ecs/app", "/aws/lambda/app"]), "/");
+        assert_eq!(common_prefix(&["a", "b"]), "");
+        assert_eq!(common_prefix(&["/é1", "/é2"]), "/é");
+        assert_eq!(common_prefix(&[]), "");
+    }
 
     #[test]
     fn rejects_retention_cloudwatch_does_not_accept() {

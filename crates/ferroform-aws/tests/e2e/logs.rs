@@ -141,3 +141,38 @@ async fn bad_log_groups_are_refused_before_any_call() -> anyhow::Result<()> {
     assert_eq!(calls.total(), 0, "{:?}", calls.snapshot());
     Ok(())
 }
+
+#[tokio::test]
+async fn groups_sharing_a_prefix_are_listed_together_and_crowds_are_paged() -> anyhow::Result<()> {
+    let (h, calls, logs) = harness().await?;
+    // 60 groups nobody declared under the same prefix: more than one page (50) of DescribeLogGroups.
+    for i in 0..60 {
+        logs.create_log_group().log_group_name(format!("/app/svc-{i:02}")).send().await?;
+    }
+    let mut s = Stack::new(STACK);
+    s.add("a", LogGroup::new("/app/svc-api").retention_days(7));
+    s.add("b", LogGroup::new("/app/svc-worker").retention_days(7));
+    s.add("c", LogGroup::new("/app/svc-zeta").retention_days(7));
+    h.apply(&s).await?;
+
+    calls.reset();
+    let plan = h.plan(&s).await?;
+    assert!(!plan.has_changes(), "{}", plan.render(false));
+    let reads = calls.snapshot();
+    // `/app/svc-` holds 63 groups: two pages find all three (at most names - 1 = 2 pages are tried).
+    assert_eq!(reads.get("CloudWatch Logs:DescribeLogGroups"), Some(&2), "{reads:?}");
+    assert_eq!(reads.get("CloudWatch Logs:ListTagsForResource"), Some(&3), "{reads:?}");
+
+    // A group deleted behind the engine's back is planned again; drift in another is seen.
+    logs.delete_log_group().log_group_name("/app/svc-worker").send().await?;
+    logs.put_retention_policy().log_group_name("/app/svc-zeta").retention_in_days(30).send().await?;
+    let plan = h.plan(&s).await?;
+    assert_eq!(change(&plan, "b").0, Action::Create, "{}", plan.render(false));
+    assert_eq!(change(&plan, "c"), (Action::Update, vec!["retention_days".to_string()]), "{}", plan.render(false));
+    h.apply(&s).await?;
+    assert_eq!(describe(&logs, "/app/svc-worker").await?.and_then(|g| g.retention_in_days()), Some(7));
+    assert_eq!(describe(&logs, "/app/svc-zeta").await?.and_then(|g| g.retention_in_days()), Some(7));
+    h.destroy(&s).await?;
+    assert!(describe(&logs, "/app/svc-api").await?.is_none());
+    Ok(())
+}
