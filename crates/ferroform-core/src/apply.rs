@@ -305,7 +305,11 @@ fn resolve_outputs(exec: &Exec) -> Result<BTreeMap<String, OutputState>> {
         exec.config
             .outputs
             .iter()
-            .map(|(k, o)| (k.clone(), OutputState { value: reference::resolve(&o.value, &lookup), sensitive: o.sensitive }))
+            .filter_map(|(k, o)| {
+                let value = reference::resolve(&o.value, &lookup);
+                // Still naming something not made (a `--target` run): no value yet, so no output.
+                reference::referenced_addresses(&value).is_empty().then(|| (k.clone(), OutputState { value, sensitive: o.sensitive }))
+            })
             .collect()
     })
 }

@@ -460,11 +460,17 @@ async fn moved_addresses_keep_their_resource() -> R {
 async fn target_limits_the_run_to_the_resource_and_what_it_needs() -> R {
     let env = Env::new();
     let opts = PlanOptions { destroy: false, targets: vec!["b".into()] };
-    env.engine().apply(&chain("v1"), &opts).await?;
+    let mut s = chain("v1");
+    let e = s.add("e", Thing::new("e"));
+    s.output("e_name", e.name());
+    env.engine().apply(&s, &opts).await?;
     let state = env.state()?;
     let mut got: Vec<&String> = state.resources.keys().collect();
     got.sort();
     assert_eq!(got, ["a", "b"]);
+    // An output of something not made yet is left out, not shown as its placeholder.
+    assert_eq!(state.outputs.get("c_name").map(|o| o.value.clone()), Some(serde_json::json!("b")));
+    assert!(!state.outputs.contains_key("e_name"), "{:?}", state.outputs);
     Ok(())
 }
 
