@@ -20,6 +20,8 @@ mod ec2;
 mod ecr;
 #[cfg(feature = "ecs")]
 mod ecs;
+#[cfg(feature = "all")]
+mod faults;
 #[cfg(all(feature = "iam", feature = "s3"))]
 mod github;
 mod iam;
