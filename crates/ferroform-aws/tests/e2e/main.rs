@@ -7,12 +7,12 @@
 
 #[cfg(all(feature = "apigatewayv2", feature = "lambda", feature = "iam", feature = "logs"))]
 mod apigatewayv2;
-#[cfg(feature = "cloudwatch")]
-mod cloudwatch;
 #[cfg(feature = "all")]
 mod bad_input;
 #[cfg(feature = "all")]
 mod child;
+#[cfg(feature = "cloudwatch")]
+mod cloudwatch;
 #[cfg(feature = "all")]
 mod crash;
 mod dynamodb;
