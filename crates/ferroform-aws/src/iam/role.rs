@@ -7,8 +7,8 @@
 //! is removed. A read costs `3 + N` calls for `N` inline policies (GetRole, ListRolePolicies,
 //! ListAttachedRolePolicies and one GetRolePolicy each), issued concurrently. A plan reading two roles or more
 //! reads them all with GetAccountAuthorizationDetails instead: one call per 1,000 roles of the account, with
-//! trust policies, inline policies, attachments and tags (but no description or session duration, so roles
-//! that declare those are still read one by one).
+//! trust policies, inline policies, attachments and tags; roles that declare a description or a session
+//! duration (which it lacks) add one GetRole each.
 
 use super::policy_document::PolicyDocument;
 use super::{check_name, check_tags, iam_tags, is_propagation_error, list_all, sdk_tags, PROPAGATION};
@@ -300,9 +300,7 @@ impl Resource for Role {
     }
 
     async fn read_many(aws: &Aws, items: &[(String, Self)]) -> Vec<Result<Option<Observed<Self>>, ProviderError>> {
-        // The account-wide listing holds everything but these two fields.
-        let batchable = |r: &Role| r.description.is_none() && r.max_session_duration.is_none();
-        if items.iter().filter(|(_, r)| batchable(r)).count() < 2 {
+        if items.len() < 2 {
             return futures::future::join_all(items.iter().map(|(id, prior)| Self::read(aws, id, prior))).await;
         }
         let all = match account_roles(aws).await {
@@ -312,10 +310,16 @@ impl Resource for Role {
         futures::future::join_all(items.iter().map(|(id, prior)| {
             let found = all.get(id);
             async move {
-                if !batchable(prior) {
-                    return Self::read(aws, id, prior).await;
+                let Some(detail) = found else { return Ok(None) };
+                let mut observed = observed_from_detail(detail)?;
+                // The listing lacks these two: one GetRole for a role that declares either.
+                if prior.description.is_some() || prior.max_session_duration.is_some() {
+                    let out = absent_if_not_found(aws.iam().get_role().role_name(id).send().await.map_err(sdk))?;
+                    let Some(role) = out.and_then(|o| o.role) else { return Ok(None) };
+                    observed.inputs.description = role.description().filter(|d| !d.is_empty()).map(str::to_string);
+                    observed.inputs.max_session_duration = role.max_session_duration();
                 }
-                found.map(observed_from_detail).transpose()
+                Ok(Some(observed))
             }
         }))
         .await
@@ -484,7 +488,7 @@ async fn account_roles(aws: &Aws) -> Result<BTreeMap<String, aws_sdk_iam::types:
     }
 }
 
-/// A role as the account listing shows it (no description or session duration: not declared when used).
+/// A role as the account listing shows it (without description and session duration: it has neither).
 fn observed_from_detail(r: &aws_sdk_iam::types::RoleDetail) -> Result<Observed<Role>, ProviderError> {
     let name = r.role_name().unwrap_or_default();
     let parse =

@@ -264,17 +264,23 @@ async fn many_roles_are_read_in_one_call_and_drift_still_shows() -> anyhow::Resu
     let iam = aws_sdk_iam::Client::new(&h.account.config);
     let mut s = Stack::new(STACK);
     for i in 0..4 {
-        s.add(
-            &format!("role-{i}"),
-            Role::for_service("lambda.amazonaws.com").allow(["dynamodb:GetItem"], [format!("arn:aws:dynamodb:us-east-1:1:table/t{i}")]),
-        );
+        let role =
+            Role::for_service("lambda.amazonaws.com").allow(["dynamodb:GetItem"], [format!("arn:aws:dynamodb:us-east-1:1:table/t{i}")]);
+        // The listing has no descriptions: the one role that declares one costs a GetRole more.
+        s.add(&format!("role-{i}"), if i == 3 { role.description("the fourth") } else { role });
     }
     h.apply(&s).await?;
     calls.reset();
     assert!(!h.plan(&s).await?.has_changes());
     let reads = calls.snapshot();
     assert_eq!(reads.get("IAM:GetAccountAuthorizationDetails"), Some(&1), "{reads:?}");
-    assert_eq!(reads.values().sum::<usize>(), 1, "four roles, one call: {reads:?}");
+    assert_eq!(reads.get("IAM:GetRole"), Some(&1), "{reads:?}");
+    assert_eq!(reads.values().sum::<usize>(), 2, "four roles, two calls: {reads:?}");
+    let fourth = h.id_of(&s, "role-3").await?;
+    iam.update_role().role_name(&fourth).description("changed by hand").send().await?;
+    let plan = h.plan(&s).await?;
+    assert_eq!(change(&plan, "role-3"), (Action::Update, vec!["description".to_string()]), "{}", plan.render(false));
+    h.apply(&s).await?;
 
     // Drift on one of them is seen through the batched read, and repaired.
     let name = h.id_of(&s, "role-2").await?;
