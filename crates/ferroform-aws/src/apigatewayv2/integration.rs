@@ -1,7 +1,8 @@
 //! HTTP API integration (a Lambda proxy, `AWS_PROXY`, payload format 2.0 unless set). APIs:
-//! CreateIntegration, GetIntegration, UpdateIntegration, DeleteIntegration.
+//! CreateIntegration, GetIntegrations, UpdateIntegration, DeleteIntegration.
 //!
-//! Known by `API_ID/INTEGRATION_ID`; a read is one `GetIntegration`.
+//! Known by `API_ID/INTEGRATION_ID`; reads list an API's integrations (GetIntegrations), one listing for all
+//! the integrations of an API in a plan.
 
 use super::{part_id, split_part_id};
 use crate::error::{absent_if_not_found, sdk};
@@ -11,6 +12,7 @@ use async_trait::async_trait;
 use aws_sdk_apigatewayv2::types::IntegrationType;
 use ferroform_core::{is_unknown_str, CallMeta, FieldError, Observed, ProviderError, Resource};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// The integration types an HTTP API takes.
 const TYPES: &[&str] = &["AWS_PROXY", "HTTP_PROXY"];
@@ -151,19 +153,13 @@ impl Resource for Integration {
     }
 
     async fn read(aws: &Aws, id: &str, prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {
-        let (api, integration) = split_part_id(id, &prior.api_id);
-        let got = aws.apigatewayv2().get_integration().api_id(api).integration_id(integration).send().await.map_err(sdk);
-        let Some(got) = absent_if_not_found(got)? else { return Ok(None) };
-        let inputs = Integration {
-            api_id: api.to_string(),
-            integration_type: got.integration_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
-            integration_uri: got.integration_uri().unwrap_or_default().to_string(),
-            payload_format_version: got.payload_format_version().map(str::to_string),
-            integration_method: got.integration_method().map(str::to_string),
-            description: got.description().filter(|d| !d.is_empty()).map(str::to_string),
-            timeout_in_millis: got.timeout_in_millis(),
-        };
-        Ok(Some(Observed { inputs, outputs: outputs(integration) }))
+        let mut results = Self::read_many(aws, &[(id.to_string(), prior.clone())]).await;
+        results.pop().unwrap_or(Ok(None))
+    }
+
+    /// One GetIntegrations per API for all its integrations.
+    async fn read_many(aws: &Aws, items: &[(String, Self)]) -> Vec<Result<Option<Observed<Self>>, ProviderError>> {
+        super::read_parts(items, |i: &Integration| i.api_id.as_str(), |api| list(aws, api), observe).await
     }
 
     async fn update(
@@ -239,4 +235,30 @@ mod tests {
         assert_eq!(fields(Integration { integration_type: "MOCK".into(), ..Integration::lambda("abc", FN) }), ["integration_type"]);
         assert!(Integration::http("abc", "GET", "https://example.com").validate().is_empty());
     }
+}
+
+/// Every integration of `api` by id; `None` when the API is gone.
+async fn list(aws: &Aws, api: String) -> Result<Option<HashMap<String, aws_sdk_apigatewayv2::types::Integration>>, ProviderError> {
+    let items = super::all_pages(|token| {
+        let req = aws.apigatewayv2().get_integrations().api_id(&api).set_next_token(token);
+        async move {
+            let out = req.send().await.map_err(sdk)?;
+            Ok((out.items.unwrap_or_default(), out.next_token))
+        }
+    })
+    .await?;
+    Ok(items.map(|items| items.into_iter().filter_map(|i| Some((i.integration_id.clone()?, i))).collect()))
+}
+
+fn observe(api: &str, integration: &str, got: &aws_sdk_apigatewayv2::types::Integration) -> Observed<Integration> {
+    let inputs = Integration {
+        api_id: api.to_string(),
+        integration_type: got.integration_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+        integration_uri: got.integration_uri().unwrap_or_default().to_string(),
+        payload_format_version: got.payload_format_version().map(str::to_string),
+        integration_method: got.integration_method().map(str::to_string),
+        description: got.description().filter(|d| !d.is_empty()).map(str::to_string),
+        timeout_in_millis: got.timeout_in_millis(),
+    };
+    Observed { inputs, outputs: outputs(integration) }
 }

@@ -29,6 +29,48 @@ pub(crate) fn register(reg: &mut ferroform_core::Registry) {
     reg.register::<Authorizer>();
 }
 
+/// Reads parts of APIs (routes, integrations) with one listing per API instead of one call per part.
+/// `list(api)` gives every part of that API by id, or `None` when the API itself is gone.
+pub(crate) async fn read_parts<R: ferroform_core::Resource, T, Fut>(
+    items: &[(String, R)],
+    api_of: impl Fn(&R) -> &str,
+    list: impl Fn(String) -> Fut,
+    observe: impl Fn(&str, &str, &T) -> ferroform_core::Observed<R>,
+) -> Vec<Result<Option<ferroform_core::Observed<R>>, ProviderError>>
+where
+    Fut: std::future::Future<Output = Result<Option<std::collections::HashMap<String, T>>, ProviderError>>,
+{
+    let parts: Vec<(&str, &str)> = items.iter().map(|(id, prior)| split_part_id(id, api_of(prior))).collect();
+    let apis: std::collections::BTreeSet<&str> = parts.iter().map(|(api, _)| *api).collect();
+    let listings = futures::future::join_all(apis.iter().map(|api| list(api.to_string()))).await;
+    let by_api: std::collections::BTreeMap<&str, _> = apis.into_iter().zip(listings).collect();
+    parts
+        .into_iter()
+        .map(|(api, part)| match by_api.get(api) {
+            Some(Ok(Some(all))) => Ok(all.get(part).map(|t| observe(api, part, t))),
+            Some(Ok(None)) | None => Ok(None),
+            Some(Err(e)) => Err(e.clone()),
+        })
+        .collect()
+}
+
+/// Every page of a listing: `page(token)` gives the items and the next token; `None` when the API is gone.
+pub(crate) async fn all_pages<T, Fut>(page: impl Fn(Option<String>) -> Fut) -> Result<Option<Vec<T>>, ProviderError>
+where
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), ProviderError>>,
+{
+    let mut all = Vec::new();
+    let mut token = None;
+    loop {
+        let Some((items, next)) = crate::error::absent_if_not_found(page(token).await)? else { return Ok(None) };
+        all.extend(items);
+        match next {
+            Some(next) => token = Some(next),
+            None => return Ok(Some(all)),
+        }
+    }
+}
+
 /// `API_ID/PART_ID`.
 pub(crate) fn part_id(api_id: &str, part: &str) -> String {
     format!("{api_id}/{part}")

@@ -1,7 +1,8 @@
 //! HTTP API route: a route key (`GET /pedidos/{id}`, `$default`) and its target integration. APIs:
-//! CreateRoute, GetRoute, UpdateRoute, DeleteRoute.
+//! CreateRoute, GetRoutes, UpdateRoute, DeleteRoute.
 //!
-//! Known by `API_ID/ROUTE_ID`; a read is one `GetRoute`.
+//! Known by `API_ID/ROUTE_ID`; reads list an API's routes (GetRoutes), one listing for all the routes of an
+//! API in a plan.
 
 use super::{part_id, split_part_id};
 use crate::error::{absent_if_not_found, sdk};
@@ -10,6 +11,7 @@ use async_trait::async_trait;
 use aws_sdk_apigatewayv2::types::AuthorizationType;
 use ferroform_core::{is_unknown_str, CallMeta, FieldError, Observed, ProviderError, Resource};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// The methods a route key may name.
 pub const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"];
@@ -174,19 +176,13 @@ impl Resource for Route {
     }
 
     async fn read(aws: &Aws, id: &str, prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {
-        let (api, route) = split_part_id(id, &prior.api_id);
-        let got = absent_if_not_found(aws.apigatewayv2().get_route().api_id(api).route_id(route).send().await.map_err(sdk))?;
-        let Some(got) = got else { return Ok(None) };
-        let route_key = got.route_key().unwrap_or_default().to_string();
-        let inputs = Route {
-            api_id: api.to_string(),
-            route_key: route_key.clone(),
-            target: got.target().map(str::to_string),
-            authorization_type: got.authorization_type().map(|a| a.as_str().to_string()),
-            authorizer_id: got.authorizer_id().map(str::to_string),
-            authorization_scopes: got.authorization_scopes().to_vec(),
-        };
-        Ok(Some(Observed { inputs, outputs: RouteOutputs { id: route.to_string(), route_key } }))
+        let mut results = Self::read_many(aws, &[(id.to_string(), prior.clone())]).await;
+        results.pop().unwrap_or(Ok(None))
+    }
+
+    /// One GetRoutes per API for all its routes.
+    async fn read_many(aws: &Aws, items: &[(String, Self)]) -> Vec<Result<Option<Observed<Self>>, ProviderError>> {
+        super::read_parts(items, |r: &Route| r.api_id.as_str(), |api| list(aws, api), observe).await
     }
 
     async fn update(
@@ -246,4 +242,30 @@ mod tests {
         assert_eq!(fields(Route { authorization_type: Some("JWT".into()), ..Route::new("abc", "GET /p") }), ["authorizer_id"]);
         assert!(Route::new("abc", "GET /p").jwt("auth1", ["read"]).validate().is_empty());
     }
+}
+
+/// Every route of `api` by id; `None` when the API is gone.
+async fn list(aws: &Aws, api: String) -> Result<Option<HashMap<String, aws_sdk_apigatewayv2::types::Route>>, ProviderError> {
+    let items = super::all_pages(|token| {
+        let req = aws.apigatewayv2().get_routes().api_id(&api).set_next_token(token);
+        async move {
+            let out = req.send().await.map_err(sdk)?;
+            Ok((out.items.unwrap_or_default(), out.next_token))
+        }
+    })
+    .await?;
+    Ok(items.map(|items| items.into_iter().filter_map(|r| Some((r.route_id.clone()?, r))).collect()))
+}
+
+fn observe(api: &str, route: &str, got: &aws_sdk_apigatewayv2::types::Route) -> Observed<Route> {
+    let route_key = got.route_key().unwrap_or_default().to_string();
+    let inputs = Route {
+        api_id: api.to_string(),
+        route_key: route_key.clone(),
+        target: got.target().map(str::to_string),
+        authorization_type: got.authorization_type().map(|a| a.as_str().to_string()),
+        authorizer_id: got.authorizer_id().map(str::to_string),
+        authorization_scopes: got.authorization_scopes().to_vec(),
+    };
+    Observed { inputs, outputs: RouteOutputs { id: route.to_string(), route_key } }
 }
