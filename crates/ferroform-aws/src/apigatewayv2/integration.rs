@@ -207,6 +207,32 @@ fn function_arn_of(uri: &str) -> &str {
         .unwrap_or(uri)
 }
 
+/// Every integration of `api` by id; `None` when the API is gone.
+async fn list(aws: &Aws, api: String) -> Result<Option<HashMap<String, aws_sdk_apigatewayv2::types::Integration>>, ProviderError> {
+    let items = super::all_pages(|token| {
+        let req = aws.apigatewayv2().get_integrations().api_id(&api).set_next_token(token);
+        async move {
+            let out = req.send().await.map_err(sdk)?;
+            Ok((out.items.unwrap_or_default(), out.next_token))
+        }
+    })
+    .await?;
+    Ok(items.map(|items| items.into_iter().filter_map(|i| Some((i.integration_id.clone()?, i))).collect()))
+}
+
+fn observe(api: &str, integration: &str, got: &aws_sdk_apigatewayv2::types::Integration) -> Observed<Integration> {
+    let inputs = Integration {
+        api_id: api.to_string(),
+        integration_type: got.integration_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+        integration_uri: got.integration_uri().unwrap_or_default().to_string(),
+        payload_format_version: got.payload_format_version().map(str::to_string),
+        integration_method: got.integration_method().map(str::to_string),
+        description: got.description().filter(|d| !d.is_empty()).map(str::to_string),
+        timeout_in_millis: got.timeout_in_millis(),
+    };
+    Observed { inputs, outputs: outputs(integration) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,30 +261,4 @@ mod tests {
         assert_eq!(fields(Integration { integration_type: "MOCK".into(), ..Integration::lambda("abc", FN) }), ["integration_type"]);
         assert!(Integration::http("abc", "GET", "https://example.com").validate().is_empty());
     }
-}
-
-/// Every integration of `api` by id; `None` when the API is gone.
-async fn list(aws: &Aws, api: String) -> Result<Option<HashMap<String, aws_sdk_apigatewayv2::types::Integration>>, ProviderError> {
-    let items = super::all_pages(|token| {
-        let req = aws.apigatewayv2().get_integrations().api_id(&api).set_next_token(token);
-        async move {
-            let out = req.send().await.map_err(sdk)?;
-            Ok((out.items.unwrap_or_default(), out.next_token))
-        }
-    })
-    .await?;
-    Ok(items.map(|items| items.into_iter().filter_map(|i| Some((i.integration_id.clone()?, i))).collect()))
-}
-
-fn observe(api: &str, integration: &str, got: &aws_sdk_apigatewayv2::types::Integration) -> Observed<Integration> {
-    let inputs = Integration {
-        api_id: api.to_string(),
-        integration_type: got.integration_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
-        integration_uri: got.integration_uri().unwrap_or_default().to_string(),
-        payload_format_version: got.payload_format_version().map(str::to_string),
-        integration_method: got.integration_method().map(str::to_string),
-        description: got.description().filter(|d| !d.is_empty()).map(str::to_string),
-        timeout_in_millis: got.timeout_in_millis(),
-    };
-    Observed { inputs, outputs: outputs(integration) }
 }

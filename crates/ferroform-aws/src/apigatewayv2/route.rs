@@ -218,32 +218,6 @@ impl Resource for Route {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn route_keys_are_checked() {
-        for ok in ["$default", "GET /", "GET /pedidos", "DELETE /pedidos/{id}", "ANY /{proxy+}", "POST /a/{b}/c", "OPTIONS /x.json"] {
-            assert_eq!(check_route_key(ok), Ok(()), "{ok}");
-        }
-        for bad in ["GET", "get /x", "FETCH /x", "GET x", "GET /x/", "GET //x", "GET /{proxy+}/x", "GET /{}", "GET /a{b}", "$other"] {
-            assert!(check_route_key(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn routes_are_validated() {
-        assert!(Route::new("abc", "GET /pedidos").target("integrations/xyz").validate().is_empty());
-        assert!(Route::new("abc", "GET /pedidos").target("${ref:i.target}").validate().is_empty());
-        let fields = |r: Route| r.validate().into_iter().map(|e| e.field).collect::<Vec<_>>();
-        assert_eq!(fields(Route::new("abc", "GET pedidos")), ["route_key"]);
-        assert_eq!(fields(Route::new("abc", "GET /p").target("xyz")), ["target"]);
-        assert_eq!(fields(Route { authorization_type: Some("JWT".into()), ..Route::new("abc", "GET /p") }), ["authorizer_id"]);
-        assert!(Route::new("abc", "GET /p").jwt("auth1", ["read"]).validate().is_empty());
-    }
-}
-
 /// Every route of `api` by id; `None` when the API is gone.
 async fn list(aws: &Aws, api: String) -> Result<Option<HashMap<String, aws_sdk_apigatewayv2::types::Route>>, ProviderError> {
     let items = super::all_pages(|token| {
@@ -268,4 +242,30 @@ fn observe(api: &str, route: &str, got: &aws_sdk_apigatewayv2::types::Route) -> 
         authorization_scopes: got.authorization_scopes().to_vec(),
     };
     Observed { inputs, outputs: RouteOutputs { id: route.to_string(), route_key } }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_keys_are_checked() {
+        for ok in ["$default", "GET /", "GET /pedidos", "DELETE /pedidos/{id}", "ANY /{proxy+}", "POST /a/{b}/c", "OPTIONS /x.json"] {
+            assert_eq!(check_route_key(ok), Ok(()), "{ok}");
+        }
+        for bad in ["GET", "get /x", "FETCH /x", "GET x", "GET /x/", "GET //x", "GET /{proxy+}/x", "GET /{}", "GET /a{b}", "$other"] {
+            assert!(check_route_key(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn routes_are_validated() {
+        assert!(Route::new("abc", "GET /pedidos").target("integrations/xyz").validate().is_empty());
+        assert!(Route::new("abc", "GET /pedidos").target("${ref:i.target}").validate().is_empty());
+        let fields = |r: Route| r.validate().into_iter().map(|e| e.field).collect::<Vec<_>>();
+        assert_eq!(fields(Route::new("abc", "GET pedidos")), ["route_key"]);
+        assert_eq!(fields(Route::new("abc", "GET /p").target("xyz")), ["target"]);
+        assert_eq!(fields(Route { authorization_type: Some("JWT".into()), ..Route::new("abc", "GET /p") }), ["authorizer_id"]);
+        assert!(Route::new("abc", "GET /p").jwt("auth1", ["read"]).validate().is_empty());
+    }
 }
