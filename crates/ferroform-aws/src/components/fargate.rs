@@ -355,7 +355,7 @@ mod tests {
         let exec = &s.resources()[2].inputs;
         assert_eq!(exec["managed_policy_arns"][0], TASK_EXECUTION_POLICY_ARN);
         let runner = serde_json::to_string(&h.allow_run(Role::for_service("lambda.amazonaws.com"))).unwrap();
-        assert!(runner.contains("ecs:RunTask") && runner.contains("${ref:jobs/task.arn_without_revision}:*"), "{runner}");
+        assert!(runner.contains("ecs:RunTask") && runner.contains("task-definition/worker:*"), "{runner}");
         assert!(runner.contains("iam:PassRole") && runner.contains("${ref:jobs/task-role.arn}"), "{runner}");
     }
 }
