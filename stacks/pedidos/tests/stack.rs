@@ -3,15 +3,18 @@
 //! subnets with a DynamoDB endpoint) -> a second plan has no changes -> destroy -> nothing of it is left.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+use aws_config::SdkConfig;
 use aws_sdk_ec2::types::Filter;
 use aws_sdk_ecs::types::{Compatibility, NetworkMode, TaskDefinitionStatus};
 use ferroform::aws::lambda::Code;
 use ferroform::aws::Aws;
 use ferroform::Stack;
+use ferroform_testkit::proxy::{FaultProxy, Faults};
 use ferroform_testkit::Harness;
 use pedidos::stack::{build, Config, API_TABLE_ACTIONS, ROUTES, WORKER_CONTAINER, WORKER_TABLE_ACTIONS};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 /// The stack as the example declares it, with the API's debug binary (no release build in tests: the
 /// emulator never runs it).
@@ -230,13 +233,123 @@ async fn pedidos_deploys_wired_with_least_privilege_and_destroys_to_nothing() {
     h.destroy(&stack).await.unwrap();
 
     // Nothing of the stack is left.
+    assert_nothing_left(config, &[execution_role, task_role]).await;
+}
+
+/// Roles of the stack in the account: named with its prefix or tagged with it (the account holds a role of
+/// the harness's own).
+async fn stack_roles(config: &SdkConfig, stack: &str) -> Vec<String> {
+    let iam = aws_sdk_iam::Client::new(config);
+    let mut out = Vec::new();
+    for r in iam.list_roles().send().await.unwrap().roles() {
+        let tags = iam.list_role_tags().role_name(r.role_name()).send().await.unwrap();
+        let tagged = tags.tags().iter().any(|t| t.key() == "ferroform:stack" && t.value() == stack);
+        if tagged || r.role_name().starts_with(stack) {
+            out.push(r.arn().to_string());
+        }
+    }
+    out
+}
+
+/// Apply and destroy through a proxy that throttles, fails (500/503) or drops about one call in ten (fixed
+/// seed), and refuses Lambda a role younger than a few seconds as IAM's eventual consistency does. The apply
+/// converges; the account, read straight from the emulator, holds exactly one of each thing the stack makes
+/// (no duplicate from a retried create); a second plan has no changes and the state lists every declared
+/// address; the destroy, through the same faults, leaves nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn pedidos_converges_through_faults() -> anyhow::Result<()> {
+    let h = Harness::new().await?;
+    // The function role's CreateRole comes 5 s (alone) to 11 s (beside the other test) before CreateFunction
+    // (the function waits for the network and the worker, and uploads the ~160 MB debug binary), so a 2 s
+    // window would never meet it: 20 s makes the first CreateFunction calls meet a young role even under
+    // load, and proves the engine waits it out.
+    let faults = Faults { rate: 0.1, role_propagation: Some(Duration::from_secs(20)), seed: 7, ..Faults::flaky(0.1) };
+    let proxy = FaultProxy::start(&h.account.endpoint, faults.clone()).await?;
+    h.contexts.insert(Aws::from_config(h.account.config_via(proxy.endpoint())));
+    let stack = declared();
+
+    // 1. The apply converges: a fault that outlasts the retries may fail the first run, never a second.
+    if let Err(e) = h.apply(&stack).await {
+        eprintln!("first apply through faults failed {:?}: {e:#}", proxy.injected());
+        h.apply(&stack).await.map_err(|e| anyhow::anyhow!("second apply through faults {:?}: {e:#}", proxy.injected()))?;
+    }
+    let injected = proxy.injected();
+    eprintln!("apply: {} calls, faults injected {injected:?}", proxy.calls().len());
+    let random = |m: &BTreeMap<String, usize>| m.iter().filter(|(k, _)| *k != "role-not-assumable").map(|(_, n)| n).sum::<usize>();
+    assert!(random(&injected) >= 2, "too few faults to prove anything: {injected:?}");
+    assert!(injected.contains_key("role-not-assumable"), "the Lambda create met a young role: {injected:?}");
+
+    // 2. Exactly one of each, read straight from the emulator (not through the proxy).
+    let config = &h.account.config;
+    let (lambda, apigw, ecs) =
+        (aws_sdk_lambda::Client::new(config), aws_sdk_apigatewayv2::Client::new(config), aws_sdk_ecs::Client::new(config));
+    let (ec2, ddb, ecr) = (aws_sdk_ec2::Client::new(config), aws_sdk_dynamodb::Client::new(config), aws_sdk_ecr::Client::new(config));
+    assert_eq!(ddb.list_tables().send().await?.table_names(), ["pedidos"]);
+    let functions = lambda.list_functions().send().await?;
+    assert_eq!(set(functions.functions().iter().filter_map(|f| f.function_name())), set(["pedidos-api"]));
+    assert_eq!(functions.functions().len(), 1);
+    let apis = apigw.get_apis().send().await?;
+    assert_eq!(apis.items().len(), 1, "{:?}", apis.items());
+    let api_id = apis.items()[0].api_id().unwrap();
+    let routes = apigw.get_routes().api_id(api_id).send().await?;
+    assert_eq!(routes.items().len(), ROUTES.len(), "{:?}", routes.items());
+    assert_eq!(set(routes.items().iter().filter_map(|r| r.route_key())), set(ROUTES.iter()));
+    let integrations = apigw.get_integrations().api_id(api_id).send().await?;
+    assert_eq!(integrations.items().len(), ROUTES.len(), "{:?}", integrations.items());
+    let repos = ecr.describe_repositories().send().await?;
+    assert_eq!(set(repos.repositories().iter().filter_map(|r| r.repository_name())), set(["pedidos-worker"]));
+    assert_eq!(repos.repositories().len(), 1);
+    let vpcs = ec2.describe_vpcs().filters(Filter::builder().name("is-default").values("false").build()).send().await?;
+    assert_eq!(vpcs.vpcs().len(), 1, "{:?}", vpcs.vpcs());
+    let vpc_id = vpcs.vpcs()[0].vpc_id().unwrap();
+    let subnets = ec2.describe_subnets().filters(Filter::builder().name("vpc-id").values(vpc_id).build()).send().await?;
+    assert_eq!(subnets.subnets().len(), 4, "{:?}", subnets.subnets());
+    let nats = ec2.describe_nat_gateways().send().await?;
+    let live: Vec<_> = nats.nat_gateways().iter().filter(|n| n.state().map(|s| s.as_str()) != Some("deleted")).collect();
+    assert_eq!(live.len(), 1, "{live:?}");
+    let arns = ecs.list_clusters().send().await?.cluster_arns().to_vec();
+    let clusters = ecs.describe_clusters().set_clusters(Some(arns)).send().await?;
+    assert_eq!(clusters.clusters().iter().filter(|c| c.status() == Some("ACTIVE")).count(), 1, "{:?}", clusters.clusters());
+    let roles = stack_roles(config, stack.name()).await;
+    let declared_roles = stack.resources().iter().filter(|r| r.type_name == "aws_iam_role").count();
+    assert_eq!(roles.len(), declared_roles, "{roles:?}");
+
+    // 3. Without faults, a second plan has nothing to do; the state holds every declared address, ready.
+    proxy.set_faults(Faults::none());
+    let plan = h.plan(&stack).await?;
+    assert!(!plan.has_changes(), "not converged:\n{}", plan.render(false));
+    let state = h.engine().state(stack.name()).await?;
+    assert_eq!(set(state.resources.keys()), set(stack.resources().iter().map(|r| &r.address)));
+    for (address, r) in &state.resources {
+        assert!(r.id.is_some() && format!("{:?}", r.status) == "Ready", "{address}: {r:?}");
+    }
+
+    // 4. The destroy, through the same faults (the draws go on from the seed), leaves nothing.
+    proxy.set_faults(faults);
+    proxy.reset();
+    h.destroy(&stack).await.map_err(|e| anyhow::anyhow!("destroy through faults {:?}: {e:#}", proxy.injected()))?;
+    let injected = proxy.injected();
+    eprintln!("destroy: {} calls, faults injected {injected:?}", proxy.calls().len());
+    assert!(random(&injected) >= 2, "too few faults to prove anything: {injected:?}");
+    assert_nothing_left(config, &roles).await;
+    assert!(h.engine().state(stack.name()).await?.resources.is_empty());
+    Ok(())
+}
+/// Nothing of the stack is left in the account (read with `config`, straight from the emulator): no function,
+/// API, table, role (by name prefix, and each of `role_arns` by ARN), active cluster or task definition,
+/// repository, log group, non-default VPC, live NAT gateway or Elastic IP.
+async fn assert_nothing_left(config: &SdkConfig, role_arns: &[String]) {
+    let (lambda, apigw, iam) =
+        (aws_sdk_lambda::Client::new(config), aws_sdk_apigatewayv2::Client::new(config), aws_sdk_iam::Client::new(config));
+    let (ecs, ec2, ddb) = (aws_sdk_ecs::Client::new(config), aws_sdk_ec2::Client::new(config), aws_sdk_dynamodb::Client::new(config));
+    let (ecr, logs) = (aws_sdk_ecr::Client::new(config), aws_sdk_cloudwatchlogs::Client::new(config));
     assert!(lambda.list_functions().send().await.unwrap().functions().is_empty());
     assert!(apigw.get_apis().send().await.unwrap().items().is_empty());
     assert!(ddb.list_tables().send().await.unwrap().table_names().is_empty());
     let roles = iam.list_roles().send().await.unwrap();
     let ours: Vec<&str> = roles.roles().iter().map(|r| r.role_name()).filter(|n| n.starts_with("pedidos")).collect();
     assert!(ours.is_empty(), "roles left: {ours:?}");
-    for arn in [&execution_role, &task_role] {
+    for arn in role_arns {
         assert!(iam.get_role().role_name(arn.rsplit('/').next().unwrap()).send().await.is_err(), "{arn} is left");
     }
     let clusters = ecs.list_clusters().send().await.unwrap();
