@@ -3,6 +3,7 @@
 
 #[cfg(feature = "apigatewayv2")]
 pub mod apigatewayv2;
+mod batch;
 #[cfg(feature = "cloudwatch")]
 pub mod cloudwatch;
 pub mod components;

@@ -290,7 +290,7 @@ impl Resource for MetricAlarm {
     }
 
     async fn read(aws: &Aws, id: &str, prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {
-        Self::read_many(aws, &[(id.to_string(), prior.clone())]).await.into_iter().next().unwrap_or(Ok(None))
+        crate::batch::read_one(aws, id, prior).await
     }
 
     /// One DescribeAlarms per 100 alarms, then the tags of each found alarm, concurrently.

@@ -4,7 +4,7 @@
 //! The address a NAT gateway (or anything else) uses: whoever associates it depends on it, so it is
 //! released after they let it go.
 
-use super::{fan_out, filter, first, sync_tags, tag_filters, tag_spec, tags_of};
+use super::{fan_out, filter, sync_tags, tag_filters, tag_spec, tags_of};
 use crate::error::{absent_if_not_found, retry, sdk};
 use crate::tags::{merge_defaults, Tags};
 use crate::Aws;
@@ -69,7 +69,7 @@ impl Resource for ElasticIp {
     }
 
     async fn read(aws: &Aws, id: &str, prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {
-        first(Self::read_many(aws, &[(id.to_string(), prior.clone())]).await)
+        crate::batch::read_one(aws, id, prior).await
     }
 
     async fn read_many(aws: &Aws, items: &[(String, Self)]) -> Vec<Result<Option<Observed<Self>>, ProviderError>> {

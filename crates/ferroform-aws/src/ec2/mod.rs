@@ -196,11 +196,6 @@ pub(crate) fn fan_out<R: Resource, T>(
     }
 }
 
-/// The single read every resource needs, over its batched `read_many`.
-pub(crate) fn first<R: Resource>(results: Vec<Result<Option<Observed<R>>, ProviderError>>) -> Result<Option<Observed<R>>, ProviderError> {
-    results.into_iter().next().unwrap_or(Ok(None))
-}
-
 /// The first id of a tag search that really carries our tags.
 pub(crate) fn adopted<'a>(candidates: impl IntoIterator<Item = (Option<&'a str>, &'a [Tag])>, meta: &CallMeta) -> Option<String> {
     candidates.into_iter().find(|(_, tags)| tagged_for(tags, meta)).and_then(|(id, _)| id.map(str::to_string))

@@ -5,7 +5,7 @@
 //! `failed`; deletion waits for `deleted`, so the elastic IP and the subnet can go right after. A gateway
 //! `deleting`, `deleted` or `failed` reads as gone.
 
-use super::{check_id, client_token, fan_out, filter, first, on_fresh, state_is, sync_tags, tag_filters, tag_spec, tags_of};
+use super::{check_id, client_token, fan_out, filter, on_fresh, state_is, sync_tags, tag_filters, tag_spec, tags_of};
 use crate::error::{sdk, wait_for};
 use crate::tags::{merge_defaults, Tags};
 use crate::Aws;
@@ -111,7 +111,7 @@ impl Resource for NatGateway {
     }
 
     async fn read(aws: &Aws, id: &str, prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {
-        first(Self::read_many(aws, &[(id.to_string(), prior.clone())]).await)
+        crate::batch::read_one(aws, id, prior).await
     }
 
     async fn read_many(aws: &Aws, items: &[(String, Self)]) -> Vec<Result<Option<Observed<Self>>, ProviderError>> {

@@ -12,7 +12,7 @@
 //!
 //! Not modelled: IPv6 ranges and prefix lists in rules (never read, never revoked).
 
-use super::{all_pages, check_id, fan_out, filter, first, on_fresh, sync_tags, tag_filters, tag_spec, tags_of, while_dependents_go};
+use super::{all_pages, check_id, fan_out, filter, on_fresh, sync_tags, tag_filters, tag_spec, tags_of, while_dependents_go};
 use crate::error::{absent_if_not_found, sdk};
 use crate::tags::{merge_defaults, Tags};
 use crate::Aws;
@@ -319,7 +319,7 @@ impl Resource for SecurityGroup {
     }
 
     async fn read(aws: &Aws, id: &str, prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {
-        first(Self::read_many(aws, &[(id.to_string(), prior.clone())]).await)
+        crate::batch::read_one(aws, id, prior).await
     }
 
     async fn read_many(aws: &Aws, items: &[(String, Self)]) -> Vec<Result<Option<Observed<Self>>, ProviderError>> {

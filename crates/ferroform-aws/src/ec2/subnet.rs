@@ -6,8 +6,7 @@
 //! [`crate::components::check_subnets`] does it for hand-built networks.
 
 use super::{
-    all_pages, check_cidr, check_id, fan_out, filter, first, on_fresh, state_is, sync_tags, tag_filters, tag_spec, tags_of,
-    while_dependents_go,
+    all_pages, check_cidr, check_id, fan_out, filter, on_fresh, state_is, sync_tags, tag_filters, tag_spec, tags_of, while_dependents_go,
 };
 use crate::error::{absent_if_not_found, sdk, wait_for};
 use crate::tags::{merge_defaults, Tags};
@@ -132,7 +131,7 @@ impl Resource for Subnet {
     }
 
     async fn read(aws: &Aws, id: &str, prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {
-        first(Self::read_many(aws, &[(id.to_string(), prior.clone())]).await)
+        crate::batch::read_one(aws, id, prior).await
     }
 
     async fn read_many(aws: &Aws, items: &[(String, Self)]) -> Vec<Result<Option<Observed<Self>>, ProviderError>> {

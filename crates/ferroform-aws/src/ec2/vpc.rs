@@ -5,7 +5,7 @@
 //! `DescribeVpcAttribute` per DNS attribute the code declares, per VPC (EC2 answers one attribute at a time).
 
 use super::{
-    all_pages, arn, check_cidr, fan_out, filter, first, on_fresh, state_is, sync_tags, tag_filters, tag_spec, tags_of, while_dependents_go,
+    all_pages, arn, check_cidr, fan_out, filter, on_fresh, state_is, sync_tags, tag_filters, tag_spec, tags_of, while_dependents_go,
 };
 use crate::error::{absent_if_not_found, sdk, wait_for};
 use crate::tags::{merge_defaults, Tags};
@@ -110,7 +110,7 @@ impl Resource for Vpc {
     }
 
     async fn read(aws: &Aws, id: &str, prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {
-        first(Self::read_many(aws, &[(id.to_string(), prior.clone())]).await)
+        crate::batch::read_one(aws, id, prior).await
     }
 
     async fn read_many(aws: &Aws, items: &[(String, Self)]) -> Vec<Result<Option<Observed<Self>>, ProviderError>> {

@@ -6,7 +6,7 @@
 //! (`dynamodb`), completed with the region of the run, so one stack fits every region. Both forms compare
 //! alike (a gateway endpoint's service is always in the VPC's region).
 
-use super::{check_id, client_token, first, on_fresh, state_is, sync_tags, tag_filters, tag_spec, tags_of};
+use super::{check_id, client_token, on_fresh, state_is, sync_tags, tag_filters, tag_spec, tags_of};
 use crate::error::{is_not_found, sdk, wait_for};
 use crate::tags::{merge_defaults, Tags};
 use crate::Aws;
@@ -150,7 +150,7 @@ impl Resource for VpcEndpoint {
     }
 
     async fn read(aws: &Aws, id: &str, prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {
-        first(Self::read_many(aws, &[(id.to_string(), prior.clone())]).await)
+        crate::batch::read_one(aws, id, prior).await
     }
 
     async fn read_many(aws: &Aws, items: &[(String, Self)]) -> Vec<Result<Option<Observed<Self>>, ProviderError>> {

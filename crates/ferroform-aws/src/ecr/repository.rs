@@ -161,7 +161,7 @@ impl Resource for Repository {
     }
 
     async fn read(aws: &Aws, id: &str, prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {
-        Self::read_many(aws, &[(id.to_string(), prior.clone())]).await.into_iter().next().unwrap_or(Ok(None))
+        crate::batch::read_one(aws, id, prior).await
     }
 
     /// One DescribeRepositories for the batch (per repository when one of them is gone: ECR fails the

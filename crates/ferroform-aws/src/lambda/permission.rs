@@ -138,7 +138,7 @@ impl Resource for Permission {
     }
 
     async fn read(aws: &Aws, id: &str, prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {
-        first(Self::read_many(aws, &[(id.to_string(), prior.clone())]).await)
+        crate::batch::read_one(aws, id, prior).await
     }
 
     /// One `GetPolicy` per function, for all of its permissions.
@@ -213,13 +213,6 @@ fn split_id(id: &str, prior: &Permission) -> (String, String) {
 
 fn is_conflict(e: &ProviderError) -> bool {
     e.code.as_deref() == Some("ResourceConflictException")
-}
-
-fn first<T>(mut v: Vec<Result<Option<T>, ProviderError>>) -> Result<Option<T>, ProviderError> {
-    if v.is_empty() {
-        return Err(ProviderError::new("internal: an empty read"));
-    }
-    v.swap_remove(0)
 }
 
 /// The policy's statements by `Sid`.

@@ -97,8 +97,7 @@ impl Resource for LogGroup {
     }
 
     async fn read(aws: &Aws, id: &str, prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {
-        let mut results = Self::read_many(aws, &[(id.to_string(), prior.clone())]).await;
-        results.pop().unwrap_or(Ok(None))
+        crate::batch::read_one(aws, id, prior).await
     }
 
     /// Groups whose names share a prefix (`/aws/lambda/app-`) are listed together: DescribeLogGroups by
