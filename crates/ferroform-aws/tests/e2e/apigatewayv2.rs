@@ -1,6 +1,7 @@
 //! API Gateway v2 (HTTP APIs, Lambda integrations, routes, stages, JWT authorizers) and the `lambda_route`
 //! component against the emulator, checked with independent SDK reads.
 
+use crate::common::change;
 use aws_sdk_apigatewayv2::types::{AuthorizationType, AuthorizerType, IntegrationType, ProtocolType};
 use aws_sdk_apigatewayv2::Client;
 use ferroform_aws::apigatewayv2::{AccessLog, Authorizer, Cors, HttpApi, Integration, Route, Stage, DEFAULT_STAGE};
@@ -9,12 +10,13 @@ use ferroform_aws::iam::Role;
 use ferroform_aws::lambda::{Code, Function};
 use ferroform_aws::logs::LogGroup;
 use ferroform_aws::{Aws, CallCounter};
-use ferroform_core::{Action, Plan, Stack};
+use ferroform_core::{Action, Stack};
 use ferroform_testkit::Harness;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 const STACK: &str = "apigwtest";
+
 const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_example";
 
 async fn harness() -> anyhow::Result<(Harness, CallCounter, Client)> {
@@ -24,19 +26,6 @@ async fn harness() -> anyhow::Result<(Harness, CallCounter, Client)> {
     h.contexts.insert(aws);
     let apigw = Client::new(&h.account.config);
     Ok((h, calls, apigw))
-}
-
-/// The action at `address` and the names of the fields it changes, sorted.
-fn change(plan: &Plan, address: &str) -> (Action, Vec<String>) {
-    plan.changes
-        .iter()
-        .find(|c| c.address == address)
-        .map(|c| {
-            let mut f: Vec<String> = c.fields.iter().map(|f| f.name.clone()).collect();
-            f.sort();
-            (c.action, f)
-        })
-        .unwrap_or((Action::NoOp, vec![]))
 }
 
 fn fields(names: &[&str]) -> Vec<String> {

@@ -1,12 +1,13 @@
 //! CloudWatch metric alarms and dashboards against the emulator, checked with independent SDK reads.
 #![cfg(feature = "cloudwatch")]
 
+use crate::common::change;
 use aws_sdk_cloudwatch::error::ProvideErrorMetadata;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm as SdkAlarm, Statistic as SdkStatistic};
 use aws_sdk_cloudwatch::Client;
 use ferroform_aws::cloudwatch::{Comparison, Dashboard, DashboardBody, MetricAlarm, Statistic, TreatMissingData};
 use ferroform_aws::{Aws, CallCounter};
-use ferroform_core::{Action, Plan, Stack};
+use ferroform_core::{Action, Stack};
 use ferroform_testkit::cbor::CborShim;
 use ferroform_testkit::Harness;
 use serde_json::{json, Value};
@@ -24,19 +25,6 @@ async fn harness() -> anyhow::Result<(Harness, CallCounter, Client, CborShim)> {
     let calls = aws.calls().clone();
     h.contexts.insert(aws);
     Ok((h, calls, Client::new(&config), shim))
-}
-
-/// The action at `address` and the names of the fields it changes, sorted.
-fn change(plan: &Plan, address: &str) -> (Action, Vec<String>) {
-    plan.changes
-        .iter()
-        .find(|c| c.address == address)
-        .map(|c| {
-            let mut f: Vec<String> = c.fields.iter().map(|f| f.name.clone()).collect();
-            f.sort();
-            (c.action, f)
-        })
-        .unwrap_or((Action::NoOp, vec![]))
 }
 
 fn one(address: &str, alarm: MetricAlarm) -> Stack {

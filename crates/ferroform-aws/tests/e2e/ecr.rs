@@ -1,32 +1,11 @@
 //! ECR repositories against the emulator, checked with independent SDK reads.
 #![cfg(feature = "ecr")]
 
+use crate::common::{change, harness};
 use ferroform_aws::ecr::{LifecyclePolicy, Repository};
-use ferroform_aws::{Aws, CallCounter};
-use ferroform_core::{Action, Options, Plan, Stack};
-use ferroform_testkit::Harness;
+use ferroform_core::{Action, Options, Stack};
 
 const STACK: &str = "ecrtest";
-
-async fn harness() -> anyhow::Result<(Harness, CallCounter)> {
-    let h = Harness::new().await?;
-    let aws = Aws::from_config(h.account.config.clone());
-    let calls = aws.calls().clone();
-    h.contexts.insert(aws);
-    Ok((h, calls))
-}
-
-fn change(plan: &Plan, address: &str) -> (Action, Vec<String>) {
-    plan.changes
-        .iter()
-        .find(|c| c.address == address)
-        .map(|c| {
-            let mut f: Vec<String> = c.fields.iter().map(|f| f.name.clone()).collect();
-            f.sort();
-            (c.action, f)
-        })
-        .unwrap_or((Action::NoOp, vec![]))
-}
 
 fn stack(repo: Repository, protect: Option<bool>) -> Stack {
     let mut s = Stack::new(STACK);

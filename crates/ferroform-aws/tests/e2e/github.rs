@@ -1,22 +1,13 @@
 //! The GitHub OIDC provider and deploy roles against the emulator, checked with independent IAM reads.
 #![cfg(all(feature = "iam", feature = "s3"))]
 
+use crate::common::harness;
 use ferroform_aws::components::{github_deploy_role, GithubDeploy};
 use ferroform_aws::iam::{generated_name, OpenIdConnectProvider};
-use ferroform_aws::{Aws, CallCounter};
 use ferroform_core::{Action, Error, Stack};
-use ferroform_testkit::Harness;
 use serde_json::Value;
 
 const STACK: &str = "ghdeploy";
-
-async fn harness() -> anyhow::Result<(Harness, CallCounter)> {
-    let h = Harness::new().await?;
-    let aws = Aws::from_config(h.account.config.clone());
-    let calls = aws.calls().clone();
-    h.contexts.insert(aws);
-    Ok((h, calls))
-}
 
 fn stack(cfg: GithubDeploy) -> anyhow::Result<Stack> {
     let mut s = Stack::new(STACK);

@@ -1,29 +1,11 @@
 //! IAM roles and managed policies against the emulator, checked with independent SDK reads.
 #![cfg(feature = "iam")]
 
+use crate::common::{change, harness};
 use ferroform_aws::iam::{generated_name, Policy, PolicyDocument, Role, Statement};
-use ferroform_aws::{Aws, CallCounter};
-use ferroform_core::{Action, Plan, Stack};
-use ferroform_testkit::Harness;
+use ferroform_core::{Action, Stack};
 
 const STACK: &str = "iamtest";
-
-async fn harness() -> anyhow::Result<(Harness, CallCounter)> {
-    let h = Harness::new().await?;
-    let aws = Aws::from_config(h.account.config.clone());
-    let calls = aws.calls().clone();
-    h.contexts.insert(aws);
-    Ok((h, calls))
-}
-
-/// The fields the plan changes at `address`, and its action.
-fn change(plan: &Plan, address: &str) -> (Action, Vec<String>) {
-    plan.changes
-        .iter()
-        .find(|c| c.address == address)
-        .map(|c| (c.action, c.fields.iter().map(|f| f.name.clone()).collect()))
-        .unwrap_or((Action::NoOp, vec![]))
-}
 
 fn read_policy() -> PolicyDocument {
     PolicyDocument::new().allow(["s3:GetObject", "s3:ListBucket"], ["arn:aws:s3:::bucket", "arn:aws:s3:::bucket/*"])

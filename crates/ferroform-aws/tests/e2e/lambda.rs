@@ -3,11 +3,12 @@
 //! No cargo build runs here (too slow for CI): a function's "binary" is a few bytes written to the test's
 //! temp dir and packaged by `Code::binary` into a reproducible zip.
 
+use crate::common::change;
 use aws_sdk_lambda::types::{LastUpdateStatus, PackageType, State};
 use ferroform_aws::iam::{generated_name, Role};
 use ferroform_aws::lambda::{sha256_base64, Code, Function, Permission};
 use ferroform_aws::{Aws, CallCounter};
-use ferroform_core::{Action, Plan, Stack};
+use ferroform_core::{Action, Stack};
 use ferroform_testkit::Harness;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,19 +22,6 @@ async fn harness() -> anyhow::Result<(Harness, CallCounter, aws_sdk_lambda::Clie
     h.contexts.insert(aws);
     let lambda = aws_sdk_lambda::Client::new(&h.account.config);
     Ok((h, calls, lambda))
-}
-
-/// The action at `address` and the names of the fields it changes, sorted.
-fn change(plan: &Plan, address: &str) -> (Action, Vec<String>) {
-    plan.changes
-        .iter()
-        .find(|c| c.address == address)
-        .map(|c| {
-            let mut f: Vec<String> = c.fields.iter().map(|f| f.name.clone()).collect();
-            f.sort();
-            (c.action, f)
-        })
-        .unwrap_or((Action::NoOp, vec![]))
 }
 
 /// Calls of one operation (`Service:Operation` keys end in `:Operation`).

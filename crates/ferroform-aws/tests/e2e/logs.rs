@@ -1,11 +1,12 @@
 //! CloudWatch log groups against the emulator, checked with independent SDK reads.
 #![cfg(feature = "logs")]
 
+use crate::common::change;
 use aws_sdk_cloudwatchlogs::types::LogGroup as SdkLogGroup;
 use aws_sdk_cloudwatchlogs::Client;
 use ferroform_aws::logs::LogGroup;
 use ferroform_aws::{Aws, CallCounter};
-use ferroform_core::{Action, Plan, Stack};
+use ferroform_core::{Action, Stack};
 use ferroform_testkit::Harness;
 use std::collections::BTreeMap;
 
@@ -18,19 +19,6 @@ async fn harness() -> anyhow::Result<(Harness, CallCounter, Client)> {
     h.contexts.insert(aws);
     let logs = Client::new(&h.account.config);
     Ok((h, calls, logs))
-}
-
-/// The action at `address` and the names of the fields it changes, sorted.
-fn change(plan: &Plan, address: &str) -> (Action, Vec<String>) {
-    plan.changes
-        .iter()
-        .find(|c| c.address == address)
-        .map(|c| {
-            let mut f: Vec<String> = c.fields.iter().map(|f| f.name.clone()).collect();
-            f.sort();
-            (c.action, f)
-        })
-        .unwrap_or((Action::NoOp, vec![]))
 }
 
 fn stack(group: LogGroup) -> Stack {

@@ -13,6 +13,7 @@ mod bad_input;
 mod child;
 #[cfg(feature = "cloudwatch")]
 mod cloudwatch;
+mod common;
 #[cfg(feature = "all")]
 mod crash;
 mod dynamodb;
