@@ -54,7 +54,10 @@ fn io(context: &str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
 
 /// Atomic replace: a reader (or a crash) sees the old file or the new one, never a partial one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = with_suffix(path, &format!(".tmp.{}", std::process::id()));
+    // A temp name of its own per call: two threads writing the same file must not rename each other's away.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = with_suffix(path, &format!(".tmp.{}.{n}", std::process::id()));
     {
         let mut f = File::create(&tmp).map_err(io("creating", &tmp))?;
         f.write_all(bytes).map_err(io("writing", &tmp))?;
@@ -178,6 +181,22 @@ mod tests {
         be.write(b"two").await?;
         assert_eq!(fs::read(dir.path().join("s.json"))?, b"two");
         assert_eq!(fs::read(dir.path().join("s.json.backup"))?, b"one");
+        Ok(())
+    }
+
+    #[test]
+    fn threads_writing_the_same_file_at_once_all_succeed() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("same.zip");
+        let writers: Vec<_> = (0..8u8)
+            .map(|i| {
+                let path = path.clone();
+                std::thread::spawn(move || (0..20).map(|_| write_atomic(&path, &[i; 4096]).is_ok()).all(|ok| ok))
+            })
+            .collect();
+        assert!(writers.into_iter().all(|w| w.join().unwrap_or(false)));
+        let bytes = fs::read(&path)?;
+        assert!(bytes.len() == 4096 && bytes.iter().all(|b| *b == bytes[0]), "a whole write, never a mix");
         Ok(())
     }
 }
