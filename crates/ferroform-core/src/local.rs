@@ -191,7 +191,7 @@ mod tests {
         let writers: Vec<_> = (0..8u8)
             .map(|i| {
                 let path = path.clone();
-                std::thread::spawn(move || (0..20).map(|_| write_atomic(&path, &[i; 4096]).is_ok()).all(|ok| ok))
+                std::thread::spawn(move || (0..20).all(|_| write_atomic(&path, &[i; 4096]).is_ok()))
             })
             .collect();
         assert!(writers.into_iter().all(|w| w.join().unwrap_or(false)));
