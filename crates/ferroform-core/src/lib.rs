@@ -22,7 +22,9 @@ pub use error::{Diagnostic, Error, FieldError, ProviderError, Result};
 pub use local::{write_atomic, LocalBackend};
 pub use plan::{Action, Change, FieldChange, OutputChange, Plan, ReplaceMode, Summary, PLAN_FORMAT_VERSION};
 pub use reference::{has_token as is_unknown_str, is_unknown, Ref};
-pub use resource::{CallMeta, Context, Contexts, FromAddress, Observed, Registry, Resource, TAG_ADDRESS, TAG_STACK};
+pub use resource::{
+    join_bounded, CallMeta, Context, Contexts, FromAddress, Observed, Registry, Resource, READS_IN_FLIGHT, TAG_ADDRESS, TAG_STACK,
+};
 pub use stack::{Addressed, Declared, Handle, Lifecycle, Options, Stack};
 pub use state::{Backend, LockInfo, State};
 

@@ -135,7 +135,7 @@ pub trait Resource: Serialize + DeserializeOwned + Clone + Debug + Send + Sync +
 
     /// Reads many at once. Override where the API batches (`DescribeSubnets` with many ids).
     async fn read_many(ctx: &Self::Context, items: &[(String, Self)]) -> Vec<Result<Option<Observed<Self>>, ProviderError>> {
-        futures::future::join_all(items.iter().map(|(id, prior)| Self::read(ctx, id, prior))).await
+        join_bounded(items.iter().map(|(id, prior)| Self::read(ctx, id, prior))).await
     }
 
     /// `changed` names the top-level fields that differ; `prior` is the live value.
@@ -334,4 +334,41 @@ macro_rules! outputs {
             fn from_address(address: &str) -> Self { Self { address: address.to_string() } }
         }
     };
+}
+
+/// How many calls one batch of reads keeps in flight. The engine runs `parallelism` batches at once, so a
+/// plan has at most `parallelism` x this many requests open: enough to hide latency, few enough that a large
+/// stack does not throttle itself (a 100-table batch once opened 200 DescribeTable/ListTags calls at once).
+pub const READS_IN_FLIGHT: usize = 16;
+
+/// Like `join_all`, in order, with at most [`READS_IN_FLIGHT`] futures running at a time.
+pub async fn join_bounded<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    use futures::StreamExt;
+    // Collected first: a stream over the caller's `map` closure would not be `Send` for every lifetime.
+    let futures: Vec<F> = futures.into_iter().collect();
+    futures::stream::iter(futures).buffered(READS_IN_FLIGHT).collect().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn join_bounded_keeps_order_and_caps_calls_in_flight() {
+        let (now, peak) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let out = join_bounded((0..100u64).map(|i| {
+            let (now, peak) = (&now, &peak);
+            async move {
+                peak.fetch_max(now.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                // Later items finish sooner, so order comes from join_bounded, not from timing.
+                tokio::time::sleep(std::time::Duration::from_millis(100 - i)).await;
+                now.fetch_sub(1, Ordering::SeqCst);
+                i
+            }
+        }))
+        .await;
+        assert_eq!(out, (0..100).collect::<Vec<_>>());
+        assert_eq!(peak.load(Ordering::SeqCst), READS_IN_FLIGHT);
+    }
 }

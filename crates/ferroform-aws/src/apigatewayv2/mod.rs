@@ -42,7 +42,7 @@ where
 {
     let parts: Vec<(&str, &str)> = items.iter().map(|(id, prior)| split_part_id(id, api_of(prior))).collect();
     let apis: std::collections::BTreeSet<&str> = parts.iter().map(|(api, _)| *api).collect();
-    let listings = futures::future::join_all(apis.iter().map(|api| list(api.to_string()))).await;
+    let listings = ferroform_core::join_bounded(apis.iter().map(|api| list(api.to_string()))).await;
     let by_api: std::collections::BTreeMap<&str, _> = apis.into_iter().zip(listings).collect();
     parts
         .into_iter()

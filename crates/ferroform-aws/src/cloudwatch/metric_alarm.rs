@@ -310,7 +310,7 @@ impl Resource for MetricAlarm {
                 observe(aws, alarm).await
             }
         });
-        futures::future::join_all(reads).await
+        ferroform_core::join_bounded(reads).await
     }
 
     async fn update(

@@ -126,7 +126,7 @@ impl Resource for Vpc {
         };
         // The DNS attributes, only where the code declares them, all at once.
         let known = &vpcs;
-        let attrs = futures::future::join_all(items.iter().map(|(id, prior)| async move {
+        let attrs = ferroform_core::join_bounded(items.iter().map(|(id, prior)| async move {
             if !known.contains_key(id) {
                 return Ok((None, None));
             }

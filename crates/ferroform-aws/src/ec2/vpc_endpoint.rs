@@ -290,7 +290,7 @@ async fn describe(aws: &Aws, ids: &[String]) -> Result<HashMap<String, aws_sdk_e
     let found = match by_ids(ids.to_vec()).await {
         Ok(found) => found,
         Err(e) if is_not_found(&e) && ids.len() > 1 => {
-            let each = futures::future::join_all(ids.iter().map(|id| by_ids(vec![id.clone()]))).await;
+            let each = ferroform_core::join_bounded(ids.iter().map(|id| by_ids(vec![id.clone()]))).await;
             let mut found = Vec::new();
             for r in each {
                 match r {

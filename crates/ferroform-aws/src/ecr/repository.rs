@@ -174,7 +174,7 @@ impl Resource for Repository {
         match ecr.describe_repositories().set_repository_names(Some(names.clone())).send().await.map_err(sdk) {
             Ok(out) => found.extend(out.repositories.unwrap_or_default().into_iter().filter_map(|r| Some((r.repository_name.clone()?, r)))),
             Err(e) if is_not_found(&e) && names.len() > 1 => {
-                let each = futures::future::join_all(names.iter().map(|n| ecr.describe_repositories().repository_names(n).send())).await;
+                let each = ferroform_core::join_bounded(names.iter().map(|n| ecr.describe_repositories().repository_names(n).send())).await;
                 for (name, r) in names.iter().zip(each) {
                     match absent_if_not_found(r.map_err(sdk)) {
                         Ok(Some(out)) => found.extend(out.repositories.unwrap_or_default().into_iter().map(|r| (name.clone(), r))),
@@ -199,7 +199,7 @@ impl Resource for Repository {
                 observe(aws, repo, prior).await
             }
         });
-        futures::future::join_all(reads).await
+        ferroform_core::join_bounded(reads).await
     }
 
     async fn update(

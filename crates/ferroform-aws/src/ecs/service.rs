@@ -219,7 +219,7 @@ impl Resource for Service {
                 (chunk, describe(aws, &cluster, &asked).await)
             })
             .collect();
-        for (chunk, r) in futures::future::join_all(calls).await {
+        for (chunk, r) in ferroform_core::join_bounded(calls).await {
             match r {
                 Ok(found) => {
                     for (i, f) in chunk.into_iter().zip(found) {

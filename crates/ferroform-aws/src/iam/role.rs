@@ -256,7 +256,7 @@ impl Resource for Role {
                     Ok((arns, out.is_truncated.then(|| out.marker.clone()).flatten()))
                 }
             }),
-            futures::future::join_all(known.iter().map(|p| get_policy(aws, id, p))),
+            ferroform_core::join_bounded(known.iter().map(|p| get_policy(aws, id, p))),
         );
         let Some(role) = absent_if_not_found(role.map_err(sdk))? else { return Ok(None) };
         let Some(role) = role.role else { return Ok(None) };
@@ -270,7 +270,7 @@ impl Resource for Role {
             }
         }
         let extra: Vec<&String> = names.iter().filter(|n| !inline_policies.contains_key(*n)).collect();
-        let extra_docs = futures::future::join_all(extra.iter().map(|p| get_policy(aws, id, p))).await;
+        let extra_docs = ferroform_core::join_bounded(extra.iter().map(|p| get_policy(aws, id, p))).await;
         for (name, doc) in extra.into_iter().zip(extra_docs) {
             if let Some(doc) = doc? {
                 inline_policies.insert(name.clone(), doc);
@@ -301,13 +301,13 @@ impl Resource for Role {
 
     async fn read_many(aws: &Aws, items: &[(String, Self)]) -> Vec<Result<Option<Observed<Self>>, ProviderError>> {
         if items.len() < 2 {
-            return futures::future::join_all(items.iter().map(|(id, prior)| Self::read(aws, id, prior))).await;
+            return ferroform_core::join_bounded(items.iter().map(|(id, prior)| Self::read(aws, id, prior))).await;
         }
         let all = match account_roles(aws).await {
             Ok(all) => all,
             Err(e) => return items.iter().map(|_| Err(e.clone())).collect(),
         };
-        futures::future::join_all(items.iter().map(|(id, prior)| {
+        ferroform_core::join_bounded(items.iter().map(|(id, prior)| {
             let found = all.get(id);
             async move {
                 let Some(detail) = found else { return Ok(None) };

@@ -148,7 +148,7 @@ impl Resource for Permission {
         functions.sort_unstable();
         functions.dedup();
         let lambda = aws.lambda();
-        let policies = futures::future::join_all(functions.iter().map(|f| {
+        let policies = ferroform_core::join_bounded(functions.iter().map(|f| {
             let lambda = lambda.clone();
             async move {
                 let got = absent_if_not_found(lambda.get_policy().function_name(*f).send().await.map_err(sdk))?;

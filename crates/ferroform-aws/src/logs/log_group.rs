@@ -110,7 +110,7 @@ impl Resource for LogGroup {
             Ok(found) => found,
             Err(e) => return items.iter().map(|_| Err(e.clone())).collect(),
         };
-        futures::future::join_all(names.iter().map(|name| {
+        ferroform_core::join_bounded(names.iter().map(|name| {
             let group = found.get(*name);
             async move {
                 let Some(group) = group else { return Ok(None) };
