@@ -166,7 +166,7 @@ impl Cli {
         match runtime.block_on(self.execute(opts, color, build)) {
             Ok(code) => code,
             Err(e) => {
-                eprintln!("{}", progress::paint(color, "31", &format!("Error: {e:#}")));
+                eprintln!("{}", progress::paint(color, "31", &format!("Error: {}", render(&e))));
                 ExitCode::FAILURE
             }
         }
@@ -210,4 +210,33 @@ fn init_tracing(verbose: u8) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
+}
+
+/// The error and its causes, each once: engine errors already quote their source (`addr: create failed:
+/// Code: message`), and anyhow's `{:#}` would print that source a second time.
+fn render(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out = format!("{out}: {text}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::render;
+    use anyhow::Context;
+    use ferroform_core::{Error, ProviderError};
+
+    #[test]
+    fn render_prints_each_cause_once() {
+        let source = ProviderError { code: Some("AccessDenied".into()), message: "not allowed".into(), hint: None };
+        let e = anyhow::Error::new(Error::Provider { address: "aws.iam.Role.api".into(), operation: "create", source });
+        assert_eq!(render(&e), "aws.iam.Role.api: create failed: AccessDenied: not allowed");
+        let e = Err::<(), _>(std::io::Error::other("disk full")).context("writing state").unwrap_err();
+        assert_eq!(render(&e), "writing state: disk full");
+    }
 }
