@@ -1,6 +1,6 @@
 //! S3 bucket, shaped for holding state: versioning, default encryption, public access blocked, old versions
 //! expired. APIs: CreateBucket, HeadBucket, GetBucketVersioning, PutBucketVersioning, GetBucketEncryption,
-//! PutBucketEncryption, DeleteBucketEncryption, GetPublicAccessBlock, PutPublicAccessBlock,
+//! PutBucketEncryption, GetPublicAccessBlock, PutPublicAccessBlock,
 //! GetBucketLifecycleConfiguration, PutBucketLifecycleConfiguration, DeleteBucketLifecycle, GetBucketTagging,
 //! PutBucketTagging, DeleteBucketTagging, ListObjectVersions, DeleteObject, DeleteBucket.
 
@@ -22,8 +22,10 @@ pub struct Bucket {
     /// Globally unique; changing it forces a new bucket.
     pub name: String,
     pub versioning: bool,
-    /// SSE-S3 (AES256) default encryption.
-    pub encryption: bool,
+    /// Default encryption of new objects. Every bucket has one (SSE-S3 unless set otherwise), so there is no
+    /// "off": asking for none would be a diff no apply could close.
+    #[serde(deserialize_with = "encryption_or_legacy_bool")]
+    pub encryption: Encryption,
     /// All four public-access blocks on.
     pub block_public_access: bool,
     /// Days after which a version that is no longer current is deleted (one lifecycle rule on the whole bucket,
@@ -36,6 +38,31 @@ pub struct Bucket {
     pub force_destroy: bool,
     #[serde(default)]
     pub tags: Tags,
+}
+
+/// A bucket's default encryption.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encryption {
+    /// SSE-S3 (AES256): keys S3 owns; AWS's default for every bucket.
+    S3,
+    /// SSE-KMS with an S3 bucket key (fewer KMS calls): `None` is the AWS-managed key `aws/s3`, else a
+    /// customer key (ARN, id or `alias/...`).
+    Kms(Option<String>),
+}
+
+/// States written before `encryption` was an enum hold `true`/`false`; both meant (and on AWS are) SSE-S3.
+fn encryption_or_legacy_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Encryption, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Legacy(#[allow(dead_code)] bool),
+        Now(Encryption),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::Legacy(_) => Encryption::S3,
+        Either::Now(e) => e,
+    })
 }
 
 /// The id of the lifecycle rule [`Bucket::noncurrent_version_expiration_days`] manages.
@@ -54,7 +81,7 @@ impl Bucket {
         Self {
             name: name.into(),
             versioning: true,
-            encryption: true,
+            encryption: Encryption::S3,
             block_public_access: true,
             noncurrent_version_expiration_days: None,
             force_destroy: false,
@@ -68,6 +95,11 @@ impl Bucket {
     }
     pub fn tag(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
         self.tags.insert(k.into(), v.into());
+        self
+    }
+    /// SSE-KMS: `None` for the AWS-managed key `aws/s3`, or a customer key.
+    pub fn kms(mut self, key: Option<String>) -> Self {
+        self.encryption = Encryption::Kms(key);
         self
     }
     pub fn force_destroy(mut self, yes: bool) -> Self {
@@ -148,8 +180,20 @@ impl Resource for Bucket {
         }
         let versioning = versioning_enabled(&s3, id).await?;
         let encryption = match s3.get_bucket_encryption().bucket(id).send().await.map_err(sdk) {
-            Ok(out) => out.server_side_encryption_configuration().map(|c| !c.rules().is_empty()).unwrap_or(false),
-            Err(e) if e.code.as_deref() == Some("ServerSideEncryptionConfigurationNotFoundError") => false,
+            Ok(out) => {
+                let default = out
+                    .server_side_encryption_configuration()
+                    .and_then(|c| c.rules().first())
+                    .and_then(|r| r.apply_server_side_encryption_by_default());
+                match default {
+                    Some(d) if d.sse_algorithm() != &ServerSideEncryption::Aes256 => {
+                        Encryption::Kms(d.kms_master_key_id().map(str::to_string))
+                    }
+                    _ => Encryption::S3,
+                }
+            }
+            // S3 encrypts with SSE-S3 when nothing is configured (and answers so since 2023; emulators may not).
+            Err(e) if e.code.as_deref() == Some("ServerSideEncryptionConfigurationNotFoundError") => Encryption::S3,
             Err(e) => return Err(e),
         };
         let block = match s3.get_public_access_block().bucket(id).send().await.map_err(sdk) {
@@ -263,17 +307,21 @@ async fn apply_settings(aws: &Aws, b: &Bucket, changed: &[String]) -> Result<(),
             .map_err(sdk)?;
     }
     if has("encryption") {
-        if b.encryption {
-            let default = ServerSideEncryptionByDefault::builder()
-                .sse_algorithm(ServerSideEncryption::Aes256)
-                .build()
-                .map_err(|e| ProviderError::new(e.to_string()))?;
-            let rule = ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(default).build();
-            let conf = ServerSideEncryptionConfiguration::builder().rules(rule).build().map_err(|e| ProviderError::new(e.to_string()))?;
-            s3.put_bucket_encryption().bucket(&b.name).server_side_encryption_configuration(conf).send().await.map_err(sdk)?;
-        } else {
-            s3.delete_bucket_encryption().bucket(&b.name).send().await.map_err(sdk)?;
-        }
+        let (algorithm, key) = match &b.encryption {
+            Encryption::S3 => (ServerSideEncryption::Aes256, None),
+            Encryption::Kms(key) => (ServerSideEncryption::AwsKms, key.clone()),
+        };
+        let default = ServerSideEncryptionByDefault::builder()
+            .sse_algorithm(algorithm)
+            .set_kms_master_key_id(key)
+            .build()
+            .map_err(|e| ProviderError::new(e.to_string()))?;
+        let rule = ServerSideEncryptionRule::builder()
+            .apply_server_side_encryption_by_default(default)
+            .bucket_key_enabled(matches!(b.encryption, Encryption::Kms(_)))
+            .build();
+        let conf = ServerSideEncryptionConfiguration::builder().rules(rule).build().map_err(|e| ProviderError::new(e.to_string()))?;
+        s3.put_bucket_encryption().bucket(&b.name).server_side_encryption_configuration(conf).send().await.map_err(sdk)?;
     }
     if has("block_public_access") {
         let on = b.block_public_access;
@@ -364,5 +412,15 @@ mod tests {
         let s3 = br#"<?xml version="1.0" encoding="UTF-8"?><VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>"#;
         assert_eq!(moto_versioning_status(s3), None);
         assert_eq!(moto_versioning_status(b"<Error><Code>AccessDenied</Code></Error>"), None);
+    }
+
+    #[test]
+    fn states_written_with_a_boolean_encryption_still_load() {
+        let mut v = serde_json::to_value(Bucket::for_state("b")).unwrap();
+        assert_eq!(v["encryption"], serde_json::json!("s3"));
+        v["encryption"] = serde_json::json!(true);
+        assert_eq!(serde_json::from_value::<Bucket>(v).unwrap().encryption, Encryption::S3);
+        let kms = serde_json::to_value(Bucket::for_state("b").kms(Some("alias/k".into()))).unwrap();
+        assert_eq!(serde_json::from_value::<Bucket>(kms).unwrap().encryption, Encryption::Kms(Some("alias/k".into())));
     }
 }

@@ -4,7 +4,7 @@ mod backend;
 mod bucket;
 
 pub use backend::S3Backend;
-pub use bucket::{Bucket, BucketOutputs, BucketRefs, NONCURRENT_RULE_ID};
+pub use bucket::{Bucket, BucketOutputs, BucketRefs, Encryption, NONCURRENT_RULE_ID};
 
 pub(crate) fn register(reg: &mut ferroform_core::Registry) {
     reg.register::<Bucket>();

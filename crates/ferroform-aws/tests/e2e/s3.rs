@@ -158,6 +158,12 @@ async fn sse_algorithm(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<
     Ok(rule.and_then(|r| r.apply_server_side_encryption_by_default().map(|d| d.sse_algorithm().as_str().to_string())))
 }
 
+async fn kms_key(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<Option<String>> {
+    let out = s3.get_bucket_encryption().bucket(bucket).send().await?;
+    let rule = out.server_side_encryption_configuration().and_then(|c| c.rules().first().cloned());
+    Ok(rule.and_then(|r| r.apply_server_side_encryption_by_default().and_then(|d| d.kms_master_key_id().map(str::to_string))))
+}
+
 async fn bucket_tags(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
     let out = s3.get_bucket_tagging().bucket(bucket).send().await?;
     Ok(out.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect())
@@ -224,8 +230,23 @@ async fn bucket_lifecycle() -> anyhow::Result<()> {
     assert_eq!(noncurrent_days(&s3, &name).await?, Some(7));
     assert!(!h.plan(&bucket_stack(v2())).await?.has_changes());
 
+    // In place: SSE-KMS with a customer key, read back; then the configuration deleted behind our back is
+    // seen (S3 falls back to SSE-S3) and restored.
+    let v3 = || v2().kms(Some("alias/ff-state".into()));
+    let plan = h.plan(&bucket_stack(v3())).await?;
+    assert_eq!(changed_fields(&plan, "state"), (Action::Update, vec!["encryption".to_string()]), "{}", plan.render(false));
+    h.apply(&bucket_stack(v3())).await?;
+    assert_eq!(sse_algorithm(&s3, &name).await?.as_deref(), Some("aws:kms"));
+    assert_eq!(kms_key(&s3, &name).await?.as_deref(), Some("alias/ff-state"));
+    assert!(!h.plan(&bucket_stack(v3())).await?.has_changes());
+    s3.delete_bucket_encryption().bucket(&name).send().await?;
+    let plan = h.plan(&bucket_stack(v3())).await?;
+    assert_eq!(changed_fields(&plan, "state"), (Action::Update, vec!["encryption".to_string()]), "{}", plan.render(false));
+    h.apply(&bucket_stack(v3())).await?;
+    assert_eq!(kms_key(&s3, &name).await?.as_deref(), Some("alias/ff-state"));
+
     // Destroy empties it first (force_destroy): versions of three keys are there.
-    h.destroy(&bucket_stack(v2())).await?;
+    h.destroy(&bucket_stack(v3())).await?;
     assert!(s3.head_bucket().bucket(&name).send().await.is_err());
     Ok(())
 }
