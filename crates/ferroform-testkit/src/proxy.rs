@@ -125,6 +125,12 @@ impl FaultProxy {
         self.shared.injected.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
+    /// How many of the injected faults were drawn at random (throttles, 5xx, drops): all but the young-role
+    /// refusals, which come from `role_propagation`, not from the rate.
+    pub fn random_injected(&self) -> usize {
+        self.injected().into_iter().filter(|(kind, _)| kind != ROLE_NOT_ASSUMABLE).map(|(_, n)| n).sum()
+    }
+
     pub fn reset(&self) {
         if let Ok(mut c) = self.shared.calls.lock() {
             c.clear();
@@ -142,6 +148,9 @@ impl FaultProxy {
         }
     }
 }
+
+/// The kind [`FaultProxy::injected`] counts a Lambda create refused for a young role under.
+pub const ROLE_NOT_ASSUMABLE: &str = "role-not-assumable";
 
 /// Read-only operations by their name's verb.
 pub fn is_mutating(call: &str) -> bool {
@@ -286,7 +295,7 @@ async fn handle(
                 .and_then(|name| shared.roles.lock().ok().and_then(|m| m.get(&name).copied()))
                 .is_some_and(|created| created.elapsed() < window);
             if young {
-                count(&shared, "role-not-assumable");
+                count(&shared, ROLE_NOT_ASSUMABLE);
                 return Ok(error_reply(
                     400,
                     "InvalidParameterValueException",

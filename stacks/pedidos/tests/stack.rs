@@ -9,7 +9,7 @@ use aws_sdk_ecs::types::{Compatibility, NetworkMode, TaskDefinitionStatus};
 use ferroform::aws::lambda::Code;
 use ferroform::aws::Aws;
 use ferroform::Stack;
-use ferroform_testkit::proxy::{FaultProxy, Faults};
+use ferroform_testkit::proxy::{FaultProxy, Faults, ROLE_NOT_ASSUMABLE};
 use ferroform_testkit::Harness;
 use pedidos::stack::{build, Config, API_TABLE_ACTIONS, ROUTES, WORKER_CONTAINER, WORKER_TABLE_ACTIONS};
 use serde_json::Value;
@@ -275,9 +275,8 @@ async fn pedidos_converges_through_faults() -> anyhow::Result<()> {
     }
     let injected = proxy.injected();
     eprintln!("apply: {} calls, faults injected {injected:?}", proxy.calls().len());
-    let random = |m: &BTreeMap<String, usize>| m.iter().filter(|(k, _)| *k != "role-not-assumable").map(|(_, n)| n).sum::<usize>();
-    assert!(random(&injected) >= 2, "too few faults to prove anything: {injected:?}");
-    assert!(injected.contains_key("role-not-assumable"), "the Lambda create met a young role: {injected:?}");
+    assert!(proxy.random_injected() >= 2, "too few faults to prove anything: {injected:?}");
+    assert!(injected.contains_key(ROLE_NOT_ASSUMABLE), "the Lambda create met a young role: {injected:?}");
 
     // 2. Exactly one of each, read straight from the emulator (not through the proxy).
     let config = &h.account.config;
@@ -330,7 +329,7 @@ async fn pedidos_converges_through_faults() -> anyhow::Result<()> {
     h.destroy(&stack).await.map_err(|e| anyhow::anyhow!("destroy through faults {:?}: {e:#}", proxy.injected()))?;
     let injected = proxy.injected();
     eprintln!("destroy: {} calls, faults injected {injected:?}", proxy.calls().len());
-    assert!(random(&injected) >= 2, "too few faults to prove anything: {injected:?}");
+    assert!(proxy.random_injected() >= 2, "too few faults to prove anything: {injected:?}");
     assert_nothing_left(config, &roles).await;
     assert!(h.engine().state(stack.name()).await?.resources.is_empty());
     Ok(())

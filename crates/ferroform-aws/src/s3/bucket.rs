@@ -307,19 +307,17 @@ async fn apply_settings(aws: &Aws, b: &Bucket, changed: &[String]) -> Result<(),
             .map_err(sdk)?;
     }
     if has("encryption") {
-        let (algorithm, key) = match &b.encryption {
-            Encryption::S3 => (ServerSideEncryption::Aes256, None),
-            Encryption::Kms(key) => (ServerSideEncryption::AwsKms, key.clone()),
+        let (algorithm, key, bucket_key) = match &b.encryption {
+            Encryption::S3 => (ServerSideEncryption::Aes256, None, false),
+            Encryption::Kms(key) => (ServerSideEncryption::AwsKms, key.clone(), true),
         };
         let default = ServerSideEncryptionByDefault::builder()
             .sse_algorithm(algorithm)
             .set_kms_master_key_id(key)
             .build()
             .map_err(|e| ProviderError::new(e.to_string()))?;
-        let rule = ServerSideEncryptionRule::builder()
-            .apply_server_side_encryption_by_default(default)
-            .bucket_key_enabled(matches!(b.encryption, Encryption::Kms(_)))
-            .build();
+        let rule =
+            ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(default).bucket_key_enabled(bucket_key).build();
         let conf = ServerSideEncryptionConfiguration::builder().rules(rule).build().map_err(|e| ProviderError::new(e.to_string()))?;
         s3.put_bucket_encryption().bucket(&b.name).server_side_encryption_configuration(conf).send().await.map_err(sdk)?;
     }

@@ -16,7 +16,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 const STACK: &str = "apigwtest";
-
 const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_example";
 
 async fn harness() -> anyhow::Result<(Harness, CallCounter, Client)> {

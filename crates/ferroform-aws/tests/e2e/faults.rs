@@ -12,7 +12,7 @@ use ferroform_aws::lambda::{Code, Function};
 use ferroform_aws::logs::LogGroup;
 use ferroform_aws::Aws;
 use ferroform_core::{Options, Stack};
-use ferroform_testkit::proxy::{FaultProxy, Faults};
+use ferroform_testkit::proxy::{FaultProxy, Faults, ROLE_NOT_ASSUMABLE};
 use ferroform_testkit::Harness;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -124,9 +124,8 @@ async fn apply_and_destroy_converge_through_faults_without_duplicates() -> anyho
     let injected = proxy.injected();
     eprintln!("apply: {} calls, faults injected {injected:?}", proxy.calls().len());
     // The draws are sequential, so a seed gives about the same faults each run, whatever the call order.
-    let random = |m: &BTreeMap<String, usize>| m.iter().filter(|(k, _)| *k != "role-not-assumable").map(|(_, n)| n).sum::<usize>();
-    assert!(random(&injected) >= 2, "too few faults to prove anything: {injected:?}");
-    assert!(injected.contains_key("role-not-assumable"), "the Lambda create met a young role: {injected:?}");
+    assert!(proxy.random_injected() >= 2, "too few faults to prove anything: {injected:?}");
+    assert!(injected.contains_key(ROLE_NOT_ASSUMABLE), "the Lambda create met a young role: {injected:?}");
 
     // Exactly one of each, the one in state.
     let found = inventory(&h.account.config).await?;
@@ -152,7 +151,7 @@ async fn apply_and_destroy_converge_through_faults_without_duplicates() -> anyho
     h.destroy(&s).await.map_err(|e| anyhow::anyhow!("destroy through faults {:?}: {e:#}", proxy.injected()))?;
     let injected = proxy.injected();
     eprintln!("destroy: {} calls, faults injected {injected:?}", proxy.calls().len());
-    assert!(random(&injected) >= 2, "too few faults to prove anything: {injected:?}");
+    assert!(proxy.random_injected() >= 2, "too few faults to prove anything: {injected:?}");
     let left: BTreeMap<_, _> = inventory(&h.account.config).await?.into_iter().filter(|(_, v)| !v.is_empty()).collect();
     assert!(left.is_empty(), "left behind: {left:?}");
     assert!(h.engine().state(STACK).await?.resources.is_empty());

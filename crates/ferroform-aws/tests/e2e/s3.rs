@@ -1,5 +1,6 @@
 //! S3: the state bucket resource, and state kept in S3 with its lock, against the emulator.
 
+use crate::common::change;
 use aws_sdk_s3::primitives::ByteStream;
 use ferroform_aws::logs::LogGroup;
 use ferroform_aws::s3::S3Backend;
@@ -117,18 +118,6 @@ fn bucket_stack(b: ferroform_aws::s3::Bucket) -> Stack {
     s
 }
 
-fn changed_fields(plan: &ferroform_core::Plan, address: &str) -> (ferroform_core::Action, Vec<String>) {
-    plan.changes
-        .iter()
-        .find(|c| c.address == address)
-        .map(|c| {
-            let mut f: Vec<String> = c.fields.iter().map(|f| f.name.clone()).collect();
-            f.sort();
-            (c.action, f)
-        })
-        .unwrap_or((ferroform_core::Action::NoOp, vec![]))
-}
-
 /// Versioning proven by behaviour: two writes of a fresh key leave two versions (one when versioning is
 /// off or suspended). GetBucketVersioning itself can't be read with the SDK on the emulator (see
 /// `bucket.rs`), and this holds on S3 too.
@@ -152,16 +141,19 @@ async fn all_blocked(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<bo
         .all(|v| *v == Some(true)))
 }
 
-async fn sse_algorithm(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<Option<String>> {
+/// The bucket's default encryption, as GetBucketEncryption gives it.
+async fn sse_default(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<Option<aws_sdk_s3::types::ServerSideEncryptionByDefault>> {
     let out = s3.get_bucket_encryption().bucket(bucket).send().await?;
     let rule = out.server_side_encryption_configuration().and_then(|c| c.rules().first().cloned());
-    Ok(rule.and_then(|r| r.apply_server_side_encryption_by_default().map(|d| d.sse_algorithm().as_str().to_string())))
+    Ok(rule.and_then(|r| r.apply_server_side_encryption_by_default().cloned()))
+}
+
+async fn sse_algorithm(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<Option<String>> {
+    Ok(sse_default(s3, bucket).await?.map(|d| d.sse_algorithm().as_str().to_string()))
 }
 
 async fn kms_key(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<Option<String>> {
-    let out = s3.get_bucket_encryption().bucket(bucket).send().await?;
-    let rule = out.server_side_encryption_configuration().and_then(|c| c.rules().first().cloned());
-    Ok(rule.and_then(|r| r.apply_server_side_encryption_by_default().and_then(|d| d.kms_master_key_id().map(str::to_string))))
+    Ok(sse_default(s3, bucket).await?.and_then(|d| d.kms_master_key_id().map(str::to_string)))
 }
 
 async fn bucket_tags(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
@@ -208,7 +200,7 @@ async fn bucket_lifecycle() -> anyhow::Result<()> {
     let v2 = || Bucket { block_public_access: false, ..v1().expire_noncurrent_versions_after(7).tag("team", "platform") };
     let plan = h.plan(&bucket_stack(v2())).await?;
     let want = ["block_public_access", "noncurrent_version_expiration_days", "tags"].map(String::from).to_vec();
-    assert_eq!(changed_fields(&plan, "state"), (Action::Update, want), "{}", plan.render(false));
+    assert_eq!(change(&plan, "state"), (Action::Update, want), "{}", plan.render(false));
     h.apply(&bucket_stack(v2())).await?;
     assert!(!all_blocked(&s3, &name).await?);
     assert_eq!(noncurrent_days(&s3, &name).await?, Some(7));
@@ -224,7 +216,7 @@ async fn bucket_lifecycle() -> anyhow::Result<()> {
     assert!(!keeps_versions(&s3, &name, "b.json").await?, "suspended behind our back");
     let plan = h.plan(&bucket_stack(v2())).await?;
     let want = ["noncurrent_version_expiration_days", "versioning"].map(String::from).to_vec();
-    assert_eq!(changed_fields(&plan, "state"), (Action::Update, want), "{}", plan.render(false));
+    assert_eq!(change(&plan, "state"), (Action::Update, want), "{}", plan.render(false));
     h.apply(&bucket_stack(v2())).await?;
     assert!(keeps_versions(&s3, &name, "c.json").await?, "versioning repaired");
     assert_eq!(noncurrent_days(&s3, &name).await?, Some(7));
@@ -234,14 +226,14 @@ async fn bucket_lifecycle() -> anyhow::Result<()> {
     // seen (S3 falls back to SSE-S3) and restored.
     let v3 = || v2().kms(Some("alias/ff-state".into()));
     let plan = h.plan(&bucket_stack(v3())).await?;
-    assert_eq!(changed_fields(&plan, "state"), (Action::Update, vec!["encryption".to_string()]), "{}", plan.render(false));
+    assert_eq!(change(&plan, "state"), (Action::Update, vec!["encryption".to_string()]), "{}", plan.render(false));
     h.apply(&bucket_stack(v3())).await?;
     assert_eq!(sse_algorithm(&s3, &name).await?.as_deref(), Some("aws:kms"));
     assert_eq!(kms_key(&s3, &name).await?.as_deref(), Some("alias/ff-state"));
     assert!(!h.plan(&bucket_stack(v3())).await?.has_changes());
     s3.delete_bucket_encryption().bucket(&name).send().await?;
     let plan = h.plan(&bucket_stack(v3())).await?;
-    assert_eq!(changed_fields(&plan, "state"), (Action::Update, vec!["encryption".to_string()]), "{}", plan.render(false));
+    assert_eq!(change(&plan, "state"), (Action::Update, vec!["encryption".to_string()]), "{}", plan.render(false));
     h.apply(&bucket_stack(v3())).await?;
     assert_eq!(kms_key(&s3, &name).await?.as_deref(), Some("alias/ff-state"));
 
