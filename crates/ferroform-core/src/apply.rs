@@ -2,9 +2,10 @@
 //! finishes, at most `parallelism` at once. State is saved before each create (as `creating`) and after
 //! every completed step. On the first failure nothing new starts, running steps finish, state is saved.
 
+use crate::diff;
 use crate::error::{Error, ProviderError, Result};
 use crate::graph::Config;
-use crate::plan::{diff_fields, Action, Live, Planned, ReplaceMode};
+use crate::plan::{Action, Live, Planned, ReplaceMode};
 use crate::reference;
 use crate::resource::{CallMeta, Contexts, ErasedType, TAG_ADDRESS, TAG_STACK};
 use crate::state::{Backend, DeposedState, OutputState, ResourceState, State, Status};
@@ -503,13 +504,20 @@ async fn create(exec: &Exec, address: &str) -> Result<String> {
 
 async fn update(exec: &Exec, address: &str) -> Result<()> {
     let node = &exec.config.nodes[address];
-    let desired = exec.desired(address)?;
+    let mut desired = exec.desired(address)?;
     let Some(Some(live)) = exec.live.get(address) else {
         return Err(Error::Refused { address: address.into(), message: "planned as an update, but it was not read".into() });
     };
     let live_canon = node.kind.canonical(&live.inputs, None).unwrap_or_else(|_| live.inputs.clone());
-    let changed: Vec<String> =
-        diff_fields(&desired, Some(&live_canon), &[], &node.lifecycle.ignore_changes).into_iter().map(|f| f.name).collect();
+    // Ignored paths keep their live values, in the call and in state.
+    diff::overlay_ignored(&mut desired, &live_canon, &node.lifecycle.ignore_changes);
+    let rules = diff::Rules {
+        replace: &[],
+        computed: node.kind.computed(),
+        ignore: &node.lifecycle.ignore_changes,
+        sensitive: &node.lifecycle.sensitive,
+    };
+    let changed = diff::changed_fields(&diff::diff_fields(&desired, Some(&live_canon), &rules));
     let outputs = if changed.is_empty() {
         live.outputs.clone()
     } else {

@@ -83,13 +83,15 @@ pub(crate) fn build(stack: &Stack) -> Result<Config> {
                 problems.push(diag(&node.address, Some("depends_on"), format!("`{dep}` is not in the stack")));
             }
         }
-        for field in &node.lifecycle.ignore_changes {
-            if node.inputs.get(field).is_none() {
-                problems.push(diag(
+        for path in &node.lifecycle.ignore_changes {
+            match crate::diff::path_field(path) {
+                Err(e) => problems.push(diag(&node.address, Some("ignore_changes"), e)),
+                Ok(field) if node.inputs.get(&field).is_none() => problems.push(diag(
                     &node.address,
                     Some("ignore_changes"),
                     format!("`{field}` is not a field of {}", node.kind.type_name()),
-                ));
+                )),
+                Ok(_) => {}
             }
         }
         match node.kind.validate(&node.inputs) {

@@ -5,6 +5,7 @@
 extern crate self as ferroform_core;
 
 mod apply;
+mod diff;
 mod engine;
 mod error;
 mod graph;

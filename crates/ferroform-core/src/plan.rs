@@ -3,6 +3,7 @@
 //! JSON schema, version 1 (`format_version`): see `docs/plan-format.md`. Fields are only ever added within a
 //! version; a removal or a change of meaning bumps it.
 
+use crate::diff;
 use crate::error::{Error, Result};
 use crate::graph::Config;
 use crate::reference::{self, TokenRef};
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-pub const PLAN_FORMAT_VERSION: u32 = 1;
+pub const PLAN_FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -32,13 +33,22 @@ pub enum ReplaceMode {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldChange {
+    /// The top-level field the change is in.
     pub name: String,
-    /// `null` when the resource does not exist yet.
+    /// Where, down to the leaf: `environment.LOG_LEVEL`, `containers["worker"].image`, `ingress[tcp 443 0.0.0.0/0]`.
+    pub path: String,
+    /// `null` when the resource or the element does not exist yet.
     pub before: Option<Value>,
-    /// `null` while `after_unknown`.
+    /// `null` while `after_unknown`, and when the element goes away (`removed`).
     pub after: Option<Value>,
-    /// The new value depends on a resource not created yet: "(known after apply)".
+    /// The new value depends on something not known until apply: "(known after apply)".
     pub after_unknown: bool,
+    /// A map key or list element the code no longer has.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub removed: bool,
+    /// The values are shown as `(sensitive)`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sensitive: bool,
     pub forces_replacement: bool,
 }
 
@@ -161,14 +171,14 @@ impl Plan {
             }
             out.push('\n');
             for f in &c.fields {
-                let after = if f.after_unknown { "(known after apply)".to_string() } else { show(f.after.as_ref()) };
                 let forces = if f.forces_replacement { paint("31", " # forces replacement") } else { String::new() };
-                match (&f.before, c.action) {
-                    (None, _) | (_, Action::Create) => out.push_str(&format!("      {} {} = {after}{forces}\n", paint("32", "+"), f.name)),
-                    (Some(b), _) => {
-                        out.push_str(&format!("      {} {} = {} -> {after}{forces}\n", paint("33", "~"), f.name, show(Some(b))))
-                    }
-                }
+                let after = || if f.after_unknown { "(known after apply)".to_string() } else { show(f.after.as_ref()) };
+                let line = match (&f.before, c.action) {
+                    (None, _) | (_, Action::Create) => format!("{} {} = {}", paint("32", "+"), f.path, after()),
+                    (Some(b), _) if f.removed => format!("{} {} = {}", paint("31", "-"), f.path, show(Some(b))),
+                    (Some(b), _) => format!("{} {} = {} -> {}", paint("33", "~"), f.path, show(Some(b)), after()),
+                };
+                out.push_str(&indent(&format!("{line}{forces}"), "      "));
             }
             out.push('\n');
         }
@@ -194,18 +204,35 @@ impl Plan {
     }
 }
 
+/// A value as the plan shows it: in full, never cut; objects and lists longer than a line are pretty-printed
+/// over several lines.
 fn show(v: Option<&Value>) -> String {
     match v {
         None | Some(Value::Null) => "null".into(),
         Some(v) => {
             let s = v.to_string();
-            if s.len() > 160 {
-                format!("{}... ({} bytes)", &s[..s.char_indices().nth(150).map(|(i, _)| i).unwrap_or(s.len())], s.len())
+            if s.len() > 100 && (v.is_object() || v.is_array()) {
+                serde_json::to_string_pretty(v).unwrap_or(s)
             } else {
                 s
             }
         }
     }
+}
+
+/// Every line of `text` behind `pad`; lines after the first get two more spaces, so a wrapped value reads
+/// as part of its field.
+fn indent(text: &str, pad: &str) -> String {
+    let mut out = String::new();
+    for (i, line) in text.lines().enumerate() {
+        out.push_str(pad);
+        if i > 0 {
+            out.push_str("  ");
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 /// What a read found for one state entry.
@@ -252,7 +279,14 @@ pub(crate) fn compute(input: PlanInput<'_>) -> Result<Planned> {
     let PlanInput { config, state, live, destroy, targets, moved_from } = input;
     let mut changes: Vec<Change> = Vec::new();
     let mut refused = Vec::new();
-    let mut unknown_outputs: BTreeSet<String> = BTreeSet::new();
+    // Outputs not known until apply: every output of what is created or replaced (`None`), the outputs an
+    // update of the changed fields may change (`Some`).
+    let mut unknown_outputs: BTreeMap<String, Option<BTreeSet<String>>> = BTreeMap::new();
+    let is_unknown_output = |unknown: &BTreeMap<String, Option<BTreeSet<String>>>, t: &TokenRef| match unknown.get(&t.address) {
+        Some(None) => true,
+        Some(Some(fields)) => fields.contains(&t.field),
+        None => false,
+    };
 
     let in_scope = scope(config, &state, targets, destroy);
     let mut engine_tags = config.default_tags.clone();
@@ -265,7 +299,7 @@ pub(crate) fn compute(input: PlanInput<'_>) -> Result<Planned> {
             }
             let node = &config.nodes[address];
             let lookup = |t: &TokenRef| -> Option<Value> {
-                if unknown_outputs.contains(&t.address) {
+                if is_unknown_output(&unknown_outputs, t) {
                     return None;
                 }
                 live.get(&t.address).and_then(|l| l.as_ref()).and_then(|l| l.outputs.get(&t.field).cloned())
@@ -278,7 +312,12 @@ pub(crate) fn compute(input: PlanInput<'_>) -> Result<Planned> {
                 .canonical(&resolved, Some(&tags))
                 .map_err(|e| Error::Validation(vec![crate::Diagnostic { address: address.clone(), field: None, message: e }]))?;
             let current = live.get(address).and_then(|l| l.as_ref());
-            let replace_fields = node.kind.replace_fields();
+            let rules = diff::Rules {
+                replace: node.kind.replace_fields(),
+                computed: node.kind.computed(),
+                ignore: &node.lifecycle.ignore_changes,
+                sensitive: &node.lifecycle.sensitive,
+            };
             let mut change = Change {
                 address: address.clone(),
                 type_name: node.kind.type_name().to_string(),
@@ -297,12 +336,13 @@ pub(crate) fn compute(input: PlanInput<'_>) -> Result<Planned> {
                     if let Some(prior) = state.resources.get(address).and_then(|r| r.id.clone()) {
                         change.reasons.push(format!("it was deleted outside ferroform (was {prior})"));
                     }
-                    change.fields = diff_fields(&desired, None, replace_fields, &BTreeSet::new());
+                    change.fields = diff::diff_fields(&desired, None, &rules);
                 }
                 Some(l) => {
                     let live_canon = node.kind.canonical(&l.inputs, None).unwrap_or_else(|_| l.inputs.clone());
-                    change.fields = diff_fields(&desired, Some(&live_canon), replace_fields, &node.lifecycle.ignore_changes);
-                    let forcing: Vec<&str> = change.fields.iter().filter(|f| f.forces_replacement).map(|f| f.name.as_str()).collect();
+                    change.fields = diff::diff_fields(&desired, Some(&live_canon), &rules);
+                    let mut forcing: Vec<&str> = change.fields.iter().filter(|f| f.forces_replacement).map(|f| f.name.as_str()).collect();
+                    forcing.dedup();
                     if !forcing.is_empty() {
                         change.action = Action::Replace;
                         change.reasons.push(format!(
@@ -316,8 +356,24 @@ pub(crate) fn compute(input: PlanInput<'_>) -> Result<Planned> {
                     }
                 }
             }
-            if matches!(change.action, Action::Create | Action::Replace) {
-                unknown_outputs.insert(address.clone());
+            match change.action {
+                Action::Create | Action::Replace => {
+                    unknown_outputs.insert(address.clone(), None);
+                }
+                Action::Update => {
+                    let changed = diff::changed_fields(&change.fields);
+                    let fields: BTreeSet<String> = node
+                        .kind
+                        .update_changes()
+                        .iter()
+                        .filter(|(field, _)| *field == "*" || changed.iter().any(|c| c == field))
+                        .flat_map(|(_, outputs)| outputs.iter().map(|o| o.to_string()))
+                        .collect();
+                    if !fields.is_empty() {
+                        unknown_outputs.insert(address.clone(), Some(fields));
+                    }
+                }
+                _ => {}
             }
             if change.action == Action::Replace && node.lifecycle.prevent_destroy.unwrap_or(node.kind.protect_by_default()) {
                 refused.push(protected(address, &change.reasons.join("; ")));
@@ -389,7 +445,7 @@ pub(crate) fn compute(input: PlanInput<'_>) -> Result<Planned> {
     if !destroy {
         for (name, decl) in &config.outputs {
             let lookup = |t: &TokenRef| -> Option<Value> {
-                if unknown_outputs.contains(&t.address) {
+                if is_unknown_output(&unknown_outputs, t) {
                     return None;
                 }
                 live.get(&t.address).and_then(|l| l.as_ref()).and_then(|l| l.outputs.get(&t.field).cloned())
@@ -448,33 +504,6 @@ fn protected(address: &str, why: &str) -> crate::Diagnostic {
             "the plan would destroy it ({why}), but it is protected; to allow it, add it with `Options::new().prevent_destroy(false)` and apply that first"
         ),
     }
-}
-
-/// Field-by-field comparison of what the user declared. Unset (null) fields are not compared, so server
-/// defaults never show as changes.
-pub(crate) fn diff_fields(desired: &Value, live: Option<&Value>, replace: &[&str], ignore: &BTreeSet<String>) -> Vec<FieldChange> {
-    let Some(obj) = desired.as_object() else { return Vec::new() };
-    let mut out = Vec::new();
-    for (k, d) in obj {
-        if d.is_null() || (live.is_some() && ignore.contains(k)) {
-            continue;
-        }
-        let unknown = reference::is_unknown(d);
-        let before = live.map(|l| l.get(k).cloned().unwrap_or(Value::Null));
-        if let Some(b) = &before {
-            if !unknown && b == d {
-                continue;
-            }
-        }
-        out.push(FieldChange {
-            name: k.clone(),
-            before,
-            after: (!unknown).then(|| d.clone()),
-            after_unknown: unknown,
-            forces_replacement: live.is_some() && replace.contains(&k.as_str()),
-        });
-    }
-    out
 }
 
 /// The addresses a run may touch: everything, or the targets and what they need (what depends on them,

@@ -102,6 +102,17 @@ pub trait Resource: Serialize + DeserializeOwned + Clone + Debug + Send + Sync +
     const REPLACE_FIELDS: &'static [&'static str] = &[];
     /// Resources holding data (tables, repositories, buckets) refuse deletion unless the stack opts out.
     const PROTECT_BY_DEFAULT: bool = false;
+    /// Optional fields AWS decides when the code leaves them unset (Terraform's Optional+Computed): an unset
+    /// one is left as it is and never diffed. Every other field is compared whether the code sets it or not,
+    /// so `normalize` must fill in the value AWS uses when the field is absent (Lambda's timeout: 3): removing
+    /// a setting from the code then plans `OLD -> DEFAULT` and apply puts AWS's default back. A field left
+    /// unset that is neither filled in nor listed here shows as `OLD -> null`, a diff that never closes:
+    /// the e2e no-op plan of every type catches it.
+    const COMPUTED: &'static [&'static str] = &[];
+    /// Which outputs an in-place update of which field may change (`("code", &["code_sha256"])`; `"*"` for
+    /// any field). Whatever uses those outputs is planned as "(known after apply)" and follows in the same
+    /// apply, instead of converging only on the next one.
+    const UPDATE_CHANGES: &'static [(&'static str, &'static [&'static str])] = &[];
 
     type Outputs: Serialize + DeserializeOwned + Clone + Debug + Send + Sync + 'static;
     type Refs: FromAddress;
@@ -116,6 +127,12 @@ pub trait Resource: Serialize + DeserializeOwned + Clone + Debug + Send + Sync +
     /// Brings desired and live inputs to one canonical form before they are compared: sort sets, parse
     /// policies, fill the cloud's defaults. Applied to both sides.
     fn normalize(&mut self) {}
+
+    /// Paths in the inputs whose values are secret (`environment.DB_PASSWORD`): plans show them as
+    /// `(sensitive)`. Taken when the resource is added, so a resource may keep them outside its inputs.
+    fn sensitive_paths(&self) -> Vec<String> {
+        Vec::new()
+    }
 
     /// Merges the engine's tags (stack, address) and the stack's default tags into the resource's own.
     /// Resources without tags ignore it.
@@ -162,6 +179,8 @@ pub(crate) trait ErasedType: Send + Sync {
     fn type_name(&self) -> &'static str;
     fn replace_fields(&self) -> &'static [&'static str];
     fn protect_by_default(&self) -> bool;
+    fn computed(&self) -> &'static [&'static str];
+    fn update_changes(&self) -> &'static [(&'static str, &'static [&'static str])];
     fn delete_before_create(&self, inputs: &Value) -> bool;
     fn validate(&self, inputs: &Value) -> Result<Vec<FieldError>, String>;
     /// Deserialize, apply default tags, normalize, serialize.
@@ -207,6 +226,12 @@ impl<R: Resource> ErasedType for Typed<R> {
     }
     fn protect_by_default(&self) -> bool {
         R::PROTECT_BY_DEFAULT
+    }
+    fn computed(&self) -> &'static [&'static str] {
+        R::COMPUTED
+    }
+    fn update_changes(&self) -> &'static [(&'static str, &'static [&'static str])] {
+        R::UPDATE_CHANGES
     }
     fn delete_before_create(&self, inputs: &Value) -> bool {
         decode::<R>(inputs).map(|r| r.delete_before_create()).unwrap_or(false)

@@ -17,6 +17,9 @@ pub struct Lifecycle {
     /// `Some(true)`: create the replacement first; `Some(false)`: delete first; `None`: the type decides.
     pub create_before_destroy: Option<bool>,
     pub depends_on: BTreeSet<String>,
+    /// Paths of the inputs never shown in plans (`environment.DB_PASSWORD`).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub sensitive: BTreeSet<String>,
 }
 
 /// Options given with `Stack::add_with`.
@@ -37,6 +40,11 @@ impl Options {
     }
     pub fn create_before_destroy(mut self, yes: bool) -> Self {
         self.0.create_before_destroy = Some(yes);
+        self
+    }
+    /// Marks a path of the inputs sensitive: plans show `(sensitive)` instead of its value.
+    pub fn sensitive(mut self, path: impl Into<String>) -> Self {
+        self.0.sensitive.insert(path.into());
         self
     }
     /// An explicit dependency, for ordering that no reference expresses.
@@ -160,7 +168,9 @@ impl Stack {
             Ok(v) => (v, None),
             Err(e) => (Value::Null, Some(e.to_string())),
         };
-        self.resources.push(Declared { address: address.clone(), type_name: R::TYPE, inputs, lifecycle: options.0, encode_error });
+        let mut lifecycle = options.0;
+        lifecycle.sensitive.extend(resource.sensitive_paths());
+        self.resources.push(Declared { address: address.clone(), type_name: R::TYPE, inputs, lifecycle, encode_error });
         Handle { refs: R::Refs::from_address(&address), address }
     }
 

@@ -362,13 +362,14 @@ async fn json_plan_carries_actions_fields_and_unknowns() -> R {
     let env = Env::new();
     let plan = env.plan(&chain("v1")).await?;
     let v: serde_json::Value = serde_json::from_str(&plan.to_json()?)?;
-    assert_eq!(v["format_version"], 1);
+    assert_eq!(v["format_version"], 2);
     assert_eq!(v["summary"]["add"], 4);
     let b = v["changes"].as_array().and_then(|c| c.iter().find(|c| c["address"] == "b").cloned()).unwrap_or_default();
     assert_eq!(b["action"], "create");
     assert_eq!(b["type"], "mem_thing");
     let value = b["fields"].as_array().and_then(|f| f.iter().find(|f| f["name"] == "value").cloned()).unwrap_or_default();
     assert_eq!(value["after_unknown"], true);
+    assert_eq!(value["path"], "value");
     assert_eq!(v["outputs"]["c_name"]["after_unknown"], true);
     Ok(())
 }
