@@ -3,6 +3,9 @@
 //!
 //! Container Insights is changed with `UpdateCluster`'s `settings`, which is what `UpdateClusterSettings`
 //! does too; the emulator only implements the former.
+//!
+//! Left to AWS when unset: `container_insights` (the account's `containerInsights` default decides, and
+//! a cluster has no "unset" to go back to). Tags removed from the code are removed.
 
 use super::{check_name, check_tags, ecs_tags, from_ecs_tags, update_tags};
 use crate::error::{absent_if_not_found, retry, sdk, wait_for};
@@ -46,7 +49,7 @@ impl ContainerInsights {
 pub struct Cluster {
     /// Changing it forces a new cluster.
     pub name: String,
-    /// `None`: the account's default (not compared).
+    /// `None`: the account's default (left to AWS, not compared).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_insights: Option<ContainerInsights>,
     #[serde(default)]
@@ -81,6 +84,8 @@ const DRAIN: Duration = Duration::from_secs(600);
 impl Resource for Cluster {
     const TYPE: &'static str = "aws_ecs_cluster";
     const REPLACE_FIELDS: &'static [&'static str] = &["name"];
+    /// `container_insights`: the account setting decides it for a cluster that names none.
+    const COMPUTED: &'static [&'static str] = &["container_insights"];
     type Outputs = ClusterOutputs;
     type Refs = ClusterRefs;
     type Context = Aws;

@@ -3,6 +3,10 @@
 //!
 //! Delete scales the service to 0, deletes it with `force`, and waits until it is INACTIVE (a draining
 //! service still holds its name and keeps its cluster from being deleted).
+//!
+//! Defaults when unset: `desired_count` 1 (the builder's), no public IP, `platform_version` `LATEST`
+//! (what DescribeServices reports for a service that named none), no tags; removing one from the code
+//! puts that value back. Left to AWS when unset: nothing.
 
 use super::cluster::ours;
 use super::{check_name, check_tags, ecs_tags, from_ecs_tags, is_arn, last_segment, update_tags};
@@ -65,7 +69,7 @@ pub struct Service {
     pub task_definition: String,
     pub desired_count: u32,
     pub network: Network,
-    /// Fargate platform version; `None`: AWS's choice (`LATEST`), not compared.
+    /// Fargate platform version; `None`: `LATEST`, as AWS takes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform_version: Option<String>,
     #[serde(default)]
@@ -106,6 +110,9 @@ impl Service {
         self
     }
 }
+
+/// The platform version AWS uses, and reports, when a service names none.
+const LATEST: &str = "LATEST";
 
 /// How long a delete waits for the service to drain.
 const DRAIN: Duration = Duration::from_secs(1200);
@@ -156,8 +163,9 @@ impl Resource for Service {
         e
     }
 
-    /// Subnets and security groups are sets.
+    /// Subnets and security groups are sets; no platform version is `LATEST`.
     fn normalize(&mut self) {
+        self.platform_version.get_or_insert_with(|| LATEST.to_string());
         self.network.subnets.sort();
         self.network.subnets.dedup();
         self.network.security_groups.sort();

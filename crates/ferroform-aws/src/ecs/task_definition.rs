@@ -12,6 +12,15 @@
 //! Comparison is of the whole definition in a canonical form with AWS's defaults filled in (see
 //! [`TaskDefinition::normalize`]): what the code leaves out is what AWS fills in, so an unchanged definition
 //! never shows a diff, and a field removed from the code (a task role, say) is a change.
+//!
+//! Defaults when unset: architecture X86_64, no execution or task role, no tags; per container: essential,
+//! no entry point, command, environment, secrets or ports, host port = container port, protocol tcp, no
+//! logs (the log region: the deploy region), cpu 0, no memory limit or reservation. Removing any of them
+//! registers a revision with AWS's default. Left to AWS when unset: nothing.
+//!
+//! Environment values set with [`Container::secret_env`] show as `(sensitive)` in plans
+//! (`containers["worker"].environment.DB_PASSWORD`). They are still plain text in the task definition,
+//! readable by anyone who may describe it: [`Container::secret`] (Secrets Manager, SSM) keeps them out.
 
 use super::cluster::ours;
 use super::{check_name, check_tags, ecs_tags, from_ecs_tags, update_tags};
@@ -146,6 +155,10 @@ pub struct Container {
     /// Soft memory limit, MiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_reservation: Option<u32>,
+    /// Names of `environment` variables whose values plans hide. Not an input: the engine takes them as
+    /// sensitive paths when the task definition is added.
+    #[serde(skip)]
+    pub secret_keys: BTreeSet<String>,
 }
 
 fn yes() -> bool {
@@ -167,6 +180,7 @@ impl Container {
             cpu: 0,
             memory: None,
             memory_reservation: None,
+            secret_keys: BTreeSet::new(),
         }
     }
     pub fn essential(mut self, yes: bool) -> Self {
@@ -183,6 +197,14 @@ impl Container {
     }
     pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.environment.insert(name.into(), value.into());
+        self
+    }
+    /// A variable whose value plans show as `(sensitive)`. It is still in the task definition as plain
+    /// text; [`Container::secret`] keeps it in Secrets Manager or SSM instead.
+    pub fn secret_env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        let name = name.into();
+        self.secret_keys.insert(name.clone());
+        self.environment.insert(name, value.into());
         self
     }
     /// A variable read from a Secrets Manager secret or SSM parameter (`value_from` is its ARN).
@@ -300,6 +322,8 @@ const IMMUTABLE: &[&str] = &["family", "cpu", "memory", "architecture", "executi
 impl Resource for TaskDefinition {
     const TYPE: &'static str = "aws_ecs_task_definition";
     const REPLACE_FIELDS: &'static [&'static str] = IMMUTABLE;
+    // No UPDATE_CHANGES: an update only retags the revision (same ARN); any other change is a replacement,
+    // whose outputs the plan already treats as unknown.
     type Outputs = TaskDefinitionOutputs;
     type Refs = TaskDefinitionRefs;
     type Context = Aws;
@@ -332,6 +356,20 @@ impl Resource for TaskDefinition {
         for c in &mut self.containers {
             c.normalize();
         }
+    }
+
+    /// `containers["NAME"].environment.KEY` for each [`Container::secret_env`] variable. Also by position
+    /// (`containers[0]...`): a create shows the whole list, and its values are walked element by element.
+    fn sensitive_paths(&self) -> Vec<String> {
+        let mut paths = Vec::new();
+        for (i, c) in self.containers.iter().enumerate() {
+            for k in &c.secret_keys {
+                let key = env_key(k);
+                paths.push(format!("containers[{}].environment{key}", quoted(&c.name)));
+                paths.push(format!("containers[{i}].environment{key}"));
+            }
+        }
+        paths
     }
 
     fn set_default_tags(&mut self, tags: &Tags) {
@@ -434,6 +472,9 @@ impl Resource for TaskDefinition {
         arns.sort_by_key(|a| std::cmp::Reverse(a.0));
         let mut want = desired.clone();
         want.normalize();
+        for c in &mut want.containers {
+            c.secret_keys.clear();
+        }
         for (_, arn) in arns.into_iter().take(3) {
             let Some(found) = Self::read(aws, &arn, desired).await? else { continue };
             if !ours(&found.inputs.tags, meta) {
@@ -522,6 +563,22 @@ fn check_containers(e: &mut Vec<FieldError>, td: &TaskDefinition) {
     }
     if memory > u64::from(td.memory) {
         e.push(FieldError::new("containers", format!("the containers reserve {memory} MiB; the task has {}", td.memory)));
+    }
+}
+
+/// A string as the plan quotes a key: JSON.
+fn quoted(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
+}
+
+/// How the plan writes a map key after its parent: `.KEY` for a plain name, `["KEY"]` for anything else.
+fn env_key(k: &str) -> String {
+    let plain = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if plain {
+        format!(".{k}")
+    } else {
+        format!("[{}]", quoted(k))
     }
 }
 
@@ -624,6 +681,7 @@ fn from_sdk(c: &ContainerDefinition, deploy_region: &str, prior: Option<&Contain
         cpu: to_u32(c.cpu()),
         memory: c.memory().map(to_u32),
         memory_reservation: c.memory_reservation().map(to_u32),
+        secret_keys: BTreeSet::new(),
     }
 }
 
@@ -754,6 +812,35 @@ mod tests {
         let named = Container::new("a", "x").logs(AwsLogs::new("g", "p").region("us-east-1"));
         let back = from_sdk(&to_sdk(&named, "us-east-1").unwrap(), "us-east-1", Some(&named));
         assert_eq!(back.logs.and_then(|l| l.region).as_deref(), Some("us-east-1"));
+    }
+
+    /// A secret variable's value shows in neither plan (text, JSON), other variables still do, and the key
+    /// set is not an input.
+    #[tokio::test]
+    async fn secret_environment_values_never_show_in_plans() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = ferroform_core::Engine::new(std::sync::Arc::new(ferroform_core::LocalBackend::new(dir.path().join("s.json"))));
+        let mut stack = ferroform_core::Stack::new("secrets");
+        let mut t = td();
+        t.containers.push(
+            Container::new("worker", "busybox")
+                .env("TABLE", "pedidos")
+                .secret_env("DB_PASSWORD", "hunter2-the-secret")
+                .secret_env("db.url", "pg://u:pw@h"),
+        );
+        let paths = t.sensitive_paths();
+        for p in [r#"containers["worker"].environment.DB_PASSWORD"#, r#"containers["worker"].environment["db.url"]"#] {
+            assert!(paths.iter().any(|x| x == p), "{paths:?}");
+        }
+        assert!(!serde_json::to_string(&t).unwrap().contains("secret_keys"));
+        stack.add("td", t);
+        let plan = engine.plan(&stack, &ferroform_core::PlanOptions::default()).await.unwrap();
+        let (text, json) = (plan.render(false), plan.to_json().unwrap());
+        for shown in [&text, &json] {
+            assert!(!shown.contains("hunter2") && !shown.contains("pg://"), "{shown}");
+            assert!(shown.contains("(sensitive)"), "{shown}");
+            assert!(shown.contains("pedidos"), "other variables still show: {shown}");
+        }
     }
 
     #[test]
