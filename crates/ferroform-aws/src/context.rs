@@ -9,7 +9,7 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
-use ferroform_core::{Context, ProviderError};
+use ferroform_core::{Context, Identity, ProviderError};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::OnceCell;
@@ -90,7 +90,7 @@ pub struct Aws {
     pub config: SdkConfig,
     calls: CallCounter,
     clients: Clients,
-    account: OnceCell<String>,
+    identity: OnceCell<Identity>,
 }
 
 impl Aws {
@@ -105,7 +105,7 @@ impl Aws {
             Some(r) if *r == default => config.into_builder().retry_config(default.with_max_attempts(5)).build(),
             Some(_) => config,
         };
-        Self { config, calls: CallCounter::default(), clients: Clients::default(), account: OnceCell::new() }
+        Self { config, calls: CallCounter::default(), clients: Clients::default(), identity: OnceCell::new() }
     }
 
     /// The standard chain: env, profiles, SSO, web identity, container and instance roles.
@@ -126,20 +126,34 @@ impl Aws {
         aws_sdk_sts::Client::from_conf(conf)
     }
 
-    /// The account id (one `GetCallerIdentity`, then cached): ARNs are built from it.
-    pub async fn account_id(&self) -> Result<String, ProviderError> {
-        self.account
+    /// Account, region and partition of the credentials: one `GetCallerIdentity`, then cached. The
+    /// partition (`aws`, `aws-cn`, `aws-us-gov`) is read from the caller's ARN, never assumed.
+    pub async fn whoami(&self) -> Result<Identity, ProviderError> {
+        self.identity
             .get_or_try_init(|| async {
                 let out = self.sts().get_caller_identity().send().await.map_err(crate::error::sdk)?;
-                out.account.ok_or_else(|| ProviderError::new("GetCallerIdentity returned no account"))
+                let account = out.account.ok_or_else(|| ProviderError::new("GetCallerIdentity returned no account"))?;
+                let partition = out.arn.as_deref().and_then(partition_of).unwrap_or("aws").to_string();
+                Ok(Identity { account, region: self.region(), partition })
             })
             .await
             .cloned()
     }
 
-    /// `arn:aws:SERVICE:REGION:ACCOUNT:RESOURCE`.
+    /// The account id: ARNs are built from it.
+    pub async fn account_id(&self) -> Result<String, ProviderError> {
+        Ok(self.whoami().await?.account)
+    }
+
+    /// The partition of the credentials (`aws`, `aws-cn`, `aws-us-gov`).
+    pub async fn partition(&self) -> Result<String, ProviderError> {
+        Ok(self.whoami().await?.partition)
+    }
+
+    /// `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`.
     pub async fn arn(&self, service: &str, resource: &str) -> Result<String, ProviderError> {
-        Ok(format!("arn:aws:{service}:{}:{}:{resource}", self.region(), self.account_id().await?))
+        let me = self.whoami().await?;
+        Ok(format!("arn:{}:{service}:{}:{}:{resource}", me.partition, self.region(), me.account))
     }
 }
 
@@ -153,5 +167,26 @@ impl Context for Aws {
             );
         }
         Ok(aws)
+    }
+
+    async fn identity(&self) -> Option<Result<Identity, ProviderError>> {
+        Some(self.whoami().await)
+    }
+}
+
+/// `arn:PARTITION:...` -> PARTITION.
+fn partition_of(arn: &str) -> Option<&str> {
+    let mut parts = arn.split(':');
+    (parts.next() == Some("arn")).then(|| parts.next()).flatten().filter(|p| !p.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_partition_comes_from_the_arn() {
+        assert_eq!(super::partition_of("arn:aws-cn:iam::123456789012:user/x"), Some("aws-cn"));
+        assert_eq!(super::partition_of("arn:aws-us-gov:sts::123456789012:assumed-role/r/s"), Some("aws-us-gov"));
+        assert_eq!(super::partition_of("arn:aws:iam::123456789012:root"), Some("aws"));
+        assert_eq!(super::partition_of("not-an-arn"), None);
     }
 }

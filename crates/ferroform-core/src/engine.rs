@@ -132,7 +132,8 @@ impl Engine {
         let config = graph::build(stack)?;
         let lock = self.lock("refresh").await?;
         let result = async {
-            let state = state::load(self.backend.as_ref(), &config.stack).await?;
+            let mut state = state::load(self.backend.as_ref(), &config.stack).await?;
+            self.guard(&config, &mut state).await?;
             let (mut state, live, _) = self.read_live(&config, state).await?;
             for (address, l) in live {
                 match l {
@@ -166,6 +167,7 @@ impl Engine {
         let lock = self.lock("import").await?;
         let result = async {
             let mut state = state::load(self.backend.as_ref(), &config.stack).await?;
+            self.guard(&config, &mut state).await?;
             if state.resources.contains_key(address) {
                 return Err(Error::Usage(format!("`{address}` is already in state; `state rm` it first to import another object")));
             }
@@ -249,6 +251,8 @@ impl Engine {
                 return Err(Error::Usage(format!("--target `{t}` is neither in the stack nor in state")));
             }
         }
+        let mut state = state;
+        self.guard(config, &mut state).await?;
         let (state, live, moved_from) = self.read_live(config, state).await?;
         plan::compute(PlanInput { config, state, live, destroy: opts.destroy, targets: &opts.targets, moved_from })
     }
@@ -324,6 +328,53 @@ impl Engine {
             0 => Ok((state, live, moved_from)),
             1 => Err(errors.remove(0)),
             _ => Err(Error::Failed(errors)),
+        }
+    }
+
+    /// The account guard: whose the credentials are (one call), checked against `allowed_accounts` and
+    /// against the account, region and partition state records, before anything else is read. A state
+    /// without one records it (the next write keeps it).
+    async fn guard(&self, config: &Config, state: &mut State) -> Result<()> {
+        let mut kinds: BTreeMap<String, Arc<dyn crate::resource::ErasedType>> = BTreeMap::new();
+        for n in config.nodes.values() {
+            kinds.entry(n.kind.type_name().to_string()).or_insert_with(|| n.kind.clone());
+        }
+        for r in state.resources.values() {
+            if let Some(k) = config.registry.get(&r.type_name) {
+                kinds.entry(r.type_name.clone()).or_insert(k);
+            }
+        }
+        let mut found = None;
+        for kind in kinds.values() {
+            match kind.identity(&self.contexts).await {
+                None => continue,
+                Some(Ok(id)) => {
+                    found = Some(id);
+                    break;
+                }
+                Some(Err(source)) => {
+                    return Err(Error::Provider { address: "(credentials)".into(), operation: "identify the account", source })
+                }
+            }
+        }
+        let Some(me) = found else { return Ok(()) };
+        if !config.allowed_accounts.is_empty() && !config.allowed_accounts.contains(&me.account) {
+            return Err(Error::WrongAccount(format!(
+                "the credentials are for {me}, and stack `{}` allows only account(s) {}",
+                config.stack,
+                config.allowed_accounts.join(", ")
+            )));
+        }
+        match &state.account {
+            Some(rec) if *rec != me => Err(Error::WrongAccount(format!(
+                "the state at {} belongs to {rec}, but the credentials are for {me}; check AWS_PROFILE and AWS_REGION, or pick this account's state with --state",
+                self.backend.location()
+            ))),
+            Some(_) => Ok(()),
+            None => {
+                state.account = Some(me);
+                Ok(())
+            }
         }
     }
 

@@ -79,6 +79,10 @@ pub enum Error {
     #[error("{address}: {operation} failed: {source}")]
     Provider { address: String, operation: &'static str, source: ProviderError },
 
+    /// The credentials are for another account, region or partition than the state (or the stack) allows.
+    #[error("refusing to run: {0}; nothing was read or changed")]
+    WrongAccount(String),
+
     #[error("{address}: {message}")]
     Refused { address: String, message: String },
 

@@ -30,6 +30,7 @@ pub(crate) struct Config {
     pub moved: Vec<(String, String)>,
     pub default_tags: BTreeMap<String, String>,
     pub registry: Registry,
+    pub allowed_accounts: Vec<String>,
 }
 
 fn valid_address(a: &str) -> bool {
@@ -133,6 +134,7 @@ pub(crate) fn build(stack: &Stack) -> Result<Config> {
         moved: stack.moved.clone(),
         default_tags: stack.default_tags.clone(),
         registry: stack.registry.clone(),
+        allowed_accounts: stack.allowed_accounts.clone(),
     })
 }
 

@@ -24,7 +24,7 @@ pub use local::{write_atomic, LocalBackend};
 pub use plan::{Action, Change, FieldChange, OutputChange, Plan, ReplaceMode, Summary, PLAN_FORMAT_VERSION};
 pub use reference::{has_token as is_unknown_str, is_unknown, Ref};
 pub use resource::{
-    join_bounded, CallMeta, Context, Contexts, FromAddress, Observed, Registry, Resource, READS_IN_FLIGHT, TAG_ADDRESS, TAG_STACK,
+    join_bounded, CallMeta, Context, Contexts, FromAddress, Identity, Observed, Registry, Resource, READS_IN_FLIGHT, TAG_ADDRESS, TAG_STACK,
 };
 pub use stack::{Addressed, Declared, Handle, Lifecycle, Options, Stack};
 pub use state::{Backend, LockInfo, State};

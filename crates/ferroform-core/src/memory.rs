@@ -15,6 +15,8 @@ use std::time::Duration;
 pub struct Object {
     pub type_name: String,
     pub thing: Thing,
+    /// 1 when created, +1 on every update: the `version` output.
+    pub version: u64,
 }
 
 #[derive(Default)]
@@ -27,6 +29,7 @@ pub struct Cloud {
     latency: Mutex<Duration>,
     fail: Mutex<BTreeSet<String>>,
     slow: Mutex<BTreeMap<String, Duration>>,
+    identity: Mutex<Option<crate::resource::Identity>>,
 }
 
 impl Cloud {
@@ -50,6 +53,12 @@ impl Cloud {
     pub fn slow(&self, name: &str, d: Duration) {
         if let Ok(mut s) = self.slow.lock() {
             s.insert(name.to_string(), d);
+        }
+    }
+    /// Whose account the credentials are from now on (none: the account guard is off).
+    pub fn set_identity(&self, account: &str, region: &str) {
+        if let Ok(mut i) = self.identity.lock() {
+            *i = Some(crate::resource::Identity { account: account.into(), region: region.into(), partition: "mem".into() });
         }
     }
     pub fn clear_failures(&self) {
@@ -125,6 +134,13 @@ impl Context for Mem {
     async fn init() -> Result<Self, ProviderError> {
         Err(ProviderError::new("insert a memory::Mem into the engine's contexts"))
     }
+    async fn identity(&self) -> Option<Result<crate::resource::Identity, ProviderError>> {
+        let id = self.0.identity.lock().ok().and_then(|i| i.clone())?;
+        if let Ok(mut c) = self.0.calls.lock() {
+            c.push("identify".into());
+        }
+        Some(Ok(id))
+    }
 }
 
 /// A generic resource: `name` forces replacement, `value` and `size` update in place.
@@ -133,8 +149,12 @@ pub struct Thing {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
+    /// The cloud's default when unset: 1 (filled in by `normalize`, so removing it reverts to 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
+    /// Computed by the cloud when unset (`mem-1a`): left alone unless the code sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
     /// Names are unique in the cloud: the old one must go before a replacement with the same name.
     #[serde(default)]
     pub unique: bool,
@@ -154,6 +174,10 @@ impl Thing {
         self.size = Some(n);
         self
     }
+    pub fn zone(mut self, z: impl Into<String>) -> Self {
+        self.zone = Some(z.into());
+        self
+    }
     pub fn unique(mut self) -> Self {
         self.unique = true;
         self
@@ -165,16 +189,21 @@ crate::outputs! {
         pub id: String,
         pub arn: String,
         pub name: String,
+        /// Changes on every update.
+        pub version: String,
     }
+}
+
+fn outputs_of(id: &str, obj: &Object) -> ThingOutputs {
+    ThingOutputs { id: id.to_string(), arn: format!("arn:mem:{id}"), name: obj.thing.name.clone(), version: obj.version.to_string() }
 }
 
 async fn read_thing(ctx: &Mem, type_name: &str, id: &str) -> Result<Option<Observed<Thing>>, ProviderError> {
     ctx.0
         .call("read", id, |o| {
-            Ok(o.get(id).filter(|obj| obj.type_name == type_name).map(|obj| Observed {
-                inputs: obj.thing.clone(),
-                outputs: ThingOutputs { id: id.to_string(), arn: format!("arn:mem:{id}"), name: obj.thing.name.clone() },
-            }))
+            Ok(o.get(id)
+                .filter(|obj| obj.type_name == type_name)
+                .map(|obj| Observed { inputs: obj.thing.clone(), outputs: outputs_of(id, obj) }))
         })
         .await
 }
@@ -182,29 +211,38 @@ async fn read_thing(ctx: &Mem, type_name: &str, id: &str) -> Result<Option<Obser
 async fn create_thing(ctx: &Mem, type_name: &str, desired: &Thing) -> Result<(String, ThingOutputs), ProviderError> {
     let id = format!("{}-{}", desired.name, ctx.0.next_id.fetch_add(1, Ordering::SeqCst));
     let type_name = type_name.to_string();
-    ctx.0
+    let out = ctx
+        .0
         .call("create", &desired.name, |o| {
             if desired.unique && o.values().any(|x| x.thing.name == desired.name && x.type_name == type_name) {
                 return Err(ProviderError::with_code("AlreadyExists", format!("{} exists", desired.name)));
             }
-            o.insert(id.clone(), Object { type_name, thing: desired.clone() });
-            Ok(())
+            let mut thing = desired.clone();
+            thing.zone.get_or_insert_with(|| "mem-1a".into());
+            let obj = Object { type_name, thing, version: 1 };
+            let out = outputs_of(&id, &obj);
+            o.insert(id.clone(), obj);
+            Ok(out)
         })
         .await?;
-    Ok((id.clone(), ThingOutputs { arn: format!("arn:mem:{id}"), id, name: desired.name.clone() }))
+    Ok((id, out))
 }
 
 async fn update_thing(ctx: &Mem, id: &str, desired: &Thing) -> Result<ThingOutputs, ProviderError> {
     ctx.0
         .call("update", &desired.name, |o| match o.get_mut(id) {
             Some(obj) => {
+                let zone = obj.thing.zone.clone();
                 obj.thing = desired.clone();
-                Ok(())
+                if obj.thing.zone.is_none() {
+                    obj.thing.zone = zone;
+                }
+                obj.version += 1;
+                Ok(outputs_of(id, obj))
             }
             None => Err(ProviderError::with_code("NotFound", id)),
         })
-        .await?;
-    Ok(ThingOutputs { id: id.to_string(), arn: format!("arn:mem:{id}"), name: desired.name.clone() })
+        .await
 }
 
 async fn delete_thing(ctx: &Mem, id: &str, prior: &Thing) -> Result<(), ProviderError> {
@@ -232,6 +270,8 @@ async fn find_thing(ctx: &Mem, meta: &CallMeta) -> Result<Option<String>, Provid
 impl Resource for Thing {
     const TYPE: &'static str = "mem_thing";
     const REPLACE_FIELDS: &'static [&'static str] = &["name"];
+    const COMPUTED: &'static [&'static str] = &["zone"];
+    const UPDATE_CHANGES: &'static [(&'static str, &'static [&'static str])] = &[("*", &["version"])];
     type Outputs = ThingOutputs;
     type Refs = ThingRefs;
     type Context = Mem;
@@ -245,6 +285,9 @@ impl Resource for Thing {
             e.push(FieldError::new("size", "must be at most 1000"));
         }
         e
+    }
+    fn normalize(&mut self) {
+        self.size.get_or_insert(1);
     }
     fn set_default_tags(&mut self, tags: &BTreeMap<String, String>) {
         for (k, v) in tags {
@@ -287,9 +330,14 @@ impl Resource for Vault {
     const TYPE: &'static str = "mem_vault";
     const REPLACE_FIELDS: &'static [&'static str] = &["name"];
     const PROTECT_BY_DEFAULT: bool = true;
+    const COMPUTED: &'static [&'static str] = Thing::COMPUTED;
     type Outputs = ThingOutputs;
     type Refs = ThingRefs;
     type Context = Mem;
+
+    fn normalize(&mut self) {
+        self.0.normalize();
+    }
 
     async fn create(ctx: &Mem, desired: &Self, _meta: &CallMeta) -> Result<(String, ThingOutputs), ProviderError> {
         create_thing(ctx, Self::TYPE, &desired.0).await

@@ -43,6 +43,26 @@ pub struct Observed<R: Resource> {
 #[async_trait]
 pub trait Context: Send + Sync + Sized + 'static {
     async fn init() -> Result<Self, ProviderError>;
+
+    /// Whose account the credentials are, for the account guard (one call, cached by the context);
+    /// `None` for contexts without accounts.
+    async fn identity(&self) -> Option<Result<Identity, ProviderError>> {
+        None
+    }
+}
+
+/// The account, region and partition a run acts in: recorded in state the first time, checked every time.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Identity {
+    pub account: String,
+    pub region: String,
+    pub partition: String,
+}
+
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "account {} in {} ({})", self.account, self.region, self.partition)
+    }
 }
 
 /// The unit context, for resources that need none.
@@ -198,6 +218,7 @@ pub(crate) trait ErasedType: Send + Sync {
     ) -> Result<Value, ProviderError>;
     async fn delete(&self, ctx: &Contexts, id: &str, prior: &Value) -> Result<(), ProviderError>;
     async fn find_by_tags(&self, ctx: &Contexts, desired: &Value, meta: &CallMeta) -> Result<Option<String>, ProviderError>;
+    async fn identity(&self, ctx: &Contexts) -> Option<Result<Identity, ProviderError>>;
 }
 
 pub(crate) struct Typed<R>(std::marker::PhantomData<fn() -> R>);
@@ -302,6 +323,12 @@ impl<R: Resource> ErasedType for Typed<R> {
     async fn find_by_tags(&self, ctx: &Contexts, desired: &Value, meta: &CallMeta) -> Result<Option<String>, ProviderError> {
         let ctx = ctx.get::<R::Context>().await?;
         R::find_by_tags(&ctx, &decode::<R>(desired)?, meta).await
+    }
+    async fn identity(&self, ctx: &Contexts) -> Option<Result<Identity, ProviderError>> {
+        match ctx.get::<R::Context>().await {
+            Ok(c) => c.identity().await,
+            Err(e) => Some(Err(e)),
+        }
     }
 }
 

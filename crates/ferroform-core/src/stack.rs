@@ -135,6 +135,7 @@ pub struct Stack {
     pub(crate) default_tags: BTreeMap<String, String>,
     pub(crate) vars: BTreeMap<String, String>,
     pub(crate) registry: Registry,
+    pub(crate) allowed_accounts: Vec<String>,
     prefix: Vec<String>,
 }
 
@@ -148,6 +149,7 @@ impl Stack {
             default_tags: BTreeMap::new(),
             vars: BTreeMap::new(),
             registry: Registry::default(),
+            allowed_accounts: Vec::new(),
             prefix: Vec::new(),
         }
     }
@@ -198,6 +200,12 @@ impl Stack {
 
     pub fn sensitive_output(&mut self, name: &str, value: impl Into<Value>) {
         self.outputs.insert(name.to_string(), OutputDecl { value: value.into(), sensitive: true });
+    }
+
+    /// Terraform's `allowed_account_ids`: any other account is refused before any call but the one that
+    /// asks whose the credentials are.
+    pub fn allowed_accounts<I: IntoIterator<Item = S>, S: Into<String>>(&mut self, accounts: I) {
+        self.allowed_accounts.extend(accounts.into_iter().map(Into::into));
     }
 
     /// Declares that the resource once at `from` is now at `to`: its state moves, nothing is recreated.

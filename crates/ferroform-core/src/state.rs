@@ -17,6 +17,10 @@ pub struct State {
     pub serial: u64,
     pub lineage: String,
     pub stack: String,
+    /// The account, region and partition the state belongs to, recorded by the first run that read the
+    /// cloud; every later run with other credentials is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<crate::resource::Identity>,
     pub resources: BTreeMap<String, ResourceState>,
     /// Old objects of a create-before-destroy replacement, kept until deleted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -82,6 +86,7 @@ impl State {
             serial: 0,
             lineage: uuid::Uuid::new_v4().to_string(),
             stack: stack.to_string(),
+            account: None,
             resources: BTreeMap::new(),
             deposed: Vec::new(),
             outputs: BTreeMap::new(),
@@ -160,6 +165,11 @@ pub trait Backend: Send + Sync {
     async fn unlock(&self, id: &str) -> Result<()>;
     /// Removes the lock whatever its holder (`force-unlock ID` checks the id first).
     async fn force_unlock(&self, id: &str) -> Result<()>;
+    /// Whether this run may still act under the lock it took, judged locally without a call (a lease that
+    /// may have run out counts as lost). Apply asks before each step and each state write and stops on `Err`.
+    fn check_held(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Loads state from a backend, or a fresh one when there is none yet.

@@ -595,3 +595,115 @@ async fn refresh_records_drift_in_state() -> R {
     assert_eq!(state.resources["a"].inputs["value"], "drifted");
     Ok(())
 }
+
+#[tokio::test]
+async fn removing_a_setting_reverts_it_and_computed_fields_are_left_alone() -> R {
+    let env = Env::new();
+    let with = |size: Option<u64>, zone: Option<&str>| {
+        let mut s = Stack::new("t");
+        let mut t = Thing::new("a").value("v");
+        t.size = size;
+        t.zone = zone.map(str::to_string);
+        s.add("a", t);
+        s
+    };
+    env.apply(&with(Some(7), Some("mem-2b"))).await?;
+    // The settings leave the code: size goes back to the cloud's default, zone (computed) stays.
+    let plan = env.plan(&with(None, None)).await?;
+    assert_eq!(action(&plan, "a"), Some(Action::Update));
+    let a = plan.changes.iter().find(|c| c.address == "a").ok_or_else(|| anyhow::anyhow!("no a"))?;
+    let fields: Vec<(String, String)> = a.fields.iter().map(|f| (f.path.clone(), format!("{:?} -> {:?}", f.before, f.after))).collect();
+    assert_eq!(fields, [("size".to_string(), "Some(Number(7)) -> Some(Number(1))".to_string())], "{}", plan.render(false));
+    assert!(plan.render(false).contains("~ size = 7 -> 1"), "{}", plan.render(false));
+    env.apply(&with(None, None)).await?;
+    let obj = env.cloud.objects().remove(&env.id("a")?).ok_or_else(|| anyhow::anyhow!("gone"))?;
+    assert_eq!((obj.thing.size, obj.thing.zone.as_deref()), (Some(1), Some("mem-2b")), "read straight from the cloud");
+    assert!(!env.plan(&with(None, None)).await?.has_changes());
+    // A map key removed from the code is removed.
+    env.cloud.tamper(&env.id("a")?, |t| {
+        t.tags.insert("extra".into(), "x".into());
+    });
+    let plan = env.plan(&with(None, None)).await?;
+    let text = plan.render(false);
+    assert!(text.contains("- tags.extra = \"x\""), "{text}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn outputs_an_update_changes_are_unknown_to_dependents_and_one_apply_converges() -> R {
+    let env = Env::new();
+    let stack = |v: &str| {
+        let mut s = Stack::new("t");
+        let a = s.add("a", Thing::new("a").value(v));
+        s.add("b", Thing::new("b").value(a.version()));
+        s
+    };
+    env.apply(&stack("v1")).await?;
+    let plan = env.plan(&stack("v2")).await?;
+    assert_eq!(action(&plan, "a"), Some(Action::Update));
+    assert_eq!(action(&plan, "b"), Some(Action::Update), "{}", plan.render(false));
+    assert!(plan.render(false).contains("~ value = \"1\" -> (known after apply)"), "{}", plan.render(false));
+    env.apply(&stack("v2")).await?;
+    let b = env.cloud.objects().remove(&env.id("b")?).ok_or_else(|| anyhow::anyhow!("gone"))?;
+    assert_eq!(b.thing.value.as_deref(), Some("2"), "b follows a's new version in the same apply");
+    assert!(!env.plan(&stack("v2")).await?.has_changes());
+    Ok(())
+}
+
+#[tokio::test]
+async fn nested_changes_and_sensitive_paths_in_text_and_json() -> R {
+    let env = Env::new();
+    let stack = |secret: &str, extra: bool| {
+        let mut s = Stack::new("t");
+        let mut t = Thing::new("a");
+        t.tags.insert("SECRET".into(), secret.into());
+        t.tags.insert("team".into(), "x".repeat(300));
+        if extra {
+            t.tags.insert("added".into(), "1".into());
+        }
+        s.add_with("a", t, Options::new().sensitive("tags.SECRET"));
+        s
+    };
+    let plan = env.plan(&stack("hunter2", false)).await?;
+    let (text, json) = (plan.render(false), plan.to_json()?);
+    assert!(!text.contains("hunter2") && !json.contains("hunter2"), "{text}\n{json}");
+    assert!(text.contains("(sensitive)"), "{text}");
+    // Long values are shown whole.
+    assert!(text.contains(&"x".repeat(300)), "{text}");
+    env.apply(&stack("hunter2", false)).await?;
+    let plan = env.plan(&stack("hunter3", true)).await?;
+    let (text, json) = (plan.render(false), plan.to_json()?);
+    assert!(!text.contains("hunter") && !json.contains("hunter"), "{text}\n{json}");
+    assert!(text.contains("~ tags.SECRET = \"(sensitive)\" -> \"(sensitive)\""), "{text}");
+    assert!(text.contains("+ tags.added = \"1\""), "{text}");
+    let v: serde_json::Value = serde_json::from_str(&json)?;
+    let paths: Vec<&str> = v["changes"][0]["fields"].as_array().into_iter().flatten().filter_map(|f| f["path"].as_str()).collect();
+    assert_eq!(paths, ["tags.SECRET", "tags.added"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn another_account_or_region_is_refused_before_any_read() -> R {
+    let env = Env::new();
+    env.cloud.set_identity("111111111111", "eu-west-1");
+    env.apply(&chain("v1")).await?;
+    assert_eq!(env.state()?.account.map(|a| a.account).as_deref(), Some("111111111111"));
+    for (account, region) in [("222222222222", "eu-west-1"), ("111111111111", "us-east-1")] {
+        env.cloud.set_identity(account, region);
+        env.cloud.reset_calls();
+        let err = env.plan(&chain("v1")).await.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("belongs to account 111111111111 in eu-west-1") && err.contains(account) && err.contains(region), "{err}");
+        assert_eq!(env.cloud.calls(), ["identify"], "nothing read after the identity call");
+        let err = env.engine().apply(&chain("v2"), &PlanOptions::default()).await.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("refusing to run"), "{err}");
+    }
+    // allowed_accounts refuses a fresh state too.
+    let fresh = Env::new();
+    fresh.cloud.set_identity("333333333333", "eu-west-1");
+    let mut s = chain("v1");
+    s.allowed_accounts(["444444444444"]);
+    let err = fresh.plan(&s).await.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("allows only account(s) 444444444444") && err.contains("333333333333"), "{err}");
+    assert_eq!(fresh.cloud.calls(), ["identify"]);
+    Ok(())
+}
