@@ -1,6 +1,7 @@
 //! One function per command, each a thin adapter over an engine verb.
 
 use crate::progress::Progress;
+use crate::signals::Signals;
 use crate::{Command, Opts, RunArgs, StateCommand};
 use anyhow::{bail, Context as _};
 use ferroform_core::{Action, Backend, Contexts, Engine, Plan, PlanOptions, Stack};
@@ -15,23 +16,18 @@ pub(crate) struct Ctx<'a> {
     pub contexts: Contexts,
     pub opts: &'a Opts,
     pub color: bool,
+    pub signals: &'a Signals,
 }
 
 impl Ctx<'_> {
     fn engine(&self, parallelism: usize) -> Engine {
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        // Ctrl-C: start nothing new, let running steps finish, save state, release the lock.
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\nInterrupt received: waiting for running steps to finish, then saving state...");
-                let _ = tx.send(true);
-            }
-        });
         Engine::new(self.backend.clone())
             .contexts(self.contexts.clone())
             .parallelism(parallelism)
             .reporter(Arc::new(Progress { color: self.color }))
-            .interrupt(rx)
+            .interrupt(self.signals.stop.clone())
+            .abort(self.signals.abort.clone())
+            .grace(Duration::from_secs(self.opts.grace))
             .lock_timeout(Duration::from_secs(self.opts.lock_timeout))
     }
 }
@@ -58,6 +54,16 @@ pub(crate) async fn run(ctx: Ctx<'_>) -> anyhow::Result<ExitCode> {
             print!("{}", ctx.engine(1).graph(&ctx.stack)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Show { plan_file, json } => {
+            let bytes = std::fs::read(plan_file).with_context(|| format!("reading the plan file {plan_file}"))?;
+            let plan = Plan::from_json(&bytes).with_context(|| format!("plan file {plan_file}"))?;
+            if *json {
+                println!("{}", plan.to_json()?);
+            } else {
+                print!("{}", plan.render(ctx.color));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Import { address, id } => {
             let entry = ctx.engine(1).import(&ctx.stack, address, id).await?;
             println!("{address}: imported {} {id}. Run `plan` to see how it differs from the code.", entry.type_name);
@@ -73,8 +79,7 @@ pub(crate) async fn run(ctx: Ctx<'_>) -> anyhow::Result<ExitCode> {
 }
 
 async fn plan(ctx: &Ctx<'_>, run: &RunArgs, json: bool, out: Option<&str>, destroy: bool, detailed: bool) -> anyhow::Result<ExitCode> {
-    let opts = PlanOptions { destroy, targets: run.targets.clone() };
-    let plan = ctx.engine(run.parallelism).plan(&ctx.stack, &opts).await?;
+    let plan = ctx.engine(run.parallelism).plan(&ctx.stack, &plan_options(run, destroy)).await?;
     if json {
         println!("{}", plan.to_json()?);
     } else {
@@ -103,8 +108,7 @@ async fn apply(ctx: &Ctx<'_>, run: &RunArgs, plan_file: Option<&str>, auto_appro
             engine.begin_saved(&ctx.stack, &saved).await.with_context(|| format!("plan file {path}"))?
         }
         None => {
-            let opts = PlanOptions { destroy, targets: run.targets.clone() };
-            let session = engine.begin(&ctx.stack, &opts).await?;
+            let session = engine.begin(&ctx.stack, &plan_options(run, destroy)).await?;
             print!("{}", session.plan().render(ctx.color));
             if !session.plan().has_changes() {
                 session.release().await;
@@ -139,6 +143,16 @@ async fn apply(ctx: &Ctx<'_>, run: &RunArgs, plan_file: Option<&str>, auto_appro
         print_outputs(ctx).await?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn plan_options(run: &RunArgs, destroy: bool) -> PlanOptions {
+    PlanOptions {
+        destroy,
+        targets: run.targets.clone(),
+        replace: run.replace.clone(),
+        refresh_only: run.refresh_only,
+        skip_refresh: !run.refresh,
+    }
 }
 
 fn confirm(destroy: bool) -> anyhow::Result<bool> {
@@ -208,6 +222,10 @@ async fn state(ctx: &Ctx<'_>, cmd: &StateCommand) -> anyhow::Result<ExitCode> {
         StateCommand::Rm { address } => {
             engine.state_rm(ctx.stack.name(), address).await?;
             println!("Removed {address} from state (the resource itself still exists).");
+        }
+        StateCommand::Mv { from, to } => {
+            engine.state_mv(ctx.stack.name(), from, to).await?;
+            println!("Moved {from} to {to} in state (nothing in the cloud changed).");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -5,6 +5,7 @@
 
 mod commands;
 mod progress;
+mod signals;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
@@ -24,6 +25,9 @@ pub struct Opts {
     /// A stack variable, `name=value` (repeatable); the stack reads it with `stack.var("name")`.
     #[arg(long = "var", global = true, value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
+    /// Variables from a file of `name = "value"` lines (`#` comments); `--var` wins over it.
+    #[arg(long = "var-file", global = true, value_name = "FILE")]
+    pub var_files: Vec<String>,
     /// Show each AWS call (-v) and more (-vv).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -33,6 +37,9 @@ pub struct Opts {
     /// Wait this many seconds for a held state lock before giving up.
     #[arg(long, global = true, default_value_t = 0, value_name = "SECONDS")]
     pub lock_timeout: u64,
+    /// After SIGINT/SIGTERM, how long running steps may take to finish before they are abandoned.
+    #[arg(long, global = true, default_value_t = 30, value_name = "SECONDS")]
+    pub grace: u64,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -42,6 +49,15 @@ pub struct RunArgs {
     /// Only this resource and what it needs (repeatable).
     #[arg(long = "target", value_name = "ADDRESS")]
     pub targets: Vec<String>,
+    /// Replace this resource even though nothing forces it (repeatable): Terraform's `-replace`.
+    #[arg(long = "replace", value_name = "ADDRESS")]
+    pub replace: Vec<String>,
+    /// Only show (plan) or record (apply) what changed outside ferroform; change nothing in the cloud.
+    #[arg(long)]
+    pub refresh_only: bool,
+    /// `--refresh=false`: take state as the truth and read nothing (faster, blind to drift).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub refresh: bool,
     /// How many steps may run at once.
     #[arg(long, default_value_t = 10)]
     pub parallelism: usize,
@@ -98,6 +114,12 @@ pub enum Command {
     },
     /// Print the dependency graph as DOT.
     Graph,
+    /// Print a plan saved with `plan --out`, as text or JSON.
+    Show {
+        plan_file: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Bring an existing resource under management at ADDRESS.
     Import { address: String, id: String },
     /// Inspect or edit state.
@@ -115,6 +137,8 @@ pub enum StateCommand {
     Show { address: String },
     /// Forget a resource (it is not deleted).
     Rm { address: String },
+    /// Move a resource to another address (nothing in the cloud changes); see also `Stack::moved`.
+    Mv { from: String, to: String },
 }
 
 /// A stack program's command line.
@@ -163,25 +187,61 @@ impl Cli {
             }
         };
         let color = !opts.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
-        match runtime.block_on(self.execute(opts, color, build)) {
-            Ok(code) => code,
-            Err(e) => {
-                eprintln!("{}", progress::paint(color, "31", &format!("Error: {}", render(&e))));
-                ExitCode::FAILURE
-            }
-        }
+        runtime.block_on(async {
+            // Only commands that write state need a chance to save it before exiting.
+            let saves_state = matches!(
+                opts.command,
+                Command::Apply { .. } | Command::Destroy { .. } | Command::Refresh | Command::Import { .. } | Command::State(_)
+            );
+            let signals = match signals::Signals::install(saves_state) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("Error: can't listen for signals: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let result = self.execute(&opts, color, &signals, build).await;
+            let code = match result {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("{}", progress::paint(color, "31", &format!("Error: {}", render(&e))));
+                    ExitCode::FAILURE
+                }
+            };
+            signals.exit_code().map(ExitCode::from).unwrap_or(code)
+        })
     }
 
-    async fn execute(self, opts: Opts, color: bool, build: impl Fn(&mut Stack) -> anyhow::Result<()>) -> anyhow::Result<ExitCode> {
+    async fn execute(
+        self,
+        opts: &Opts,
+        color: bool,
+        signals: &signals::Signals,
+        build: impl Fn(&mut Stack) -> anyhow::Result<()>,
+    ) -> anyhow::Result<ExitCode> {
         let mut stack = Stack::new(&self.name);
+        for file in &opts.var_files {
+            for (k, v) in read_var_file(file)? {
+                stack.set_var(&k, &v);
+            }
+        }
         for v in &opts.vars {
             let (k, val) = v.split_once('=').with_context(|| format!("--var `{v}` is not NAME=VALUE"))?;
             stack.set_var(k, val);
         }
-        build(&mut stack).context("building the stack")?;
+        match opts.command {
+            // These read or edit state only: the stack's resources are not needed, so nothing is built.
+            Command::Output { .. } | Command::State(_) | Command::ForceUnlock { .. } | Command::Show { .. } => {}
+            Command::Graph => {
+                // The graph needs the resources and their references, not their code.
+                ferroform_core::set_builds(false);
+                build(&mut stack).context("building the stack")?;
+            }
+            _ => build(&mut stack).context("building the stack")?,
+        }
         stack.register_types(&self.registry);
         let backend = self.backend_for(opts.state.as_deref())?;
-        commands::run(commands::Ctx { stack, backend, contexts: self.contexts, opts: &opts, color }).await
+        commands::run(commands::Ctx { stack, backend, contexts: self.contexts, opts, color, signals }).await
     }
 
     fn backend_for(&self, location: Option<&str>) -> anyhow::Result<Arc<dyn Backend>> {
@@ -197,6 +257,28 @@ impl Cli {
         }
         Ok(Arc::new(LocalBackend::new(location)))
     }
+}
+
+/// `name = "value"` or `name = value` lines; blank lines and `#` comments skipped.
+fn read_var_file(path: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("--var-file {path}"))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (k, v) = line.split_once('=').with_context(|| format!("{path}:{}: expected `name = \"value\"`", n + 1))?;
+        let v = v.trim();
+        let v = match v.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+            Some(quoted) => {
+                serde_json::from_str::<String>(&format!("\"{quoted}\"")).with_context(|| format!("{path}:{}: bad string", n + 1))?
+            }
+            None => v.to_string(),
+        };
+        out.push((k.trim().to_string(), v));
+    }
+    Ok(out)
 }
 
 fn init_tracing(verbose: u8) {

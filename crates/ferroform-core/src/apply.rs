@@ -113,6 +113,8 @@ impl StateStore {
             let s = self.inner.state.lock().map_err(|_| self.poisoned())?;
             (s.serial, s.to_bytes()?)
         };
+        // A run that may have lost its lock writes nothing (and keeps saying so: losing it is for good).
+        self.inner.backend.check_held()?;
         match self.inner.backend.write(&bytes).await {
             Ok(()) => {
                 *written = Ok(latest);
@@ -157,6 +159,10 @@ pub(crate) struct ApplyContext {
     pub reporter: Arc<dyn Reporter>,
     pub parallelism: usize,
     pub interrupt: Option<watch::Receiver<bool>>,
+    /// `true`: abandon running steps now (a second signal).
+    pub abort: Option<watch::Receiver<bool>>,
+    /// How long running steps may take to finish after an interrupt.
+    pub grace: Duration,
 }
 
 struct Exec {
@@ -338,17 +344,28 @@ async fn walk(exec: &Arc<Exec>, steps: Vec<Step>, edges: Vec<(Step, Step)>, cx: 
     let total = steps.len();
     let parallelism = cx.parallelism.max(1);
     let mut interrupt = cx.interrupt.clone();
+    let mut abort = cx.abort.clone();
+    let mut deadline: Option<tokio::time::Instant> = None;
+    let mut in_flight: HashMap<tokio::task::Id, String> = HashMap::new();
     loop {
         let interrupted = interrupt.as_ref().map(|r| *r.borrow()).unwrap_or(false);
         if interrupted && !stopped {
             stopped = true;
+            deadline = Some(tokio::time::Instant::now() + cx.grace);
             cx.reporter.event(Event::Note("interrupt received: letting running steps finish, starting nothing new".into()));
         }
         while !stopped && running.len() < parallelism && !ready.is_empty() {
+            // A run that may have lost its lock starts nothing more.
+            if let Err(e) = exec.store.inner.backend.check_held() {
+                stopped = true;
+                failures.push(e);
+                break;
+            }
             let step = ready.remove(0);
             let exec = exec.clone();
             let reporter = cx.reporter.clone();
-            running.spawn(async move {
+            let address = step.address().to_string();
+            let handle = running.spawn(async move {
                 let started = Instant::now();
                 reporter.event(Event::Started { address: step.address().to_string(), action: step.verb() });
                 let span = tracing::info_span!("step", address = step.address(), action = step.verb());
@@ -366,47 +383,101 @@ async fn walk(exec: &Arc<Exec>, steps: Vec<Step>, edges: Vec<(Step, Step)>, cx: 
                 }
                 (step, result.map(|_| ()))
             });
+            in_flight.insert(handle.id(), address);
         }
         if running.is_empty() {
             break;
         }
-        let joined = match interrupt.as_mut() {
-            Some(rx) if !stopped => {
+        let joined = match (interrupt.as_mut(), deadline) {
+            (Some(rx), _) if !stopped => {
                 tokio::select! {
-                    j = running.join_next() => j,
+                    j = running.join_next_with_id() => j,
                     _ = rx.changed() => continue,
                 }
             }
-            _ => running.join_next().await,
+            // Interrupted: running steps get until the deadline, or until a second signal.
+            (_, Some(deadline)) => {
+                let why = tokio::select! {
+                    j = running.join_next_with_id() => {
+                        let Some(joined) = j else { break };
+                        finished += 1;
+                        handle_joined(joined, &mut in_flight, &mut next, &mut waiting, &mut ready, &mut failures, &mut stopped);
+                        continue;
+                    }
+                    _ = tokio::time::sleep_until(deadline) => "they did not finish within the grace period",
+                    _ = until_true(&mut abort) => "a second signal was received",
+                };
+                // Cancelling a step drops its future: its waits end, and a create it was in stays
+                // `creating` in state, found by tags on the next run.
+                running.abort_all();
+                while running.join_next().await.is_some() {}
+                let names: Vec<String> = std::mem::take(&mut in_flight).into_values().collect();
+                cx.reporter.event(Event::Note(format!("abandoned {} ({why}); the next run picks them up", names.join(", "))));
+                failures.push(Error::Usage(format!("interrupted: abandoned {} ({why})", names.join(", "))));
+                break;
+            }
+            _ => running.join_next_with_id().await,
         };
         let Some(joined) = joined else { break };
         finished += 1;
-        match joined {
-            Ok((step, Ok(()))) => {
-                for n in next.remove(&step).unwrap_or_default() {
-                    if let Some(w) = waiting.get_mut(&n) {
-                        *w -= 1;
-                        if *w == 0 {
-                            ready.push(n);
-                        }
-                    }
-                }
-            }
-            Ok((_, Err(e))) => {
-                stopped = true;
-                failures.push(e);
-            }
-            Err(join) => {
-                stopped = true;
-                failures.push(Error::Usage(format!("a step panicked: {join}")));
-            }
-        }
+        handle_joined(joined, &mut in_flight, &mut next, &mut waiting, &mut ready, &mut failures, &mut stopped);
     }
     if failures.is_empty() && !stopped && finished < total {
         failures
             .push(Error::Usage(format!("{} step(s) could not be ordered (a cycle among replacements and deletions)", total - finished)));
     }
     failures
+}
+
+type Joined = std::result::Result<(tokio::task::Id, (Step, Result<()>)), tokio::task::JoinError>;
+
+/// A finished step: its successors may become ready; a failure stops new work.
+fn handle_joined(
+    joined: Joined,
+    in_flight: &mut HashMap<tokio::task::Id, String>,
+    next: &mut HashMap<Step, Vec<Step>>,
+    waiting: &mut HashMap<Step, usize>,
+    ready: &mut Vec<Step>,
+    failures: &mut Vec<Error>,
+    stopped: &mut bool,
+) {
+    match joined {
+        Ok((id, (step, Ok(())))) => {
+            in_flight.remove(&id);
+            for n in next.remove(&step).unwrap_or_default() {
+                if let Some(w) = waiting.get_mut(&n) {
+                    *w -= 1;
+                    if *w == 0 {
+                        ready.push(n);
+                    }
+                }
+            }
+        }
+        Ok((id, (_, Err(e)))) => {
+            in_flight.remove(&id);
+            *stopped = true;
+            failures.push(e);
+        }
+        Err(join) => {
+            in_flight.remove(&join.id());
+            *stopped = true;
+            failures.push(Error::Usage(format!("a step panicked: {join}")));
+        }
+    }
+}
+
+/// Returns once the receiver holds `true`; never, without one.
+async fn until_true(rx: &mut Option<watch::Receiver<bool>>) {
+    match rx {
+        Some(rx) => {
+            while !*rx.borrow_and_update() {
+                if rx.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+        None => std::future::pending().await,
+    }
 }
 
 fn provider_err(address: &str, operation: &'static str) -> impl FnOnce(ProviderError) -> Error {

@@ -23,6 +23,12 @@ pub struct PlanOptions {
     pub destroy: bool,
     /// Only these addresses and what they need (for destroy: and what needs them).
     pub targets: Vec<String>,
+    /// Replace these even though no field forces it (Terraform's `-replace`).
+    pub replace: Vec<String>,
+    /// Show (and on apply, record in state) what changed outside ferroform; change nothing in the cloud.
+    pub refresh_only: bool,
+    /// Take state as what is live and read nothing (Terraform's `-refresh=false`).
+    pub skip_refresh: bool,
 }
 
 pub struct Engine {
@@ -31,6 +37,8 @@ pub struct Engine {
     parallelism: usize,
     reporter: Arc<dyn Reporter>,
     interrupt: Option<watch::Receiver<bool>>,
+    abort: Option<watch::Receiver<bool>>,
+    grace: Duration,
     lock_timeout: Duration,
 }
 
@@ -42,6 +50,8 @@ impl Engine {
             parallelism: 10,
             reporter: Arc::new(Silent),
             interrupt: None,
+            abort: None,
+            grace: Duration::from_secs(30),
             lock_timeout: Duration::ZERO,
         }
     }
@@ -60,6 +70,18 @@ impl Engine {
     /// Once the receiver sees `true`, apply starts nothing new, lets running steps finish and saves state.
     pub fn interrupt(mut self, rx: watch::Receiver<bool>) -> Self {
         self.interrupt = Some(rx);
+        self
+    }
+    /// Once the receiver sees `true` (a second signal), running steps are abandoned at once: their waits
+    /// end, state is saved (a create in flight stays `creating`, adopted by tags next time), the lock is
+    /// released.
+    pub fn abort(mut self, rx: watch::Receiver<bool>) -> Self {
+        self.abort = Some(rx);
+        self
+    }
+    /// How long running steps may take to finish after an interrupt before they are abandoned (default 30 s).
+    pub fn grace(mut self, d: Duration) -> Self {
+        self.grace = d;
         self
     }
     /// How long to wait for a held lock before giving up (default: fail at once).
@@ -104,7 +126,13 @@ impl Engine {
 
     /// Applies a plan saved earlier, refusing if the code, the state or the live resources moved since.
     pub async fn begin_saved(&self, stack: &Stack, saved: &Plan) -> Result<Session<'_>> {
-        let opts = PlanOptions { destroy: saved.destroy, targets: saved.targets.clone() };
+        let opts = PlanOptions {
+            destroy: saved.destroy,
+            targets: saved.targets.clone(),
+            replace: saved.replace.clone(),
+            refresh_only: saved.refresh_only,
+            skip_refresh: false,
+        };
         let session = self.begin(stack, &opts).await?;
         match stale_reason(saved, session.plan()) {
             None => Ok(session),
@@ -124,7 +152,7 @@ impl Engine {
     }
 
     pub async fn destroy(&self, stack: &Stack) -> Result<(Plan, State)> {
-        self.apply(stack, &PlanOptions { destroy: true, targets: vec![] }).await
+        self.apply(stack, &PlanOptions { destroy: true, ..Default::default() }).await
     }
 
     /// Reads every resource in state and records what it finds (drift becomes visible in state).
@@ -134,24 +162,8 @@ impl Engine {
         let result = async {
             let mut state = state::load(self.backend.as_ref(), &config.stack).await?;
             self.guard(&config, &mut state).await?;
-            let (mut state, live, _) = self.read_live(&config, state).await?;
-            for (address, l) in live {
-                match l {
-                    Some(l) => {
-                        if let Some(r) = state.resources.get_mut(&address) {
-                            r.id = Some(l.id);
-                            r.inputs = l.inputs;
-                            r.outputs = l.outputs;
-                        }
-                    }
-                    None => {
-                        state.resources.remove(&address);
-                    }
-                }
-            }
-            state.serial += 1;
-            self.backend.write(&state.to_bytes()?).await?;
-            Ok(state)
+            let (state, live, _) = self.read_live(&config, state, false).await?;
+            write_live(self.backend.as_ref(), state, live).await
         }
         .await;
         let _ = self.backend.unlock(&lock.id).await;
@@ -224,6 +236,29 @@ impl Engine {
         result
     }
 
+    /// Moves a resource to another address in state; nothing in the cloud changes.
+    pub async fn state_mv(&self, stack_name: &str, from: &str, to: &str) -> Result<()> {
+        let lock = self.lock("state mv").await?;
+        let result = async {
+            let mut state = state::load(self.backend.as_ref(), stack_name).await?;
+            if state.resources.contains_key(to) {
+                return Err(Error::Usage(format!("`{to}` is already in state; `state rm` it first")));
+            }
+            let Some(r) = state.resources.remove(from) else { return Err(Error::Usage(format!("`{from}` is not in state"))) };
+            state.resources.insert(to.to_string(), r);
+            for other in state.resources.values_mut() {
+                if other.dependencies.remove(from) {
+                    other.dependencies.insert(to.to_string());
+                }
+            }
+            state.serial += 1;
+            self.backend.write(&state.to_bytes()?).await
+        }
+        .await;
+        let _ = self.backend.unlock(&lock.id).await;
+        result
+    }
+
     pub async fn force_unlock(&self, lock_id: &str) -> Result<()> {
         self.backend.force_unlock(lock_id).await
     }
@@ -251,10 +286,24 @@ impl Engine {
                 return Err(Error::Usage(format!("--target `{t}` is neither in the stack nor in state")));
             }
         }
+        for r in &opts.replace {
+            if !config.nodes.contains_key(r) {
+                return Err(Error::Usage(format!("--replace `{r}` is not in the stack")));
+            }
+        }
         let mut state = state;
         self.guard(config, &mut state).await?;
-        let (state, live, moved_from) = self.read_live(config, state).await?;
-        plan::compute(PlanInput { config, state, live, destroy: opts.destroy, targets: &opts.targets, moved_from })
+        let (state, live, moved_from) = self.read_live(config, state, opts.skip_refresh).await?;
+        plan::compute(PlanInput {
+            config,
+            state,
+            live,
+            destroy: opts.destroy,
+            targets: &opts.targets,
+            moved_from,
+            replace: &opts.replace,
+            refresh_only: opts.refresh_only,
+        })
     }
 
     /// Applies renames, adopts interrupted creates, and reads every resource in state: batched per type,
@@ -264,6 +313,7 @@ impl Engine {
         &self,
         config: &Config,
         mut state: State,
+        skip_refresh: bool,
     ) -> Result<(State, BTreeMap<String, Option<Live>>, BTreeMap<String, String>)> {
         let mut moved_from = BTreeMap::new();
         for (from, to) in &config.moved {
@@ -281,6 +331,17 @@ impl Engine {
             }
         }
         self.adopt(config, &mut state).await?;
+        if skip_refresh {
+            let live = state
+                .resources
+                .iter()
+                .filter_map(|(a, r)| {
+                    let id = r.id.clone()?;
+                    Some((a.clone(), Some(Live { id, inputs: r.inputs.clone(), outputs: r.outputs.clone() })))
+                })
+                .collect();
+            return Ok((state, live, moved_from));
+        }
 
         let mut by_type: BTreeMap<String, Vec<(String, String, Value)>> = BTreeMap::new();
         for (address, r) in &state.resources {
@@ -405,6 +466,35 @@ impl Engine {
     }
 }
 
+/// State with what the reads found: drift recorded, vanished resources dropped.
+async fn write_live(backend: &dyn Backend, mut state: State, live: BTreeMap<String, Option<Live>>) -> Result<State> {
+    for (address, l) in live {
+        match l {
+            Some(l) => {
+                if let Some(r) = state.resources.get_mut(&address) {
+                    r.id = Some(l.id);
+                    r.inputs = l.inputs;
+                    r.outputs = l.outputs;
+                }
+            }
+            None => {
+                state.resources.remove(&address);
+            }
+        }
+    }
+    state.serial += 1;
+    backend.write(&state.to_bytes()?).await?;
+    Ok(state)
+}
+
+/// Applies a refresh-only plan (limited to its targets).
+async fn record_live(backend: &dyn Backend, planned: Planned) -> Result<State> {
+    let Planned { plan, state, mut live } = planned;
+    let scope: std::collections::BTreeSet<&String> = plan.drift.iter().map(|c| &c.address).collect();
+    live.retain(|a, _| scope.contains(a));
+    write_live(backend, state, live).await
+}
+
 fn stale_reason(saved: &Plan, now: &Plan) -> Option<String> {
     if saved.stack != now.stack {
         return Some(format!("it was made for stack `{}`, not `{}`", saved.stack, now.stack));
@@ -448,6 +538,9 @@ impl Session<'_> {
                 config_digest: String::new(),
                 live_digest: String::new(),
                 targets: vec![],
+                replace: vec![],
+                refresh_only: false,
+                drift: vec![],
                 changes: vec![],
                 outputs: BTreeMap::new(),
                 summary: plan::Summary::default(),
@@ -458,12 +551,19 @@ impl Session<'_> {
     pub async fn apply(mut self) -> Result<State> {
         let planned = self.planned.take().ok_or_else(|| Error::Usage("session already used".into()))?;
         let engine = self.engine;
+        if planned.plan.refresh_only {
+            let result = record_live(engine.backend.as_ref(), planned).await;
+            let _ = engine.backend.unlock(&self.lock.id).await;
+            return result;
+        }
         let cx = ApplyContext {
             config: self.config.clone(),
             contexts: engine.contexts.clone(),
             reporter: engine.reporter.clone(),
             parallelism: engine.parallelism,
             interrupt: engine.interrupt.clone(),
+            abort: engine.abort.clone(),
+            grace: engine.grace,
         };
         let result = apply::run(planned, engine.backend.clone(), cx).await;
         let _ = engine.backend.unlock(&self.lock.id).await;

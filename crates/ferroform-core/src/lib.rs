@@ -31,3 +31,16 @@ pub use state::{Backend, LockInfo, State};
 
 #[doc(hidden)]
 pub use serde as __serde;
+
+static BUILDS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Whether code that is built when a stack is declared (a Lambda's binary) should be built now. Commands
+/// that need no code (`graph`) turn it off; what would be built is then a placeholder.
+pub fn builds_enabled() -> bool {
+    BUILDS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// See [`builds_enabled`].
+pub fn set_builds(on: bool) {
+    BUILDS.store(on, std::sync::atomic::Ordering::Relaxed);
+}

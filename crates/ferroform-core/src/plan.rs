@@ -103,6 +103,16 @@ pub struct Plan {
     /// sha256 of what the reads found: the live state the plan was made against.
     pub live_digest: String,
     pub targets: Vec<String>,
+    /// Addresses replaced on request (`--replace`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replace: Vec<String>,
+    /// A refresh-only plan: `drift` is recorded in state, nothing in the cloud changes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refresh_only: bool,
+    /// What changed outside ferroform since state was written (refresh-only plans): `before` is state,
+    /// `after` is live.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<Change>,
     /// Every resource, in the order it would be applied (deletes last, dependents first).
     pub changes: Vec<Change>,
     pub outputs: BTreeMap<String, OutputChange>,
@@ -111,6 +121,9 @@ pub struct Plan {
 
 impl Plan {
     pub fn has_changes(&self) -> bool {
+        if self.refresh_only {
+            return !self.drift.is_empty();
+        }
         let s = self.summary;
         s.add + s.change + s.destroy + s.moves > 0 || self.outputs.values().any(|o| o.after_unknown || o.before != o.after)
     }
@@ -132,6 +145,12 @@ impl Plan {
     }
 
     pub fn summary_line(&self) -> String {
+        if self.refresh_only {
+            return match self.drift.len() {
+                0 => "No changes. State matches what is live.".into(),
+                n => format!("Refresh: {n} resource(s) changed outside ferroform; applying records them in state, nothing else changes."),
+            };
+        }
         if !self.has_changes() {
             return "No changes. Your infrastructure matches the configuration.".into();
         }
@@ -144,8 +163,12 @@ impl Plan {
     pub fn render(&self, color: bool) -> String {
         let paint = |code: &str, s: &str| if color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() };
         let mut out = String::new();
-        for c in &self.changes {
+        if !self.drift.is_empty() {
+            out.push_str("Objects changed outside ferroform:\n\n");
+        }
+        for c in self.drift.iter().chain(&self.changes) {
             let (marker, code, verb) = match c.action {
+                Action::NoOp if !c.reasons.is_empty() && c.moved_from.is_none() => ("  ~", "33", "has changed"),
                 Action::NoOp if c.moved_from.is_some() => ("   ", "0", "will be moved"),
                 Action::NoOp => continue,
                 Action::Create => ("  +", "32", "will be created"),
@@ -271,12 +294,17 @@ pub(crate) struct PlanInput<'a> {
     pub destroy: bool,
     pub targets: &'a [String],
     pub moved_from: BTreeMap<String, String>,
+    pub replace: &'a [String],
+    pub refresh_only: bool,
 }
 
 /// The rules: no prior -> create; a changed replace-forcing field -> replace; equal -> no-op; else update;
 /// in state but not in code -> delete.
 pub(crate) fn compute(input: PlanInput<'_>) -> Result<Planned> {
-    let PlanInput { config, state, live, destroy, targets, moved_from } = input;
+    let PlanInput { config, state, live, destroy, targets, moved_from, replace, refresh_only } = input;
+    if refresh_only {
+        return Ok(refresh_plan(config, state, live, targets));
+    }
     let mut changes: Vec<Change> = Vec::new();
     let mut refused = Vec::new();
     // Outputs not known until apply: every output of what is created or replaced (`None`), the outputs an
@@ -349,6 +377,11 @@ pub(crate) fn compute(input: PlanInput<'_>) -> Result<Planned> {
                             "{} forces replacement",
                             forcing.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
                         ));
+                        let cbd = node.lifecycle.create_before_destroy.unwrap_or_else(|| !node.kind.delete_before_create(&desired));
+                        change.replace_mode = Some(if cbd { ReplaceMode::CreateBeforeDestroy } else { ReplaceMode::DeleteBeforeCreate });
+                    } else if replace.contains(address) {
+                        change.action = Action::Replace;
+                        change.reasons.push("its replacement was asked for (--replace)".into());
                         let cbd = node.lifecycle.create_before_destroy.unwrap_or_else(|| !node.kind.delete_before_create(&desired));
                         change.replace_mode = Some(if cbd { ReplaceMode::CreateBeforeDestroy } else { ReplaceMode::DeleteBeforeCreate });
                     } else if !change.fields.is_empty() {
@@ -489,11 +522,69 @@ pub(crate) fn compute(input: PlanInput<'_>) -> Result<Planned> {
         config_digest: config_digest(config),
         live_digest,
         targets: targets.to_vec(),
+        replace: replace.to_vec(),
+        refresh_only: false,
+        drift: Vec::new(),
         changes,
         outputs,
         summary,
     };
     Ok(Planned { plan, state, live })
+}
+
+/// A refresh-only plan: for each resource in state, how the live object differs from what state says.
+fn refresh_plan(config: &Config, state: State, live: BTreeMap<String, Option<Live>>, targets: &[String]) -> Planned {
+    let in_scope = scope(config, &state, targets, false);
+    let mut drift = Vec::new();
+    for (address, r) in state.resources.iter().filter(|(a, _)| in_scope.contains(*a)) {
+        let kind = config.registry.get(&r.type_name);
+        let mut change = Change {
+            address: address.clone(),
+            type_name: r.type_name.clone(),
+            action: Action::NoOp,
+            id: r.id.clone(),
+            replace_mode: None,
+            reasons: Vec::new(),
+            fields: Vec::new(),
+            deposed: false,
+            moved_from: None,
+            depends_on: r.dependencies.iter().cloned().collect(),
+        };
+        match live.get(address).and_then(|l| l.as_ref()) {
+            None => change.reasons.push("it was deleted outside ferroform; it will be dropped from state".into()),
+            Some(l) => {
+                let canon = |v: &Value| kind.as_ref().and_then(|k| k.canonical(v, None).ok()).unwrap_or_else(|| v.clone());
+                let none = BTreeSet::new();
+                let sensitive = config.nodes.get(address).map(|n| n.lifecycle.sensitive.clone()).unwrap_or_default();
+                let rules = diff::Rules { replace: &[], computed: &[], ignore: &none, sensitive: &sensitive };
+                change.fields = diff::diff_fields(&canon(&l.inputs), Some(&canon(&r.inputs)), &rules);
+                if !change.fields.is_empty() {
+                    change.reasons.push("it changed outside ferroform".into());
+                }
+            }
+        }
+        if !change.reasons.is_empty() {
+            drift.push(change);
+        }
+    }
+    let plan = Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        stack: config.stack.clone(),
+        destroy: false,
+        created_at: chrono::Utc::now().to_rfc3339(),
+        state_lineage: state.lineage.clone(),
+        state_serial: state.serial,
+        config_digest: config_digest(config),
+        live_digest: sha256_json(&live),
+        targets: targets.to_vec(),
+        replace: Vec::new(),
+        refresh_only: true,
+        drift,
+        changes: Vec::new(),
+        outputs: BTreeMap::new(),
+        summary: Summary::default(),
+    };
+    Planned { plan, state, live }
 }
 
 fn protected(address: &str, why: &str) -> crate::Diagnostic {
