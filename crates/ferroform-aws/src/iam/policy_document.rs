@@ -1,12 +1,25 @@
 //! IAM policy documents: a typed builder that serializes to IAM's JSON and compares semantically.
 //!
-//! What "semantically" means here (applied by [`PolicyDocument::normalize`] to desired and live alike):
-//! statement order is kept (it is meaningful to people reading it, and IAM keeps it), but inside a
-//! statement `Action`/`Resource`/principal/condition value lists are sets (sorted, deduplicated); a single
-//! string equals a one-element list; a missing `Version` is `2012-10-17`; condition values `true`/`1` equal
-//! `"true"`/`"1"`; an AWS principal given as a bare account id equals the `arn:aws:iam::ID:root` IAM turns it
-//! into. IAM answers `GetRole`/`GetRolePolicy`/`GetPolicyVersion` with URL-encoded documents:
-//! [`PolicyDocument::parse_aws`] decodes them.
+//! What "semantically" means here, as IAM evaluates a policy ([`PolicyDocument::normalize`] applies it to
+//! desired and live alike, so the engine sees one form):
+//! - inside a statement `Action`/`Resource`/principal/condition value lists are sets (sorted,
+//!   deduplicated), and a single string equals a one-element list; one `Statement` object equals a list of
+//!   one; a missing `Statement` is an empty list;
+//! - `Effect` is read in any case (`allow`); an empty `Sid` is no `Sid`;
+//! - an action's service prefix is lowercased (`S3:GetObject` is `s3:GetObject`); actions that differ only
+//!   in case are one action;
+//! - an AWS principal given as a bare account id equals `arn:PARTITION:iam::ID:root`, which IAM turns it
+//!   into; both become the account id, whatever the partition (as a string, in a map, in a list);
+//! - empty principal sets (`{}`, `{"AWS": []}`) are no principal;
+//! - condition values `true`/`1` equal `"true"`/`"1"`; a missing `Version` is `2012-10-17`.
+//!
+//! Statement order is kept (people read it, and IAM keeps it) but means nothing to IAM: the engine matches
+//! statement lists as sets (by `Sid` where every statement has one), and [`PolicyDocument::equivalent`] does
+//! likewise. `equivalent` also compares action names case-insensitively (IAM does), which one canonical form
+//! can't do without rewriting the spelling people gave: reads use [`PolicyDocument::prior_if_equivalent`]
+//! so a live document spelled otherwise is no diff. Checked against the equivalent and different pairs of
+//! hashicorp/awspolicyequivalence (`testdata/`). IAM answers `GetRole`/`GetRolePolicy`/`GetPolicyVersion`
+//! with URL-encoded documents: [`PolicyDocument::parse_aws`] decodes them.
 
 use ferroform_core::{is_unknown_str, FieldError};
 use serde::de::{self, Deserializer};
@@ -23,21 +36,26 @@ pub struct PolicyDocument {
     pub version: Option<String>,
     #[serde(rename = "Id", default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    #[serde(rename = "Statement", deserialize_with = "one_or_many_statements")]
+    #[serde(rename = "Statement", default, deserialize_with = "one_or_many_statements")]
     pub statements: Vec<Statement>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Read in any case (`"allow"`), as IAM does; written `Allow`/`Deny`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Effect {
     Allow,
     Deny,
 }
 
-/// `"*"` (anyone) or principals by type (`AWS`, `Service`, `Federated`, `CanonicalUser`).
+/// `"*"` (anyone), one principal as a bare string, or principals by type (`AWS`, `Service`, `Federated`,
+/// `CanonicalUser`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Principal {
     Any(AnyPrincipal),
+    /// A string other than `"*"` (an account id or a root ARN): IAM documents only `"*"` as a string, but
+    /// resource policies in the wild carry these and compare by them.
+    One(String),
     Typed(BTreeMap<String, Vec<String>>),
 }
 
@@ -118,7 +136,12 @@ impl PolicyDocument {
 
     /// Parses a document as a person or a tool wrote it (single strings or lists, any key order).
     pub fn from_json(text: &str) -> Result<Self, String> {
-        serde_json::from_str(text).map_err(|e| format!("not an IAM policy document: {e}"))
+        let value: Value = serde_json::from_str(text).map_err(|e| format!("not an IAM policy document: {e}"))?;
+        // Serde would read a struct from a JSON list too; a document is an object.
+        if !value.is_object() {
+            return Err(format!("not an IAM policy document: a JSON object is expected, found {}", kind_of(&value)));
+        }
+        serde_json::from_value(value).map_err(|e| format!("not an IAM policy document: {e}"))
     }
 
     /// Parses a document as IAM returns it: URL-encoded by `GetRole`, `GetRolePolicy` and
@@ -154,9 +177,41 @@ impl PolicyDocument {
         self
     }
 
-    /// Semantic equality: equal once both are normalized.
+    /// Semantic equality, as IAM evaluates: equal once both are normalized, statements compared as a set
+    /// and action names without regard to case.
     pub fn equivalent(&self, other: &Self) -> bool {
-        self.clone().normalized() == other.clone().normalized()
+        self.comparison_key() == other.comparison_key()
+    }
+
+    /// What a read reports for a live document: the prior (state's) document when the live one is
+    /// equivalent to it, so a document IAM or a person spelled otherwise (action case, statement order) is
+    /// no diff; else the live one.
+    pub fn prior_if_equivalent(live: Self, prior: &Self) -> Self {
+        if live.equivalent(prior) {
+            prior.clone()
+        } else {
+            live
+        }
+    }
+
+    /// Version, Id and the set of statements (each normalized, actions lowercased, as JSON).
+    fn comparison_key(&self) -> (Option<String>, Option<String>, Vec<String>) {
+        let doc = self.clone().normalized();
+        let mut statements: Vec<String> = doc
+            .statements
+            .into_iter()
+            .map(|mut s| {
+                for a in s.actions.iter_mut().chain(s.not_actions.iter_mut()) {
+                    *a = a.to_lowercase();
+                }
+                s.actions.dedup();
+                s.not_actions.dedup();
+                serde_json::to_string(&s).unwrap_or_default()
+            })
+            .collect();
+        statements.sort();
+        statements.dedup();
+        (doc.version, doc.id, statements)
     }
 
     /// Checks what IAM would reject in an identity policy (inline or managed): `field` names the input.
@@ -217,6 +272,17 @@ impl PolicyDocument {
                 }
             }
         }
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
     }
 }
 
@@ -302,22 +368,22 @@ impl Statement {
     }
 
     fn normalize(&mut self) {
-        for list in [&mut self.actions, &mut self.not_actions, &mut self.resources, &mut self.not_resources] {
+        if self.sid.as_deref() == Some("") {
+            self.sid = None;
+        }
+        for list in [&mut self.actions, &mut self.not_actions] {
+            for a in list.iter_mut() {
+                lowercase_service_prefix(a);
+            }
+            // Sorted by the lowercased action, so spellings of one action sit together and dedup keeps one.
+            list.sort_by(|a, b| a.to_lowercase().cmp(&b.to_lowercase()).then_with(|| a.cmp(b)));
+            list.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        }
+        for list in [&mut self.resources, &mut self.not_resources] {
             sort_dedup(list);
         }
-        for p in [&mut self.principal, &mut self.not_principal].into_iter().flatten() {
-            if let Principal::Typed(map) = p {
-                for (kind, ids) in map.iter_mut() {
-                    if kind == "AWS" {
-                        for id in ids.iter_mut() {
-                            if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) {
-                                *id = format!("arn:aws:iam::{id}:root");
-                            }
-                        }
-                    }
-                    sort_dedup(ids);
-                }
-            }
+        for p in [&mut self.principal, &mut self.not_principal] {
+            normalize_principal(p);
         }
         for keys in self.conditions.values_mut() {
             for values in keys.values_mut() {
@@ -330,6 +396,58 @@ impl Statement {
 fn sort_dedup(list: &mut Vec<String>) {
     list.sort();
     list.dedup();
+}
+
+/// `S3:GetObject` -> `s3:GetObject`: service prefixes are lowercase, and IAM matches them in any case.
+fn lowercase_service_prefix(action: &mut String) {
+    if is_unknown_str(action) {
+        return;
+    }
+    if let Some((service, name)) = action.split_once(':') {
+        if service.bytes().any(|b| b.is_ascii_uppercase()) {
+            *action = format!("{}:{name}", service.to_ascii_lowercase());
+        }
+    }
+}
+
+/// Sets of ids sorted, account root ARNs as account ids, empty sets dropped, no set left: no principal.
+fn normalize_principal(p: &mut Option<Principal>) {
+    match p {
+        Some(Principal::Typed(map)) => {
+            map.retain(|_, ids| !ids.is_empty());
+            for (kind, ids) in map.iter_mut() {
+                if kind == "AWS" {
+                    for id in ids.iter_mut() {
+                        root_as_account(id);
+                    }
+                }
+                sort_dedup(ids);
+            }
+            if map.is_empty() {
+                *p = None;
+            }
+        }
+        Some(Principal::One(id)) => root_as_account(id),
+        Some(Principal::Any(_)) | None => {}
+    }
+}
+
+/// `arn:PARTITION:iam::ID:root` -> `ID`. IAM stores a bare account id as that ARN in the account's own
+/// partition, so the id is the one form both sides share wherever the policy lives.
+fn root_as_account(id: &mut String) {
+    let account = id
+        .strip_prefix("arn:")
+        .and_then(|rest| rest.split_once(":iam::"))
+        .filter(|(partition, _)| !partition.is_empty() && !partition.contains(':'))
+        .and_then(|(_, rest)| rest.strip_suffix(":root"))
+        .filter(|acct| is_account_id(acct));
+    if let Some(account) = account {
+        *id = account.to_string();
+    }
+}
+
+fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Percent-decoding (`%7B` -> `{`, `+` -> space, as Go's `QueryUnescape` and IAM's encoder agree).
@@ -385,6 +503,7 @@ fn scalar(v: Value) -> Result<String, String> {
 
 fn one_or_many_statements<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Statement>, D::Error> {
     match Value::deserialize(d)? {
+        Value::Null => Ok(Vec::new()),
         Value::Array(items) => items.into_iter().map(|v| serde_json::from_value(v).map_err(de::Error::custom)).collect(),
         v @ Value::Object(_) => Ok(vec![serde_json::from_value(v).map_err(de::Error::custom)?]),
         other => Err(de::Error::custom(format!("Statement must be an object or a list, found {other}"))),
@@ -403,10 +522,24 @@ fn conditions<'de, D: Deserializer<'de>>(d: D) -> Result<Conditions, D::Error> {
     Ok(out)
 }
 
+impl<'de> Deserialize<'de> for Effect {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.eq_ignore_ascii_case("allow") {
+            Ok(Effect::Allow)
+        } else if s.eq_ignore_ascii_case("deny") {
+            Ok(Effect::Deny)
+        } else {
+            Err(de::Error::custom(format!("Effect must be Allow or Deny, found `{s}`")))
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for Principal {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match Value::deserialize(d)? {
             Value::String(s) if s == "*" => Ok(Principal::Any(AnyPrincipal)),
+            Value::String(s) => Ok(Principal::One(s)),
             Value::Object(map) => {
                 let mut out = BTreeMap::new();
                 for (k, v) in map {
@@ -414,7 +547,7 @@ impl<'de> Deserialize<'de> for Principal {
                 }
                 Ok(Principal::Typed(out))
             }
-            other => Err(de::Error::custom(format!("Principal must be \"*\" or an object, found {other}"))),
+            other => Err(de::Error::custom(format!("Principal must be a string or an object, found {other}"))),
         }
     }
 }
@@ -442,10 +575,112 @@ mod tests {
     }
 
     #[test]
-    fn statement_order_matters() {
+    fn statement_order_does_not_matter_but_content_does() {
         let a = PolicyDocument::new().allow(["s3:GetObject"], ["*"]).deny(["s3:PutObject"], ["*"]);
         let b = PolicyDocument::new().deny(["s3:PutObject"], ["*"]).allow(["s3:GetObject"], ["*"]);
-        assert!(!a.equivalent(&b));
+        assert!(a.equivalent(&b));
+        let c = PolicyDocument::new().deny(["s3:GetObject"], ["*"]).allow(["s3:PutObject"], ["*"]);
+        assert!(!a.equivalent(&c));
+        // The order people gave is kept in what is sent.
+        assert_eq!(a.clone().normalized().statements[0].effect, Effect::Allow);
+    }
+
+    /// The pairs of hashicorp/awspolicyequivalence's TestPolicyEquivalence (what terraform-provider-aws
+    /// relies on), each parsed as the project parses a document, normalized and compared.
+    #[test]
+    fn the_awspolicyequivalence_suite_agrees() {
+        // Cases whose texts are not policy documents IAM would take: the suite calls identical texts equal
+        // before looking inside; the project refuses to parse them (a plan shows the error, never a guess).
+        let refused_to_parse: &[(&str, &str)] = &[
+            ("Incorrect Statement type", "`Statement: 42` is neither a statement nor a list of them"),
+            ("Incorrect single Resource type", "`Resource: {}` is not a string or a list of strings"),
+            ("Incorrect multiple Resource type", "`Resource: [[42]]` is not a list of strings"),
+            ("Different empty lists", "`[]` and `[{}]` are Terraform's list-wrapped pseudo-JSON, not documents"),
+            ("Equivalence of emptiness", "an empty text is not JSON; IAM refuses it (MalformedPolicyDocument)"),
+        ];
+        let suite: Value = serde_json::from_str(include_str!("testdata/awspolicyequivalence.json")).unwrap();
+        assert_eq!(suite["license"], "MPL-2.0");
+        let cases = suite["cases"].as_array().unwrap();
+        assert_eq!(cases.len(), 46);
+        let mut checked = 0;
+        for case in cases {
+            let name = case["name"].as_str().unwrap();
+            let parse = |k: &str| PolicyDocument::from_json(case[k].as_str().unwrap());
+            let (a, b) = (parse("policy1"), parse("policy2"));
+            if let Some((_, why)) = refused_to_parse.iter().find(|(n, _)| *n == name) {
+                assert!(a.is_err() || b.is_err(), "{name}: excluded because {why}, yet both texts parse");
+                continue;
+            }
+            if case["err"] == true {
+                assert!(a.is_err() || b.is_err(), "{name}: the suite expects an error");
+                checked += 1;
+                continue;
+            }
+            let (a, b) = (a.unwrap_or_else(|e| panic!("{name}: policy1: {e}")), b.unwrap_or_else(|e| panic!("{name}: policy2: {e}")));
+            let want = case["equivalent"].as_bool().unwrap();
+            assert_eq!(a.equivalent(&b), want, "{name}");
+            assert_eq!(b.equivalent(&a), want, "{name} (swapped)");
+            // Where the suite says equal, the engine's view agrees too: the normalized documents are the same
+            // JSON but for statement order.
+            if want {
+                let key = |d: &PolicyDocument| {
+                    let mut v: Vec<String> = d.clone().normalized().statements.iter().map(|s| serde_json::to_string(s).unwrap()).collect();
+                    v.sort();
+                    v
+                };
+                assert_eq!(key(&a), key(&b), "{name}");
+            }
+            checked += 1;
+        }
+        assert_eq!(checked + refused_to_parse.len(), cases.len());
+    }
+
+    #[test]
+    fn effect_sid_actions_and_principals_as_iam_reads_them() {
+        let doc = |text: &str| PolicyDocument::from_json(text).unwrap();
+        let base = doc(r#"{"Version":"2012-10-17","Statement":[{"Sid":"A","Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#);
+        for same in [
+            r#"{"Version":"2012-10-17","Statement":{"Sid":"A","Effect":"allow","Action":["s3:GetObject"],"Resource":["*"]}}"#,
+            r#"{"Version":"2012-10-17","Statement":[{"Sid":"A","Effect":"ALLOW","Action":["S3:getobject","s3:GetObject"],"Resource":"*"}]}"#,
+        ] {
+            assert!(base.equivalent(&doc(same)), "{same}");
+        }
+        assert!(!base.equivalent(&doc(
+            r#"{"Version":"2012-10-17","Statement":[{"Sid":"A","Effect":"Deny","Action":"s3:GetObject","Resource":"*"}]}"#
+        )));
+        assert!(!base.equivalent(&doc(
+            r#"{"Version":"2012-10-17","Statement":[{"Sid":"B","Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#
+        )));
+        assert!(PolicyDocument::from_json(r#"{"Statement":[{"Effect":"Maybe","Action":"s3:GetObject"}]}"#).is_err());
+        // The service prefix is folded in the canonical form; the action name keeps its spelling.
+        let n = doc(r#"{"Statement":[{"Sid":"","Effect":"Allow","Action":["S3:GetObject","s3:getObject"],"Resource":"*"}]}"#).normalized();
+        assert_eq!(n.statements[0].actions, ["s3:GetObject"]);
+        assert_eq!(n.statements[0].sid, None);
+
+        // An account as a bare id, a root ARN of any partition, as a string, in a map, in a list.
+        let trust = |p: &str| doc(&format!(r#"{{"Statement":[{{"Effect":"Allow","Action":"sts:AssumeRole","Principal":{p}}}]}}"#));
+        let root = trust(r#"{"AWS":"arn:aws:iam::123456789012:root"}"#);
+        for same in [r#"{"AWS":"123456789012"}"#, r#"{"AWS":["123456789012"]}"#, r#"{"AWS":["arn:aws-cn:iam::123456789012:root"]}"#] {
+            assert!(root.equivalent(&trust(same)), "{same}");
+        }
+        assert!(trust(r#""123456789012""#).equivalent(&trust(r#""arn:aws:iam::123456789012:root""#)));
+        assert!(!root.equivalent(&trust(r#"{"AWS":"210987654321"}"#)));
+        assert!(!root.equivalent(&trust(r#"{"AWS":"arn:aws:iam::123456789012:user/root"}"#)));
+        assert!(!root.equivalent(&trust(r#""*""#)));
+        // Empty and missing principal sets.
+        let none = doc(r#"{"Statement":[{"Effect":"Allow","Action":"sts:AssumeRole"}]}"#);
+        for empty in ["{}", r#"{"AWS":[]}"#, r#"{"Service":[],"AWS":[]}"#] {
+            assert!(none.equivalent(&trust(empty)), "{empty}");
+        }
+    }
+
+    #[test]
+    fn a_read_keeps_the_prior_spelling_of_an_equivalent_document() {
+        let prior = PolicyDocument::new().allow(["s3:GetObject"], ["*"]).deny(["s3:PutObject"], ["*"]);
+        let live = PolicyDocument::new().deny(["s3:putobject"], ["*"]).allow(["s3:getobject"], ["*"]);
+        assert_eq!(PolicyDocument::prior_if_equivalent(live, &prior), prior);
+        let changed = PolicyDocument::new().allow(["s3:GetObject"], ["*"]);
+        assert_eq!(PolicyDocument::prior_if_equivalent(changed.clone(), &prior), changed);
     }
 
     #[test]
@@ -460,19 +695,19 @@ mod tests {
     }
 
     #[test]
-    fn account_principals_become_root_arns_and_version_defaults() {
-        let a =
-            PolicyDocument::from_json(r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"sts:AssumeRole"}]}"#)
-                .unwrap()
-                .normalized();
+    fn account_principals_become_account_ids_and_version_defaults() {
+        let a = PolicyDocument::from_json(
+            r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}"#,
+        )
+        .unwrap()
+        .normalized();
         assert_eq!(a.version.as_deref(), Some(VERSION));
-        assert_eq!(
-            a.statements[0].principal,
-            Some(Principal::Typed(BTreeMap::from([("AWS".into(), vec!["arn:aws:iam::123456789012:root".into()])])))
-        );
+        assert_eq!(a.statements[0].principal, Some(Principal::Typed(BTreeMap::from([("AWS".into(), vec!["123456789012".into()])]))));
         let any = PolicyDocument::from_json(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole"}]}"#).unwrap();
         assert_eq!(any.statements[0].principal, Some(Principal::Any(AnyPrincipal)));
         assert!(any.to_json().contains(r#""Principal":"*""#));
+        let one = PolicyDocument::from_json(r#"{"Statement":[{"Effect":"Allow","Principal":"123456789012","Action":"sts:AssumeRole"}]}"#);
+        assert!(one.unwrap().to_json().contains(r#""Principal":"123456789012""#));
     }
 
     #[test]
