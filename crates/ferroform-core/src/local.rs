@@ -52,14 +52,34 @@ fn io(context: &str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
     move |e| Error::io(context, e)
 }
 
-/// Atomic replace: a reader (or a crash) sees the old file or the new one, never a partial one.
+/// Open options for files only their owner may read (0600 whatever the umask): state, its backup, the lock
+/// and saved plans hold secrets.
+fn private() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o
+}
+
+fn restrict(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
+    }
+    let _ = path;
+    Ok(())
+}
+
+/// Atomic replace: a reader (or a crash) sees the old file or the new one, never a partial one. The file
+/// is created 0600.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     // A temp name of its own per call: two threads writing the same file must not rename each other's away.
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = with_suffix(path, &format!(".tmp.{}.{n}", std::process::id()));
     {
-        let mut f = File::create(&tmp).map_err(io("creating", &tmp))?;
+        let mut f = private().write(true).create_new(true).open(&tmp).map_err(io("creating", &tmp))?;
         f.write_all(bytes).map_err(io("writing", &tmp))?;
         f.sync_all().map_err(io("syncing", &tmp))?;
     }
@@ -68,6 +88,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let backup = with_suffix(path, ".backup");
         let _ = fs::remove_file(&backup);
         fs::hard_link(path, &backup).or_else(|_| fs::copy(path, &backup).map(|_| ())).map_err(io("backing up", path))?;
+        // A backup of a file written before files were made private: it holds the same secrets. (Gone
+        // already: another writer of the same file replaced it, and restricted its own.)
+        match restrict(&backup) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(format!("restricting {}", backup.display()), e)),
+            _ => {}
+        }
     }
     fs::rename(&tmp, path).map_err(io("renaming into", path))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -100,8 +126,8 @@ impl Backend for LocalBackend {
     async fn lock(&self, info: &LockInfo) -> Result<()> {
         self.ensure_dir()?;
         let lock_path = self.lock_path();
-        let mut file =
-            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&lock_path).map_err(io("opening", &lock_path))?;
+        let mut file = private().read(true).write(true).create(true).truncate(false).open(&lock_path).map_err(io("opening", &lock_path))?;
+        restrict(&lock_path).map_err(io("restricting", &lock_path))?;
         let mut previous = String::new();
         let _ = file.read_to_string(&mut previous);
         match file.try_lock() {
@@ -158,6 +184,30 @@ impl Backend for LocalBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn state_its_backup_the_lock_and_plans_are_private() -> anyhow::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("s.json");
+        // A state written before files were private, world-readable.
+        fs::write(&path, b"{}")?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644))?;
+        fs::write(dir.path().join("s.json.lock"), b"")?;
+        fs::set_permissions(dir.path().join("s.json.lock"), fs::Permissions::from_mode(0o644))?;
+        let b = LocalBackend::new(&path);
+        let info = LockInfo::new("apply");
+        b.lock(&info).await?;
+        b.write(b"{\"a\": 1}").await?;
+        b.unlock(&info.id).await?;
+        write_atomic(&dir.path().join("plan.json"), b"{}")?;
+        for name in ["s.json", "s.json.backup", "s.json.lock", "plan.json"] {
+            let mode = fs::metadata(dir.path().join(name))?.permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{name} is {mode:o}");
+        }
+        Ok(())
+    }
 
     #[tokio::test]
     async fn second_locker_is_refused_with_the_holder_named() -> anyhow::Result<()> {
