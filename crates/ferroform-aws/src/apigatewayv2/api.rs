@@ -2,6 +2,10 @@
 //! UntagResource, DeleteApi, GetApis (finding an API a killed run made, by its tags).
 //!
 //! A read is one `GetApi` (tags included), plus the account id once per run for the execution ARN.
+//!
+//! Defaults when unset: an empty description, no CORS, the `execute-api` endpoint enabled, no tags;
+//! removing a setting from the code puts that back (a CORS configuration is deleted). Left to AWS when
+//! unset: nothing.
 
 use super::{resource_arn, sdk_tags, sync_tags, tags_of};
 use crate::error::{absent_if_not_found, sdk};
@@ -22,7 +26,7 @@ pub struct HttpApi {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// `None`: not managed. `Some(Cors::none())`: no CORS (removed if set behind our back).
+    /// `None` or `Some(Cors::none())`: no CORS (removed if set, by the code before or behind our back).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors: Option<Cors>,
     /// True: only a custom domain reaches the API.
@@ -223,10 +227,11 @@ impl Resource for HttpApi {
         e
     }
 
+    /// AWS's defaults for what the code leaves unset.
     fn normalize(&mut self) {
-        if let Some(c) = &mut self.cors {
-            c.normalize();
-        }
+        self.description.get_or_insert_with(String::new);
+        self.disable_execute_api_endpoint.get_or_insert(false);
+        self.cors.get_or_insert_with(Cors::none).normalize();
     }
 
     fn set_default_tags(&mut self, tags: &Tags) {
@@ -239,9 +244,10 @@ impl Resource for HttpApi {
             .create_api()
             .name(&desired.name)
             .protocol_type(ProtocolType::Http)
-            .set_description(desired.description.clone())
+            // AWS's defaults are not sent: the same request whether the code spells them out or not.
+            .set_description(desired.description.clone().filter(|d| !d.is_empty()))
             .set_cors_configuration(desired.cors.as_ref().filter(|c| !c.is_none()).map(Cors::to_sdk))
-            .set_disable_execute_api_endpoint(desired.disable_execute_api_endpoint)
+            .set_disable_execute_api_endpoint(desired.disable_execute_api_endpoint.filter(|d| *d))
             .set_tags(sdk_tags(&desired.tags))
             .send()
             .await
@@ -256,7 +262,7 @@ impl Resource for HttpApi {
         let Some(got) = got else { return Ok(None) };
         let inputs = HttpApi {
             name: got.name().unwrap_or_default().to_string(),
-            description: got.description().filter(|d| !d.is_empty()).map(str::to_string),
+            description: Some(got.description().unwrap_or_default().to_string()),
             cors: Some(Cors::from_sdk(got.cors_configuration())),
             disable_execute_api_endpoint: got.disable_execute_api_endpoint(),
             tags: tags_of(got.tags()),

@@ -1,6 +1,9 @@
 //! HTTP API JWT authorizer. APIs: CreateAuthorizer, GetAuthorizer, UpdateAuthorizer, DeleteAuthorizer.
 //!
 //! Known by `API_ID/AUTHORIZER_ID`; a read is one `GetAuthorizer`.
+//!
+//! Every field is set: the identity source is `$request.header.Authorization` unless the code names
+//! another, so removing `.identity_source(..)` puts that back. Left to AWS when unset: nothing.
 
 use super::{part_id, split_part_id};
 use crate::error::{absent_if_not_found, sdk};

@@ -3,6 +3,10 @@
 //!
 //! Known by `API_ID/INTEGRATION_ID`; reads list an API's integrations (GetIntegrations), one listing for all
 //! the integrations of an API in a plan.
+//!
+//! Defaults when unset: payload format `1.0` (API Gateway's, and Terraform's), an empty description, a
+//! timeout of 30000 ms; removing a setting from the code puts that back. Left to AWS when unset:
+//! `integration_method` (API Gateway calls a Lambda with `POST`).
 
 use super::{part_id, split_part_id};
 use crate::error::{absent_if_not_found, sdk};
@@ -13,6 +17,11 @@ use aws_sdk_apigatewayv2::types::IntegrationType;
 use ferroform_core::{is_unknown_str, CallMeta, FieldError, Observed, ProviderError, Resource};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+
+/// The payload format API Gateway uses when none is named.
+const DEFAULT_PAYLOAD_FORMAT: &str = "1.0";
+/// API Gateway's (and an HTTP API's highest) integration timeout.
+const DEFAULT_TIMEOUT_MS: i32 = 30000;
 
 /// The integration types an HTTP API takes.
 const TYPES: &[&str] = &["AWS_PROXY", "HTTP_PROXY"];
@@ -25,10 +34,10 @@ pub struct Integration {
     pub integration_type: String,
     /// For Lambda: the function's ARN or its invoke ARN (compared as the function ARN).
     pub integration_uri: String,
-    /// `2.0` (or `1.0`) for Lambda proxies.
+    /// `2.0` (or `1.0`) for Lambda proxies; `None`: `1.0`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_format_version: Option<String>,
-    /// `HTTP_PROXY` only: the method to call the URL with.
+    /// `HTTP_PROXY` only: the method to call the URL with. `None`: AWS's choice (`POST` for a Lambda).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub integration_method: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,6 +99,8 @@ impl Integration {
 impl Resource for Integration {
     const TYPE: &'static str = "aws_apigatewayv2_integration";
     const REPLACE_FIELDS: &'static [&'static str] = &["api_id", "integration_type"];
+    /// `integration_method`: API Gateway sets `POST` for a Lambda proxy.
+    const COMPUTED: &'static [&'static str] = &["integration_method"];
     type Outputs = IntegrationOutputs;
     type Refs = IntegrationRefs;
     type Context = Aws;
@@ -128,7 +139,11 @@ impl Resource for Integration {
         e
     }
 
+    /// AWS's defaults for what the code leaves unset; a Lambda by its function ARN.
     fn normalize(&mut self) {
+        self.payload_format_version.get_or_insert_with(|| DEFAULT_PAYLOAD_FORMAT.to_string());
+        self.description.get_or_insert_with(String::new);
+        self.timeout_in_millis.get_or_insert(DEFAULT_TIMEOUT_MS);
         if self.integration_type == "AWS_PROXY" {
             self.integration_uri = function_arn_of(&self.integration_uri).to_string();
         }
@@ -143,7 +158,7 @@ impl Resource for Integration {
             .integration_uri(&desired.integration_uri)
             .set_payload_format_version(desired.payload_format_version.clone())
             .set_integration_method(desired.integration_method.clone())
-            .set_description(desired.description.clone())
+            .set_description(desired.description.clone().filter(|d| !d.is_empty()))
             .set_timeout_in_millis(desired.timeout_in_millis)
             .send()
             .await
@@ -226,7 +241,7 @@ fn observe(api: &str, integration: &str, got: &aws_sdk_apigatewayv2::types::Inte
         integration_uri: got.integration_uri().unwrap_or_default().to_string(),
         payload_format_version: got.payload_format_version().map(str::to_string),
         integration_method: got.integration_method().map(str::to_string),
-        description: got.description().filter(|d| !d.is_empty()).map(str::to_string),
+        description: Some(got.description().unwrap_or_default().to_string()),
         timeout_in_millis: got.timeout_in_millis(),
     };
     Observed { inputs, outputs: outputs(integration) }

@@ -3,6 +3,10 @@
 //!
 //! Known by `API_ID/ROUTE_ID`; reads list an API's routes (GetRoutes), one listing for all the routes of an
 //! API in a plan.
+//!
+//! Defaults when unset: no target, authorization `NONE` (then no authorizer and no scopes: AWS ignores
+//! them); removing a setting from the code puts that back. Left to AWS when unset: nothing. Request
+//! parameters of routes are a WebSocket API feature, which this HTTP API module does not cover.
 
 use super::{part_id, split_part_id};
 use crate::error::{absent_if_not_found, sdk};
@@ -120,6 +124,8 @@ pub fn check_route_key(key: &str) -> Result<(), String> {
 impl Resource for Route {
     const TYPE: &'static str = "aws_apigatewayv2_route";
     const REPLACE_FIELDS: &'static [&'static str] = &["api_id"];
+    /// A new route key is the `route_key` output too.
+    const UPDATE_CHANGES: &'static [(&'static str, &'static [&'static str])] = &[("route_key", &["route_key"])];
     type Outputs = RouteOutputs;
     type Refs = RouteRefs;
     type Context = Aws;
@@ -153,7 +159,19 @@ impl Resource for Route {
         e
     }
 
+    /// `NONE` when no authorization is set; an authorizer only where one is used (JWT, CUSTOM) and scopes
+    /// only with JWT, as AWS ignores them otherwise; scopes are a set.
     fn normalize(&mut self) {
+        let auth = self.authorization_type.get_or_insert_with(|| "NONE".to_string()).clone();
+        if !matches!(auth.as_str(), "JWT" | "CUSTOM") || self.authorizer_id.as_deref() == Some("") {
+            self.authorizer_id = None;
+        }
+        if auth != "JWT" {
+            self.authorization_scopes.clear();
+        }
+        if self.target.as_deref() == Some("") {
+            self.target = None;
+        }
         self.authorization_scopes.sort();
         self.authorization_scopes.dedup();
     }
@@ -199,11 +217,12 @@ impl Resource for Route {
             .api_id(api)
             .route_id(route)
             .set_route_key(has("route_key").then(|| desired.route_key.clone()))
-            .set_target(desired.target.clone().filter(|_| has("target")))
+            // An empty target or authorizer id removes it.
+            .set_target(has("target").then(|| desired.target.clone().unwrap_or_default()))
             .set_authorization_type(
                 desired.authorization_type.as_deref().filter(|_| has("authorization_type")).map(AuthorizationType::from),
             )
-            .set_authorizer_id(desired.authorizer_id.clone().filter(|_| has("authorizer_id")))
+            .set_authorizer_id(has("authorizer_id").then(|| desired.authorizer_id.clone().unwrap_or_default()))
             .set_authorization_scopes(has("authorization_scopes").then(|| desired.authorization_scopes.clone()))
             .send()
             .await

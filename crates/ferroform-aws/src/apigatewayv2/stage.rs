@@ -2,6 +2,10 @@
 //! CreateStage, GetStage, UpdateStage, TagResource, UntagResource, DeleteStage.
 //!
 //! Known by `API_ID/STAGE_NAME`; a read is one `GetStage` (tags included).
+//!
+//! Defaults when unset: no auto-deploy, no access logs, an empty description, no stage variables, no
+//! tags; removing a setting from the code puts that back (a variable removed is deleted, access logs are
+//! turned off). Left to AWS when unset: nothing.
 
 use super::{resource_arn, sdk_tags, split_part_id, sync_tags, tags_of};
 use crate::error::{absent_if_not_found, sdk};
@@ -12,6 +16,7 @@ use async_trait::async_trait;
 use aws_sdk_apigatewayv2::types::AccessLogSettings;
 use ferroform_core::{is_unknown_str, CallMeta, FieldError, Observed, ProviderError, Resource};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The stage served at the API's root URL.
 pub const DEFAULT_STAGE: &str = "$default";
@@ -32,6 +37,9 @@ pub struct Stage {
     pub access_log: Option<AccessLog>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Values the integrations can read as `${stageVariables.NAME}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variables: BTreeMap<String, String>,
     #[serde(default)]
     pub tags: Tags,
 }
@@ -71,7 +79,20 @@ impl Stage {
         Self::new(api_id, DEFAULT_STAGE).auto_deploy(true)
     }
     pub fn new(api_id: impl Into<String>, name: impl Into<String>) -> Self {
-        Self { api_id: api_id.into(), name: name.into(), auto_deploy: None, access_log: None, description: None, tags: Tags::new() }
+        Self {
+            api_id: api_id.into(),
+            name: name.into(),
+            auto_deploy: None,
+            access_log: None,
+            description: None,
+            variables: BTreeMap::new(),
+            tags: Tags::new(),
+        }
+    }
+    /// A stage variable.
+    pub fn variable(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.variables.insert(name.into(), value.into());
+        self
     }
     pub fn auto_deploy(mut self, yes: bool) -> Self {
         self.auto_deploy = Some(yes);
@@ -131,6 +152,12 @@ impl Resource for Stage {
         e
     }
 
+    /// AWS's defaults for what the code leaves unset.
+    fn normalize(&mut self) {
+        self.auto_deploy.get_or_insert(false);
+        self.description.get_or_insert_with(String::new);
+    }
+
     fn set_default_tags(&mut self, tags: &Tags) {
         merge_defaults(&mut self.tags, tags);
     }
@@ -145,9 +172,10 @@ impl Resource for Stage {
             .create_stage()
             .api_id(&desired.api_id)
             .stage_name(&desired.name)
-            .set_auto_deploy(desired.auto_deploy)
+            .set_auto_deploy(desired.auto_deploy.filter(|a| *a))
             .set_access_log_settings(desired.access_log.as_ref().map(to_sdk))
-            .set_description(desired.description.clone())
+            .set_description(desired.description.clone().filter(|d| !d.is_empty()))
+            .set_stage_variables((!desired.variables.is_empty()).then(|| desired.variables.clone().into_iter().collect()))
             .set_tags(sdk_tags(&desired.tags))
             .send()
             .await
@@ -166,7 +194,8 @@ impl Resource for Stage {
             access_log: got.access_log_settings().and_then(|l| {
                 Some(AccessLog { destination_arn: l.destination_arn()?.to_string(), format: l.format().unwrap_or_default().to_string() })
             }),
-            description: got.description().filter(|d| !d.is_empty()).map(str::to_string),
+            description: Some(got.description().unwrap_or_default().to_string()),
+            variables: got.stage_variables().map(|v| v.clone().into_iter().collect()).unwrap_or_default(),
             tags: tags_of(got.tags()),
         };
         Ok(Some(Observed { inputs, outputs: outputs(aws, api, name) }))
@@ -182,14 +211,27 @@ impl Resource for Stage {
     ) -> Result<StageOutputs, ProviderError> {
         let (api, name) = split_part_id(id, &prior.api_id);
         let has = |f: &str| changed.iter().any(|c| c == f);
-        if has("auto_deploy") || has("access_log") || has("description") {
+        if has("auto_deploy") || has("access_log") || has("description") || has("variables") {
+            // Variables: the changed ones, and the removed ones as "" (which deletes them).
+            let variables: std::collections::HashMap<String, String> = desired
+                .variables
+                .iter()
+                .filter(|(k, v)| prior.variables.get(*k) != Some(*v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .chain(prior.variables.keys().filter(|k| !desired.variables.contains_key(*k)).map(|k| (k.clone(), String::new())))
+                .collect();
             aws.apigatewayv2()
                 .update_stage()
                 .api_id(api)
                 .stage_name(name)
                 .set_auto_deploy(desired.auto_deploy.filter(|_| has("auto_deploy")))
-                .set_access_log_settings(desired.access_log.as_ref().filter(|_| has("access_log")).map(to_sdk))
+                // Settings without a destination turn access logs off.
+                .set_access_log_settings(
+                    has("access_log")
+                        .then(|| desired.access_log.as_ref().map(to_sdk).unwrap_or_else(|| AccessLogSettings::builder().build())),
+                )
                 .set_description(desired.description.clone().filter(|_| has("description")))
+                .set_stage_variables((has("variables") && !variables.is_empty()).then_some(variables))
                 .send()
                 .await
                 .map_err(sdk)?;

@@ -2,10 +2,14 @@
 //! DescribeContinuousBackups, UpdateContinuousBackups, ListTagsOfResource, TagResource, UntagResource,
 //! DeleteTable.
 //!
-//! A read costs 2 calls (DescribeTable, ListTagsOfResource, concurrently), plus DescribeTimeToLive when
-//! `ttl` is declared and DescribeContinuousBackups when `point_in_time_recovery` is: undeclared fields are
-//! never diffed, so they are never read. Global secondary indexes are managed exclusively and changed one
-//! UpdateTable at a time (DynamoDB's rule), waiting for the table and its indexes to be `ACTIVE` in between.
+//! A read costs 4 calls, concurrently: DescribeTable, ListTagsOfResource, DescribeTimeToLive and
+//! DescribeContinuousBackups (every field is compared, declared or not). Global secondary indexes are managed
+//! exclusively and changed one UpdateTable at a time (DynamoDB's rule), waiting for the table and its
+//! indexes to be `ACTIVE` in between.
+//!
+//! Defaults when unset: no TTL, point-in-time recovery off, encryption with the AWS-owned key, no stream,
+//! deletion protection off, no indexes, no tags; removing a setting from the code puts that back. An index
+//! without its own capacity takes the table's. Left to AWS when unset: nothing.
 
 use crate::error::{absent_if_not_found, is_not_found, retry, sdk, wait_for};
 use crate::tags::{merge_defaults, without_aws_managed, Tags};
@@ -261,6 +265,8 @@ impl Resource for Table {
     const TYPE: &'static str = "aws_dynamodb_table";
     const REPLACE_FIELDS: &'static [&'static str] = &["name", "key"];
     const PROTECT_BY_DEFAULT: bool = true;
+    /// Turning the stream off or on, or changing its view type, makes a new stream (or none).
+    const UPDATE_CHANGES: &'static [(&'static str, &'static [&'static str])] = &[("stream", &["stream_arn"])];
     type Outputs = TableOutputs;
     type Refs = TableRefs;
     type Context = Aws;
@@ -331,7 +337,14 @@ impl Resource for Table {
         e
     }
 
+    /// AWS's defaults for what the code leaves unset; indexes take the table's capacity; projected
+    /// attributes are a set.
     fn normalize(&mut self) {
+        self.ttl.get_or_insert(Ttl::Disabled);
+        self.point_in_time_recovery.get_or_insert(false);
+        self.server_side_encryption.get_or_insert(Encryption::AwsOwned);
+        self.stream.get_or_insert(Stream::Disabled);
+        self.deletion_protection.get_or_insert(false);
         let table_capacity = match self.billing {
             Billing::Provisioned(c) => Some(c),
             Billing::OnDemand => None,
@@ -375,8 +388,9 @@ impl Resource for Table {
             .billing_mode(mode)
             .set_provisioned_throughput(capacity.map(throughput).transpose()?)
             .set_global_secondary_indexes((!gsis.is_empty()).then_some(gsis))
-            .set_stream_specification(desired.stream.map(stream_spec).transpose()?)
-            .set_sse_specification(desired.server_side_encryption.as_ref().map(sse_spec))
+            // AWS's defaults are not sent: the same request whether the code spells them out or not.
+            .set_stream_specification(desired.stream.filter(|s| *s != Stream::Disabled).map(stream_spec).transpose()?)
+            .set_sse_specification(desired.server_side_encryption.as_ref().filter(|e| **e != Encryption::AwsOwned).map(sse_spec))
             .set_deletion_protection_enabled(desired.deletion_protection)
             .set_tags(dynamo_tags(&desired.tags)?)
             .send()
@@ -395,30 +409,16 @@ impl Resource for Table {
     async fn read(aws: &Aws, id: &str, prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {
         let ddb = aws.dynamodb();
         let arn = aws.arn("dynamodb", &format!("table/{id}")).await?;
-        let (described, tags, ttl, pitr) = tokio::join!(
-            ddb.describe_table().table_name(id).send(),
-            list_tags(aws, &arn),
-            async {
-                match prior.ttl {
-                    Some(_) => read_ttl(aws, id).await.map(Some),
-                    None => Ok(None),
-                }
-            },
-            async {
-                match prior.point_in_time_recovery {
-                    Some(_) => read_pitr(aws, id).await.map(Some),
-                    None => Ok(None),
-                }
-            },
-        );
+        let (described, tags, ttl, pitr) =
+            tokio::join!(ddb.describe_table().table_name(id).send(), list_tags(aws, &arn), read_ttl(aws, id), read_pitr(aws, id));
         let Some(described) = absent_if_not_found(described.map_err(sdk))? else { return Ok(None) };
         let Some(t) = described.table else { return Ok(None) };
         if t.table_status() == Some(&TableStatus::Deleting) {
             return Ok(None);
         }
         let Some(tags) = absent_if_not_found(tags)? else { return Ok(None) };
-        let ttl = absent_if_not_found(ttl)?.flatten();
-        let pitr = absent_if_not_found(pitr)?.flatten();
+        let ttl = absent_if_not_found(ttl)?;
+        let pitr = absent_if_not_found(pitr)?;
         let mut inputs = from_description(&t, prior)?;
         inputs.ttl = ttl;
         inputs.point_in_time_recovery = pitr;

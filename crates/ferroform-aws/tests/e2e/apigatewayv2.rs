@@ -552,3 +552,98 @@ async fn calls_per_resource_of_a_no_op_plan() -> anyhow::Result<()> {
     h.destroy(&stack()).await?;
     Ok(())
 }
+
+/// An API with every optional setting of each part (`full`), or none of them; `full_stage` keeps the
+/// stage's settings either way (moto 5.2.5 has no UpdateStage, so only the plan of their removal can run).
+fn defaults_stack(account: &str, full: bool, full_stage: bool) -> Stack {
+    let function = format!("arn:aws:lambda:us-east-1:{account}:function:orders");
+    let mut s = Stack::new(STACK);
+    let api = if full {
+        HttpApi::new("defaults").description("d").cors(Cors::any()).disable_execute_api_endpoint(true).tag("team", "a")
+    } else {
+        HttpApi::new("defaults")
+    };
+    let api = s.add("api", api);
+    let integration = Integration { payload_format_version: None, ..Integration::lambda(api.id(), function) };
+    let integration = if full { integration.payload_format_version("2.0").description("i").timeout_in_millis(5000) } else { integration };
+    let integration = s.add("integration", integration);
+    let auth = Authorizer::jwt(api.id(), "users", ISSUER, ["client"]);
+    let auth = s.add("auth", if full { auth.identity_source(["$request.header.X-Token"]) } else { auth });
+    let route = Route::new(api.id(), "GET /orders").target(integration.target());
+    s.add("route", if full { route.jwt(auth.id(), ["orders/read"]) } else { route });
+    let stage = Stage::new(api.id(), "prod");
+    let logs = format!("arn:aws:logs:us-east-1:{account}:log-group:/aws/apigw/defaults");
+    let stage = if full_stage {
+        stage.auto_deploy(true).description("s").variable("backend", "v1").access_log(AccessLog::json(logs)).tag("team", "a")
+    } else {
+        stage
+    };
+    s.add("stage", stage);
+    s
+}
+
+#[tokio::test]
+async fn removed_settings_go_back_to_defaults() -> anyhow::Result<()> {
+    let (h, calls, apigw) = harness().await?;
+    let account = h.account.id.clone();
+    h.apply(&defaults_stack(&account, true, true)).await?;
+    let api_id = h.id_of(&defaults_stack(&account, true, true), "api").await?;
+    no_op(&h, &calls, &defaults_stack(&account, true, true)).await?;
+
+    // Every removal is planned, for each part.
+    let plan = h.plan(&defaults_stack(&account, false, false)).await?;
+    let text = plan.render(false);
+    let expect = [
+        ("api", &["cors", "description", "disable_execute_api_endpoint", "tags"][..]),
+        ("integration", &["description", "payload_format_version", "timeout_in_millis"]),
+        ("auth", &["identity_source"]),
+        ("route", &["authorization_scopes", "authorization_type", "authorizer_id"]),
+        ("stage", &["access_log", "auto_deploy", "description", "tags", "variables"]),
+    ];
+    for (address, f) in expect {
+        assert_eq!(change(&plan, address), (Action::Update, fields(f)), "{address}:\n{text}");
+    }
+    for line in [
+        r#"timeout_in_millis = 5000 -> 30000"#,
+        r#"payload_format_version = "2.0" -> "1.0""#,
+        r#"authorization_type = "JWT" -> "NONE""#,
+        r#"disable_execute_api_endpoint = true -> false"#,
+        r#"variables = {"backend":"v1"} -> null"#,
+    ] {
+        assert!(text.contains(line), "{line} in:\n{text}");
+    }
+
+    // Applied (the stage aside), then read back with the SDK: AWS's defaults.
+    let bare = defaults_stack(&account, false, true);
+    h.apply(&bare).await?;
+    let api = apigw.get_api().api_id(&api_id).send().await?;
+    assert_eq!(api.description().unwrap_or_default(), "");
+    assert_eq!(api.cors_configuration(), None);
+    assert_eq!(api.disable_execute_api_endpoint(), Some(false));
+    assert!(!api.tags().is_some_and(|t| t.contains_key("team")), "{:?}", api.tags());
+    let integration = part(&h.id_of(&bare, "integration").await?);
+    let i = apigw.get_integration().api_id(&api_id).integration_id(&integration).send().await?;
+    assert_eq!((i.payload_format_version(), i.timeout_in_millis()), (Some("1.0"), Some(30000)));
+    assert_eq!(i.description().unwrap_or_default(), "");
+    let auth = part(&h.id_of(&bare, "auth").await?);
+    let a = apigw.get_authorizer().api_id(&api_id).authorizer_id(&auth).send().await?;
+    assert_eq!(a.identity_source(), ["$request.header.Authorization"]);
+    let route = part(&h.id_of(&bare, "route").await?);
+    let r = apigw.get_route().api_id(&api_id).route_id(&route).send().await?;
+    assert_eq!(r.authorization_type(), Some(&AuthorizationType::None));
+    assert_eq!(r.authorizer_id().unwrap_or_default(), "");
+    // (moto keeps the scopes, which UpdateRoute can't clear there; AWS ignores them without JWT.)
+    no_op(&h, &calls, &bare).await?;
+
+    // A stage made without its settings reads back as the defaults: no diff.
+    let bare = defaults_stack(&account, false, false);
+    h.destroy(&defaults_stack(&account, false, true)).await?;
+    h.apply(&bare).await?;
+    let api_id = h.id_of(&bare, "api").await?;
+    let stage = apigw.get_stage().api_id(&api_id).stage_name("prod").send().await?;
+    assert_eq!((stage.auto_deploy().unwrap_or(false), stage.description().unwrap_or_default()), (false, ""));
+    assert!(stage.stage_variables().is_none_or(|v| v.is_empty()) && stage.access_log_settings().is_none(), "{stage:?}");
+    no_op(&h, &calls, &bare).await?;
+    h.destroy(&bare).await?;
+    Ok(())
+}

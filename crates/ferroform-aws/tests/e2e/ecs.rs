@@ -503,3 +503,153 @@ mod fargate_component {
         String::from_utf8_lossy(&out).into_owned()
     }
 }
+
+/// The action at `address` and the names of the fields it changes, sorted.
+fn changed(plan: &Plan, address: &str) -> (Action, Vec<String>) {
+    crate::common::change(plan, address)
+}
+
+fn names(fields: &[&str]) -> Vec<String> {
+    fields.iter().map(|f| f.to_string()).collect()
+}
+
+#[tokio::test]
+async fn cluster_removed_settings_go_back_to_defaults() -> anyhow::Result<()> {
+    let (h, calls, ecs) = harness().await?;
+    let set = cluster_stack("defaults", ContainerInsights::Enabled, "a");
+    h.apply(&set).await?;
+    let mut bare = Stack::new("ecs-cluster");
+    bare.add("cluster", Cluster::new("defaults"));
+
+    // The tag goes; Container Insights is left to the account setting, so it is no change.
+    let plan = h.plan(&bare).await?;
+    assert_eq!(changed(&plan, "cluster"), (Action::Update, names(&["tags"])), "{}", plan.render(false));
+    h.apply(&bare).await?;
+    let c = describe_cluster(&ecs, "defaults").await?;
+    assert_eq!(tag(c.tags(), "team"), None);
+    assert_eq!(tag(c.tags(), "ferroform:address"), Some("cluster"));
+    assert_eq!(insights(&c), Some("enabled"), "left as it was");
+    no_op(&h, &calls, &bare).await?;
+    h.destroy(&bare).await?;
+    Ok(())
+}
+
+/// Every optional setting of a task definition and its container, one secret variable among them.
+fn worker_with_everything(h: &Harness, token: &str) -> TaskDefinition {
+    TaskDefinition::new("worker", 512, 1024)
+        .architecture(ferroform_aws::ecs::Architecture::Arm64)
+        .execution_role_arn(exec_role(h))
+        .task_role_arn(format!("arn:aws:iam::{}:role/task", h.account.id))
+        .tag("team", "a")
+        .container(
+            Container::new("app", "public.ecr.aws/docker/library/busybox:1.36")
+                .essential(true)
+                .entry_point(["sh", "-c"])
+                .command(["sleep 3600"])
+                .env("LOG_LEVEL", "debug")
+                .secret_env("API_TOKEN", token)
+                .secret("DB_PASSWORD", format!("arn:aws:secretsmanager:us-east-1:{}:secret:db-AbCdEf", h.account.id))
+                .port(8080)
+                .logs(AwsLogs::new("/ecs/worker", "app"))
+                .cpu(256)
+                .memory(512)
+                .memory_reservation(256),
+        )
+        .container(Container::new("sidecar", "public.ecr.aws/docker/library/busybox:1.36").essential(false).memory_reservation(64))
+}
+
+#[tokio::test]
+async fn task_definition_removed_settings_go_back_to_defaults() -> anyhow::Result<()> {
+    let (h, calls, ecs) = harness().await?;
+    let mut set = Stack::new("ecs-td-defaults");
+    set.add("td", worker_with_everything(&h, "s3cr3t-one"));
+    h.apply(&set).await?;
+    no_op(&h, &calls, &set).await?;
+
+    // A new secret value: the change shows, neither value does (text and JSON plans).
+    let mut rotated = Stack::new("ecs-td-defaults");
+    rotated.add("td", worker_with_everything(&h, "s3cr3t-two"));
+    let plan = h.plan(&rotated).await?;
+    let (text, json) = (plan.render(false), plan.to_json()?);
+    assert_eq!(changed(&plan, "td").0, Action::Replace, "{text}");
+    assert!(text.contains(r#"containers["app"].environment.API_TOKEN = "(sensitive)" -> "(sensitive)""#), "{text}");
+    for shown in [&text, &json] {
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+    }
+
+    // Everything optional removed: one replacement naming each field; the new revision has AWS's defaults.
+    let mut bare = Stack::new("ecs-td-defaults");
+    bare.add("td", TaskDefinition::new("worker", 512, 1024).container(Container::new("app", "public.ecr.aws/docker/library/busybox:1.36")));
+    let plan = h.plan(&bare).await?;
+    let text = plan.render(false);
+    let fields = names(&["architecture", "containers", "execution_role_arn", "tags", "task_role_arn"]);
+    assert_eq!(changed(&plan, "td"), (Action::Replace, fields), "{text}");
+    for path in [
+        r#"- containers["app"].environment = "#,
+        r#"- containers["app"].secrets = "#,
+        r#"containers["app"].command"#,
+        r#"containers["app"].logs"#,
+        r#"containers["app"].memory"#,
+        r#"containers["sidecar"]"#,
+        r#"architecture = "ARM64" -> "X86_64""#,
+    ] {
+        assert!(text.contains(path), "{path} in:\n{text}");
+    }
+    h.apply(&bare).await?;
+    let arn = h.id_of(&bare, "td").await?;
+    let out = describe_td(&ecs, &arn).await?;
+    let td = out.task_definition().context("no task definition")?;
+    assert_eq!((td.task_role_arn(), td.execution_role_arn()), (None, None));
+    let arch = td.runtime_platform().and_then(|p| p.cpu_architecture()).map(|a| a.as_str());
+    assert_eq!(arch, Some("X86_64"));
+    assert_eq!(td.container_definitions().len(), 1);
+    let c = &td.container_definitions()[0];
+    assert!(c.environment().is_empty() && c.secrets().is_empty() && c.command().is_empty() && c.entry_point().is_empty(), "{c:?}");
+    assert!(c.port_mappings().is_empty() && c.log_configuration().is_none(), "{c:?}");
+    assert_eq!((c.cpu(), c.memory(), c.memory_reservation(), c.essential()), (0, None, None, Some(true)));
+    assert_eq!(tag(out.tags(), "team"), None);
+    no_op(&h, &calls, &bare).await?;
+    h.destroy(&bare).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn service_removed_settings_go_back_to_defaults() -> anyhow::Result<()> {
+    let (h, calls, ecs) = harness().await?;
+    let (subnets, groups) = network(&h).await?;
+    let stack = |full: bool| {
+        let mut s = Stack::new("ecs-svc-defaults");
+        let cluster = s.add("cluster", Cluster::new("apps"));
+        let td = s.add("td", worker(&h, "hello"));
+        let network = Network::new(subnets.clone(), groups.clone());
+        let svc = if full {
+            Service::new("web", cluster.arn(), td.arn(), network.public_ip(true))
+                .desired_count(3)
+                .platform_version("1.4.0")
+                .tag("team", "a")
+        } else {
+            Service::new("web", cluster.arn(), td.arn(), network)
+        };
+        s.add("service", svc);
+        s
+    };
+    h.apply(&stack(true)).await?;
+    let s = describe_service(&ecs, "web").await?;
+    assert_eq!((s.desired_count(), s.platform_version()), (3, Some("1.4.0")));
+    no_op(&h, &calls, &stack(true)).await?;
+
+    let plan = h.plan(&stack(false)).await?;
+    let text = plan.render(false);
+    let fields = names(&["desired_count", "network", "platform_version", "tags"]);
+    assert_eq!(changed(&plan, "service"), (Action::Update, fields), "{text}");
+    assert!(text.contains(r#"platform_version = "1.4.0" -> "LATEST""#) && text.contains("desired_count = 3 -> 1"), "{text}");
+    h.apply(&stack(false)).await?;
+    let s = describe_service(&ecs, "web").await?;
+    assert_eq!((s.desired_count(), s.platform_version()), (1, Some("LATEST")));
+    let vpc = s.network_configuration().and_then(|n| n.awsvpc_configuration()).context("no awsvpc configuration")?;
+    assert_eq!(vpc.assign_public_ip().map(|a| a.as_str()), Some("DISABLED"));
+    assert_eq!(tag(s.tags(), "team"), None);
+    no_op(&h, &calls, &stack(false)).await?;
+    h.destroy(&stack(false)).await?;
+    Ok(())
+}
