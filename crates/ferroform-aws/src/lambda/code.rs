@@ -1,11 +1,17 @@
 //! A Lambda function's code: a zip on disk (built from a cargo binary, or given), or a container image.
 //!
 //! The code is fixed when the stack is *declared*: `Code::cargo_bin("pedidos-api")` builds the binary,
-//! packages it as `bootstrap` in a reproducible zip and records the zip's path and its SHA-256, base64, the
-//! way Lambda reports `CodeSha256`. The SHA-256 is what is diffed against the live function, so the code is
-//! uploaded only when it changed, and code changed behind our back shows in the plan. Building at
+//! packages it as `bootstrap` in a reproducible zip and records the zip's SHA-256, base64, the way Lambda
+//! reports `CodeSha256`, and its size. The SHA-256 is what is diffed against the live function, so the code
+//! is uploaded only when it changed, and code changed behind our back shows in the plan. Building at
 //! declaration keeps plans honest (`plan --out` records the hash it will upload) and lets a failed build be
 //! reported by validation, before any API call.
+//!
+//! Inputs, state and saved plans hold only the hash and the size, never the zip's path: a path is
+//! machine-specific, and the same code built in another checkout (CI, a colleague's laptop) must plan as
+//! no change. Declaring the code records, for this process, where the bytes of that hash are
+//! ([`Code::zip_bytes`] finds them there at upload); every command evaluates the stack first, so the
+//! process that uploads is always one that declared the code.
 //!
 //! # Building for Lambda
 //!
@@ -43,9 +49,14 @@ pub const MAX_DIRECT_UPLOAD: u64 = 50 * 1024 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Code {
-    /// A zip on local disk, and the base64 SHA-256 of its bytes (Lambda's `CodeSha256`). Only the hash is
-    /// compared with the live function; the path is where the bytes are read from at upload.
-    Zip { path: String, sha256: String },
+    /// A zip, by the base64 SHA-256 of its bytes (Lambda's `CodeSha256`) and its size in bytes (Lambda's
+    /// `CodeSize`). Where its bytes are on disk is kept out of the inputs (see the module docs).
+    Zip {
+        sha256: String,
+        /// States written before the size was recorded (they held the path instead) read as 0.
+        #[serde(default)]
+        size: u64,
+    },
     /// A container image (package type `Image`): `ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO:TAG` or `@sha256:...`.
     Image { uri: String },
     /// Building or reading the code failed when the stack was declared: validation reports it.
@@ -63,9 +74,20 @@ impl Code {
     pub fn zip_file(path: impl AsRef<Path>) -> Code {
         let path = path.as_ref();
         match std::fs::read(path) {
-            Ok(bytes) => Code::Zip { path: path.display().to_string(), sha256: sha256_base64(&bytes) },
+            Ok(bytes) => Code::local_zip(path, &bytes),
             Err(e) => Code::Unavailable { error: format!("can't read the zip {}: {e}", path.display()) },
         }
+    }
+
+    /// The code of these zip bytes, read from `path`: records where the bytes of this hash are.
+    fn local_zip(path: &Path, bytes: &[u8]) -> Code {
+        let sha256 = sha256_base64(bytes);
+        if let Ok(mut zips) = zips().lock() {
+            let paths = zips.entry(sha256.clone()).or_default();
+            paths.retain(|p| p != path);
+            paths.push(path.to_path_buf());
+        }
+        Code::Zip { sha256, size: bytes.len() as u64 }
     }
 
     /// An executable already built (for the `provided` runtimes), packaged as `bootstrap` in a reproducible
@@ -74,7 +96,7 @@ impl Code {
         let path = path.as_ref();
         let out = PathBuf::from(format!("{}.zip", path.display()));
         match package_binary(path, &out) {
-            Ok(sha256) => Code::Zip { path: out.display().to_string(), sha256 },
+            Ok(_) => Code::zip_file(&out),
             Err(e) => Code::Unavailable { error: e },
         }
     }
@@ -101,17 +123,33 @@ impl Code {
         }
     }
 
-    /// The zip's bytes, checked against the recorded hash (the file must not have changed since the stack
-    /// was declared: the plan promised these bytes).
+    /// The zip's bytes, from where this process declared a zip of that hash, checked against the hash
+    /// (the file must not have changed since the stack was declared: the plan promised these bytes).
     pub(crate) fn zip_bytes(&self) -> Result<Option<Vec<u8>>, String> {
-        let Code::Zip { path, sha256 } = self else { return Ok(None) };
-        let bytes = std::fs::read(path).map_err(|e| format!("can't read the zip {path}: {e}"))?;
-        let now = sha256_base64(&bytes);
-        if &now != sha256 {
-            return Err(format!("{path} changed since the stack was declared (SHA-256 {now}, planned {sha256}); plan again"));
+        let Code::Zip { sha256, .. } = self else { return Ok(None) };
+        let paths = zips().lock().ok().and_then(|z| z.get(sha256).cloned()).unwrap_or_default();
+        // The latest declared first; an older copy may have been removed or rewritten since.
+        let mut problems = Vec::new();
+        for path in paths.iter().rev() {
+            match std::fs::read(path) {
+                Ok(bytes) if sha256_base64(&bytes) == *sha256 => return Ok(Some(bytes)),
+                Ok(bytes) => {
+                    problems.push(format!("{} changed since the stack was declared (SHA-256 {})", path.display(), sha256_base64(&bytes)))
+                }
+                Err(e) => problems.push(format!("can't read {}: {e}", path.display())),
+            }
         }
-        Ok(Some(bytes))
+        if problems.is_empty() {
+            problems.push("the code changed since the plan was made?".to_string());
+        }
+        Err(format!("no zip with SHA-256 {sha256} declared by this run can be read ({}); plan again", problems.join("; ")))
     }
+}
+
+/// Where the bytes of each zip declared by this process are, by SHA-256 (the latest declaration last).
+fn zips() -> &'static Mutex<HashMap<String, Vec<PathBuf>>> {
+    static ZIPS: OnceLock<Mutex<HashMap<String, Vec<PathBuf>>>> = OnceLock::new();
+    ZIPS.get_or_init(Default::default)
 }
 
 /// The base64 SHA-256 of some bytes: how Lambda reports `CodeSha256` for a zip.
@@ -256,8 +294,8 @@ impl CargoBin {
         if let Some(code) = cache().lock().ok().and_then(|c| c.get(&self).cloned()) {
             return code;
         }
-        let code = match self.try_build() {
-            Ok((path, sha256)) => Code::Zip { path: path.display().to_string(), sha256 },
+        let code = match self.try_build().and_then(|path| std::fs::read(&path).map(|b| (path, b)).map_err(|e| e.to_string())) {
+            Ok((path, bytes)) => Code::local_zip(&path, &bytes),
             Err(error) => Code::Unavailable { error: format!("building `{}` for Lambda: {error}", self.bin) },
         };
         if let Ok(mut c) = cache().lock() {
@@ -266,7 +304,8 @@ impl CargoBin {
         code
     }
 
-    fn try_build(&self) -> Result<(PathBuf, String), String> {
+    /// The path of the packaged zip.
+    fn try_build(&self) -> Result<PathBuf, String> {
         let root = match &self.workspace {
             Some(dir) => dir.clone(),
             None => workspace_root()?,
@@ -275,9 +314,10 @@ impl CargoBin {
         let zip = target_dir.join("lambda").join(&self.bin).join("bootstrap.zip");
         let mode = self.mode.unwrap_or_else(BuildMode::from_env);
         if mode == BuildMode::Skip {
-            let bytes = std::fs::read(&zip)
-                .map_err(|e| format!("FERROFORM_SKIP_BUILD is set but there is no zip from an earlier build at {} ({e})", zip.display()))?;
-            return Ok((zip, sha256_base64(&bytes)));
+            if !zip.is_file() {
+                return Err(format!("FERROFORM_SKIP_BUILD is set but there is no zip from an earlier build at {}", zip.display()));
+            }
+            return Ok(zip);
         }
         let zig = match mode {
             BuildMode::Zigbuild => true,
@@ -327,8 +367,8 @@ impl CargoBin {
                 ),
             }
         }
-        let sha = package_binary(&exe, &zip)?;
-        Ok((zip, sha))
+        package_binary(&exe, &zip)?;
+        Ok(zip)
     }
 }
 
@@ -456,9 +496,34 @@ mod tests {
 
     #[test]
     fn code_serializes_by_kind() {
-        let z = Code::Zip { path: "/p.zip".into(), sha256: "abc=".into() };
-        assert_eq!(serde_json::to_value(&z).unwrap(), serde_json::json!({"zip": {"path": "/p.zip", "sha256": "abc="}}));
+        let z = Code::Zip { sha256: "abc=".into(), size: 3 };
+        assert_eq!(serde_json::to_value(&z).unwrap(), serde_json::json!({"zip": {"sha256": "abc=", "size": 3}}));
+        // A state written when the path was recorded still loads (the path is dropped).
+        let old: Code = serde_json::from_value(serde_json::json!({"zip": {"path": "/p.zip", "sha256": "abc="}})).unwrap();
+        assert_eq!(old, Code::Zip { sha256: "abc=".into(), size: 0 });
         assert_eq!(serde_json::to_value(Code::image("r:1")).unwrap(), serde_json::json!({"image": {"uri": "r:1"}}));
+    }
+
+    #[test]
+    fn the_same_zip_in_two_directories_is_the_same_code_with_no_path_in_its_inputs() {
+        let (one, two) = (tempdir(), tempdir());
+        for d in [&one, &two] {
+            std::fs::write(d.join("app"), b"\x7fELF the same binary").unwrap();
+        }
+        let a = Code::binary(one.join("app"));
+        let b = Code::binary(two.join("app"));
+        assert_eq!(a, b);
+        let json = serde_json::to_string(&a).unwrap();
+        assert_eq!(json, serde_json::to_string(&b).unwrap());
+        assert!(!json.contains(one.to_str().unwrap()) && !json.contains("app.zip"), "{json}");
+        let Code::Zip { size, .. } = &a else { panic!("{a:?}") };
+        assert_eq!(*size, std::fs::metadata(two.join("app.zip")).unwrap().len());
+        // Through the engine's JSON round trip, the bytes are still found by their hash.
+        let decoded: Code = serde_json::from_str(&json).unwrap();
+        assert_eq!(decoded.zip_bytes().unwrap().unwrap(), std::fs::read(two.join("app.zip")).unwrap());
+        // Bytes nobody declared in this process can't be uploaded.
+        let unknown = Code::Zip { sha256: sha256_base64(b"never declared"), size: 14 };
+        assert!(unknown.zip_bytes().unwrap_err().contains("plan again"));
     }
 
     fn tempdir() -> PathBuf {

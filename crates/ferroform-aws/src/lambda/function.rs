@@ -7,6 +7,13 @@
 //! and after each update the function is waited on until `State=Active` and `LastUpdateStatus=Successful`,
 //! so configuration and code updates never overlap (Lambda refuses the second one while the first is in
 //! progress).
+//!
+//! Every optional field is compared whether the code sets it or not; unset, it means Lambda's default, so
+//! removing a setting puts the default back: runtime `provided.al2023` and handler `bootstrap` (zips),
+//! description empty, memory 128 MB, timeout 3 s, no environment variables, architecture x86_64, log group
+//! `/aws/lambda/NAME`, no tags. Left to AWS when unset: nothing.
+//!
+//! Values set with [`Function::secret_env`] are shown as `(sensitive)` in plans (text and JSON).
 
 use super::code::{Architecture, Code, MAX_DIRECT_UPLOAD};
 use crate::error::{absent_if_not_found, retry, sdk, wait_for};
@@ -17,13 +24,17 @@ use async_trait::async_trait;
 use aws_sdk_lambda::types::{self as sdk_types, FunctionConfiguration, LastUpdateStatus, State};
 use ferroform_core::{is_unknown_str, CallMeta, FieldError, Observed, ProviderError, Resource, TAG_ADDRESS, TAG_STACK};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// The runtime a zip gets unless another is set: a Rust binary named `bootstrap` on Amazon Linux 2023.
 pub const DEFAULT_RUNTIME: &str = "provided.al2023";
 /// The handler of the `provided` runtimes (the binary itself).
 pub const DEFAULT_HANDLER: &str = "bootstrap";
+/// Lambda's memory when none is set, MB.
+pub const DEFAULT_MEMORY_MB: i32 = 128;
+/// Lambda's timeout when none is set, seconds.
+pub const DEFAULT_TIMEOUT_S: i32 = 3;
 /// How long `CreateFunction` is retried while the new role is not assumable yet.
 const ROLE_PROPAGATION: Duration = Duration::from_secs(120);
 /// How long a function may stay `Pending` or `InProgress`.
@@ -85,6 +96,10 @@ pub struct Function {
     pub log_group: Option<String>,
     #[serde(default)]
     pub tags: Tags,
+    /// The environment variables set with [`Function::secret_env`]. Not an input: the engine takes the
+    /// sensitive paths when the function is added to the stack.
+    #[serde(skip)]
+    pub secret_keys: BTreeSet<String>,
 }
 
 ferroform_core::outputs! {
@@ -117,6 +132,7 @@ impl Function {
             architecture: None,
             log_group: None,
             tags: Tags::new(),
+            secret_keys: BTreeSet::new(),
         }
     }
     pub fn code(mut self, code: Code) -> Self {
@@ -151,6 +167,13 @@ impl Function {
         self.environment.insert(key.into(), value.into());
         self
     }
+    /// An environment variable whose value plans never show (`(sensitive)`); a change to it still shows
+    /// as a change. State holds the value, as Lambda does.
+    pub fn secret_env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        let key = key.into();
+        self.secret_keys.insert(key.clone());
+        self.env(key, value)
+    }
     pub fn architecture(mut self, arch: Architecture) -> Self {
         self.architecture = Some(arch);
         self
@@ -170,6 +193,9 @@ impl Function {
 impl Resource for Function {
     const TYPE: &'static str = "aws_lambda_function";
     const REPLACE_FIELDS: &'static [&'static str] = &["name", "package_type"];
+    /// New code (or the same code for another CPU) is a new `CodeSha256` for whatever uses it.
+    const UPDATE_CHANGES: &'static [(&'static str, &'static [&'static str])] =
+        &[("code", &["code_sha256"]), ("architecture", &["code_sha256"])];
     type Outputs = FunctionOutputs;
     type Refs = FunctionRefs;
     type Context = Aws;
@@ -184,14 +210,12 @@ impl Resource for Function {
         }
         match &self.code {
             Code::Unavailable { error } => e.push(FieldError::new("code", error.clone())),
-            Code::Zip { path, .. } => {
-                if let Ok(meta) = std::fs::metadata(path) {
-                    if meta.len() > MAX_DIRECT_UPLOAD {
-                        e.push(FieldError::new(
-                            "code",
-                            format!("{path} is {} MB; Lambda takes at most 50 MB uploaded directly", meta.len() / (1024 * 1024)),
-                        ));
-                    }
+            Code::Zip { size, .. } => {
+                if *size > MAX_DIRECT_UPLOAD {
+                    e.push(FieldError::new(
+                        "code",
+                        format!("the zip is {} MB; Lambda takes at most 50 MB uploaded directly", size / (1024 * 1024)),
+                    ));
                 }
             }
             Code::Image { uri } => {
@@ -241,6 +265,20 @@ impl Resource for Function {
                 self.handler = Some(DEFAULT_HANDLER.to_string());
             }
         }
+        // Lambda reports an unset description as "".
+        if self.description.as_deref() == Some("") {
+            self.description = None;
+        }
+        self.memory_size.get_or_insert(DEFAULT_MEMORY_MB);
+        self.timeout.get_or_insert(DEFAULT_TIMEOUT_S);
+        self.architecture.get_or_insert(Architecture::X86_64);
+        if self.log_group.is_none() {
+            self.log_group = Some(format!("/aws/lambda/{}", self.name));
+        }
+    }
+
+    fn sensitive_paths(&self) -> Vec<String> {
+        self.secret_keys.iter().map(|k| format!("environment.{k}")).collect()
     }
 
     fn set_default_tags(&mut self, tags: &Tags) {
@@ -290,11 +328,8 @@ impl Resource for Function {
         let code = match (config.package_type(), got.code().and_then(|c| c.image_uri())) {
             (Some(sdk_types::PackageType::Image), uri) => Code::Image { uri: uri.unwrap_or_default().to_string() },
             _ => Code::Zip {
-                path: match &prior.code {
-                    Code::Zip { path, .. } => path.clone(),
-                    _ => String::new(),
-                },
                 sha256: config.code_sha256().unwrap_or_default().to_string(),
+                size: u64::try_from(config.code_size()).unwrap_or_default(),
             },
         };
         let inputs = Function {
@@ -323,6 +358,7 @@ impl Resource for Function {
                 None => prior.log_group.clone(),
             },
             tags: without_aws_managed(got.tags().map(|t| t.clone().into_iter().collect()).unwrap_or_default()),
+            secret_keys: BTreeSet::new(),
         };
         Ok(Some(Observed { inputs, outputs: outputs(aws, config) }))
     }
@@ -353,7 +389,8 @@ impl Resource for Function {
                         .set_role(has("role").then(|| desired.role.clone()))
                         .set_runtime(desired.runtime.as_deref().filter(|_| has("runtime")).map(sdk_types::Runtime::from))
                         .set_handler(desired.handler.clone().filter(|_| has("handler")))
-                        .set_description(desired.description.clone().filter(|_| has("description")))
+                        // No description is an empty one to Lambda: unset, the old one is cleared.
+                        .set_description(has("description").then(|| desired.description.clone().unwrap_or_default()))
                         .set_memory_size(desired.memory_size.filter(|_| has("memory_size")))
                         .set_timeout(desired.timeout.filter(|_| has("timeout")))
                         .set_environment(has("environment").then(|| env.clone()))
@@ -562,9 +599,7 @@ mod tests {
     use super::*;
 
     fn zip_fn() -> Function {
-        Function::new("pedidos-api")
-            .role("arn:aws:iam::123456789012:role/api")
-            .code(Code::Zip { path: "/nonexistent.zip".into(), sha256: "x".into() })
+        Function::new("pedidos-api").role("arn:aws:iam::123456789012:role/api").code(Code::Zip { sha256: "x".into(), size: 1 })
     }
 
     fn fields(f: &Function) -> Vec<String> {
@@ -628,6 +663,37 @@ mod tests {
         let mut py = zip_fn().runtime("python3.12").handler("app.handler");
         py.normalize();
         assert_eq!(py.handler.as_deref(), Some("app.handler"));
+    }
+
+    #[test]
+    fn unset_settings_mean_lambdas_defaults() {
+        let mut f = zip_fn().description("");
+        f.normalize();
+        assert_eq!((f.memory_size, f.timeout, f.architecture), (Some(128), Some(3), Some(Architecture::X86_64)));
+        assert_eq!(f.description, None);
+        assert_eq!(f.log_group.as_deref(), Some("/aws/lambda/pedidos-api"));
+        let again = f.clone();
+        f.normalize();
+        assert_eq!(f, again, "normalize is idempotent");
+        let mut set = zip_fn().memory_size(512).timeout(15).log_group("/app/api").architecture(Architecture::Arm64);
+        set.normalize();
+        assert_eq!((set.memory_size, set.timeout, set.architecture), (Some(512), Some(15), Some(Architecture::Arm64)));
+        assert_eq!(set.log_group.as_deref(), Some("/app/api"));
+    }
+
+    /// The secret key set is not an input (the engine takes the paths when the function is added); that
+    /// plans show `(sensitive)` is checked in the e2e test
+    /// `function_settings_removed_from_the_code_go_back_to_lambdas_defaults` (a plan needs the account).
+    #[test]
+    fn secret_variables_are_sensitive_paths_not_inputs() {
+        let f = zip_fn().env("TABLE", "pedidos").secret_env("DB_PASSWORD", "hunter2-the-secret").secret_env("API_KEY", "k");
+        assert_eq!(f.sensitive_paths(), ["environment.API_KEY", "environment.DB_PASSWORD"]);
+        assert_eq!(f.environment.get("DB_PASSWORD").map(String::as_str), Some("hunter2-the-secret"));
+        let json = serde_json::to_value(&f).unwrap();
+        assert!(json.get("secret_keys").is_none(), "{json}");
+        let back: Function = serde_json::from_value(json).unwrap();
+        assert_eq!(back.environment, f.environment);
+        assert!(zip_fn().env("TABLE", "pedidos").sensitive_paths().is_empty());
     }
 
     #[test]

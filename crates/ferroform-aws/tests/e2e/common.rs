@@ -13,7 +13,7 @@ pub async fn harness() -> anyhow::Result<(Harness, CallCounter)> {
     Ok((h, calls))
 }
 
-/// The action at `address` and the names of the fields it changes, sorted.
+/// The action at `address` and the names of the (top-level) fields it changes, sorted, each once.
 pub fn change(plan: &Plan, address: &str) -> (Action, Vec<String>) {
     plan.changes
         .iter()
@@ -21,6 +21,8 @@ pub fn change(plan: &Plan, address: &str) -> (Action, Vec<String>) {
         .map(|c| {
             let mut f: Vec<String> = c.fields.iter().map(|f| f.name.clone()).collect();
             f.sort();
+            // Leaf changes (`tags.a`, `tags.b`) share their field.
+            f.dedup();
             (c.action, f)
         })
         .unwrap_or((Action::NoOp, vec![]))
