@@ -5,6 +5,9 @@
 //!
 //! An account holds one provider per URL, and its ARN follows from the URL
 //! (`arn:aws:iam::ACCOUNT:oidc-provider/HOST/PATH`). A read costs one call.
+//!
+//! Every optional field is compared whether the code sets it or not: removed client ids and tags are
+//! removed. Left to AWS when unset: `thumbprint_list` (IAM works the thumbprints out).
 
 use super::{check_tags, iam_tags, sdk_tags};
 use crate::error::{absent_if_not_found, sdk};
@@ -74,6 +77,8 @@ fn outputs(arn: &str, url: &str) -> OpenIdConnectProviderOutputs {
 impl Resource for OpenIdConnectProvider {
     const TYPE: &'static str = "aws_iam_openid_connect_provider";
     const REPLACE_FIELDS: &'static [&'static str] = &["url"];
+    /// Unset thumbprints are IAM's to work out; they can't be reverted to "absent".
+    const COMPUTED: &'static [&'static str] = &["thumbprint_list"];
     type Outputs = OpenIdConnectProviderOutputs;
     type Refs = OpenIdConnectProviderRefs;
     type Context = Aws;

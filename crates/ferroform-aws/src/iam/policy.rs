@@ -3,6 +3,10 @@
 //!
 //! A document change makes a new default version; at IAM's limit of five versions the oldest non-default
 //! one is deleted first. A read costs 2 calls (GetPolicy, GetPolicyVersion of the default version).
+//!
+//! Every optional field is compared whether the code sets it or not; unset, it means IAM's default: path
+//! `/`, no description (IAM can't change one: removing it replaces the policy), no tags. Left to AWS when
+//! unset: nothing.
 
 use super::policy_document::PolicyDocument;
 use super::{check_name, check_tags, iam_tags, sdk_tags};
@@ -92,6 +96,7 @@ impl Resource for Policy {
         if self.description.as_deref() == Some("") {
             self.description = None;
         }
+        self.path.get_or_insert_with(|| "/".to_string());
     }
 
     fn set_default_tags(&mut self, tags: &Tags) {

@@ -7,8 +7,13 @@
 //! is removed. A read costs `3 + N` calls for `N` inline policies (GetRole, ListRolePolicies,
 //! ListAttachedRolePolicies and one GetRolePolicy each), issued concurrently. A plan reading two roles or more
 //! reads them all with GetAccountAuthorizationDetails instead: one call per 1,000 roles of the account, with
-//! trust policies, inline policies, attachments and tags; roles that declare a description or a session
-//! duration (which it lacks) add one GetRole each.
+//! trust policies, inline policies, attachments and tags; roles whose state holds a description or a session
+//! duration other than the default (which it lacks) add one GetRole each.
+//!
+//! Every optional field is compared whether the code sets it or not; unset, it means IAM's default, so
+//! removing a setting puts the default back: path `/`, no description, a session of 3600 s, no inline
+//! policies, no managed policies attached, no tags. Left to AWS when unset: `name` (generated from the
+//! stack and address, see [`generated_name`]).
 
 use super::policy_document::PolicyDocument;
 use super::{check_name, check_tags, iam_tags, is_propagation_error, list_all, sdk_tags, PROPAGATION};
@@ -22,6 +27,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The inline policy `Role::allow` adds statements to.
 pub const DEFAULT_INLINE_POLICY: &str = "ferroform";
+/// IAM's maximum session duration when none is set, seconds.
+pub const DEFAULT_MAX_SESSION_DURATION: i32 = 3600;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Role {
@@ -149,6 +156,8 @@ fn allowed_char(c: char) -> bool {
 impl Resource for Role {
     const TYPE: &'static str = "aws_iam_role";
     const REPLACE_FIELDS: &'static [&'static str] = &["name", "path"];
+    /// An unset name is generated at create, not compared afterwards.
+    const COMPUTED: &'static [&'static str] = &["name"];
     type Outputs = RoleOutputs;
     type Refs = RoleRefs;
     type Context = Aws;
@@ -196,6 +205,8 @@ impl Resource for Role {
         if self.description.as_deref() == Some("") {
             self.description = None;
         }
+        self.path.get_or_insert_with(|| "/".to_string());
+        self.max_session_duration.get_or_insert(DEFAULT_MAX_SESSION_DURATION);
     }
 
     fn set_default_tags(&mut self, tags: &Tags) {
@@ -312,8 +323,9 @@ impl Resource for Role {
             async move {
                 let Some(detail) = found else { return Ok(None) };
                 let mut observed = observed_from_detail(detail)?;
-                // The listing lacks these two: one GetRole for a role that declares either.
-                if prior.description.is_some() || prior.max_session_duration.is_some() {
+                // The listing lacks these two: one GetRole for a role whose state holds either (a default
+                // in state is taken as what is live, as normalize would fill it in).
+                if prior.description.is_some() || prior.max_session_duration.is_some_and(|s| s != DEFAULT_MAX_SESSION_DURATION) {
                     let out = absent_if_not_found(aws.iam().get_role().role_name(id).send().await.map_err(sdk))?;
                     let Some(role) = out.and_then(|o| o.role) else { return Ok(None) };
                     observed.inputs.description = role.description().filter(|d| !d.is_empty()).map(str::to_string);
@@ -347,10 +359,10 @@ impl Resource for Role {
             .await?;
         }
         if has("description") || has("max_session_duration") {
-            // Both every time: UpdateRole may reset what it is not given.
+            // Both every time: UpdateRole may reset what it is not given. No description is an empty one.
             iam.update_role()
                 .role_name(id)
-                .set_description(desired.description.clone().or_else(|| prior.description.clone()))
+                .description(desired.description.clone().unwrap_or_default())
                 .set_max_session_duration(desired.max_session_duration.or(prior.max_session_duration))
                 .send()
                 .await
@@ -577,6 +589,20 @@ mod tests {
         assert_eq!(Role::new("r", trust.clone()).managed_policy("AdminAccess").validate()[0].field, "managed_policy_arns");
         // A permissions statement in the trust policy is refused.
         assert_eq!(Role::new("r", PolicyDocument::new().allow(["s3:*"], ["*"])).validate()[0].field, "assume_role_policy");
+    }
+
+    #[test]
+    fn unset_settings_mean_iams_defaults() {
+        let mut r = Role::for_service("lambda.amazonaws.com").description("");
+        r.normalize();
+        assert_eq!((r.path.as_deref(), r.max_session_duration, r.description.as_deref()), (Some("/"), Some(3600), None));
+        assert_eq!(r.name, None, "an unset name stays unset: it is computed");
+        let again = r.clone();
+        r.normalize();
+        assert_eq!(r, again);
+        let mut set = Role::for_service("lambda.amazonaws.com").path("/svc/").max_session_duration(7200);
+        set.normalize();
+        assert_eq!((set.path.as_deref(), set.max_session_duration), (Some("/svc/"), Some(7200)));
     }
 
     #[test]

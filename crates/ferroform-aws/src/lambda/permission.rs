@@ -3,6 +3,10 @@
 //!
 //! Every field forces a new statement (Lambda has no update). Reads are batched: all the permissions of one
 //! function cost one `GetPolicy`, however many there are.
+//!
+//! Every optional field is compared whether the code sets it or not: removing `source_arn` or
+//! `source_account` makes the statement again without that condition; `action` is
+//! `lambda:InvokeFunction` unless set. Left to AWS when unset: nothing.
 
 use crate::error::{absent_if_not_found, retry, sdk};
 use crate::validate;

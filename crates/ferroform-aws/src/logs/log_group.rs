@@ -1,5 +1,9 @@
 //! CloudWatch log group. APIs: CreateLogGroup, DescribeLogGroups, PutRetentionPolicy,
 //! DeleteRetentionPolicy, ListTagsForResource, TagResource, UntagResource, DeleteLogGroup.
+//!
+//! Every optional field is compared whether the code sets it or not; unset, it means CloudWatch's default,
+//! so removing a setting puts the default back: retention none (events kept forever; removing
+//! `retention_days` calls DeleteRetentionPolicy), no tags. Left to AWS when unset: nothing.
 
 use crate::error::{absent_if_not_found, sdk};
 use crate::tags::{merge_defaults, without_aws_managed, Tags};

@@ -279,3 +279,82 @@ async fn many_roles_are_read_in_one_call_and_drift_still_shows() -> anyhow::Resu
     h.destroy(&s).await?;
     Ok(())
 }
+
+/// Optional settings removed from the code go back to IAM's defaults: two roles (so the plan reads them
+/// through the batched listing), a managed policy and an OIDC provider.
+#[tokio::test]
+async fn settings_removed_from_the_code_go_back_to_iams_defaults() -> anyhow::Result<()> {
+    use ferroform_aws::iam::OpenIdConnectProvider;
+    let (h, calls) = harness().await?;
+    let iam = aws_sdk_iam::Client::new(&h.account.config);
+    let print = "6938fd4d98bab03faadb97b34396831e3780aea1";
+    let mk = |set: bool| {
+        let mut s = Stack::new(STACK);
+        let mut policy = Policy::new("defaults", read_policy());
+        let mut provider = OpenIdConnectProvider::new("https://issuer.example.com", ["app-1"]);
+        if set {
+            policy = policy.description("reads the bucket").tag("team", "orders");
+            // moto 5.2.5 has no RemoveClientIDFromOpenIDConnectProvider, so the client ids stay as they are here
+            // (removing one is planned like any set element; see github.rs for the provider's updates).
+            provider = provider.thumbprints([print]).tag("team", "orders");
+        }
+        s.add("policy", policy);
+        // Another policy to attach: the one above is replaced, which IAM refuses while it is attached.
+        let attached = s.add("attached", Policy::new("attached", read_policy()));
+        s.add("provider", provider);
+        for i in 0..2 {
+            let mut role = Role::for_service("lambda.amazonaws.com");
+            if set {
+                role = role
+                    .description("set by the code")
+                    .max_session_duration(7200)
+                    .allow(["dynamodb:Scan"], ["*"])
+                    .managed_policy(attached.arn())
+                    .tag("team", "orders");
+            }
+            s.add(&format!("role-{i}"), role);
+        }
+        s
+    };
+    h.apply(&mk(true)).await?;
+    calls.reset();
+    let plan = h.plan(&mk(true)).await?;
+    assert!(!plan.has_changes(), "{}", plan.render(false));
+
+    let plan = h.plan(&mk(false)).await?;
+    let text = plan.render(false);
+    for role in ["role-0", "role-1"] {
+        let fields = ["description", "inline_policies", "managed_policy_arns", "max_session_duration", "tags"];
+        assert_eq!(change(&plan, role), (Action::Update, fields.map(String::from).to_vec()), "{text}");
+    }
+    assert!(text.contains("7200 -> 3600"), "{text}");
+    // IAM can't change a policy's description: removing it makes a new policy.
+    assert_eq!(change(&plan, "policy"), (Action::Replace, vec!["description".into(), "tags".into()]), "{text}");
+    // Unset thumbprints are IAM's: not compared, so not planned.
+    assert_eq!(change(&plan, "provider"), (Action::Update, vec!["tags".into()]), "{text}");
+    h.apply(&mk(false)).await?;
+
+    for role in ["role-0", "role-1"] {
+        let name = generated_name(STACK, role);
+        let got = iam.get_role().role_name(&name).send().await?.role.ok_or_else(|| anyhow::anyhow!("no role"))?;
+        assert_eq!(got.description().unwrap_or_default(), "");
+        assert_eq!(got.max_session_duration(), Some(3600));
+        assert!(iam.list_role_policies().role_name(&name).send().await?.policy_names().is_empty());
+        assert!(iam.list_attached_role_policies().role_name(&name).send().await?.attached_policies().is_empty());
+        assert!(got.tags().iter().all(|t| t.key() != "team"), "{:?}", got.tags());
+    }
+    let policy_arn = format!("arn:aws:iam::{}:policy/defaults", h.account.id);
+    let got = iam.get_policy().policy_arn(&policy_arn).send().await?.policy.ok_or_else(|| anyhow::anyhow!("no policy"))?;
+    assert_eq!(got.description().unwrap_or_default(), "");
+    assert!(got.tags().iter().all(|t| t.key() != "team"));
+    let provider_arn = format!("arn:aws:iam::{}:oidc-provider/issuer.example.com", h.account.id);
+    let got = iam.get_open_id_connect_provider().open_id_connect_provider_arn(&provider_arn).send().await?;
+    assert_eq!(got.client_id_list(), ["app-1"]);
+    assert_eq!(got.thumbprint_list(), [print], "thumbprints left as they were");
+    assert!(got.tags().iter().all(|t| t.key() != "team"));
+
+    let plan = h.plan(&mk(false)).await?;
+    assert!(!plan.has_changes(), "{}", plan.render(false));
+    h.destroy(&mk(false)).await?;
+    Ok(())
+}

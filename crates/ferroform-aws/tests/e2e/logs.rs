@@ -97,14 +97,17 @@ async fn log_group_lifecycle() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
-async fn retention_left_unset_is_not_compared() -> anyhow::Result<()> {
+async fn retention_left_unset_means_none() -> anyhow::Result<()> {
     let (h, _, logs) = harness().await?;
     h.apply(&stack(LogGroup::new("app"))).await?;
     assert_eq!(describe(&logs, "app").await?.map(|g| g.retention_in_days()), Some(None));
-    // A retention set by hand on a group that declares none: not ours to manage, so no diff.
+    // A retention set by hand on a group that declares none is drift: the code says "keep forever".
     logs.put_retention_policy().log_group_name("app").retention_in_days(90).send().await?;
     let plan = h.plan(&stack(LogGroup::new("app"))).await?;
-    assert!(!plan.has_changes(), "{}", plan.render(false));
+    assert_eq!(change(&plan, "group"), (Action::Update, vec!["retention_days".into()]), "{}", plan.render(false));
+    h.apply(&stack(LogGroup::new("app"))).await?;
+    assert_eq!(describe(&logs, "app").await?.map(|g| g.retention_in_days()), Some(None));
+    assert!(!h.plan(&stack(LogGroup::new("app"))).await?.has_changes());
     h.destroy(&stack(LogGroup::new("app"))).await?;
     assert!(describe(&logs, "app").await?.is_none());
     Ok(())
@@ -162,5 +165,30 @@ async fn groups_sharing_a_prefix_are_listed_together_and_crowds_are_paged() -> a
     assert_eq!(describe(&logs, "/app/svc-zeta").await?.and_then(|g| g.retention_in_days()), Some(7));
     h.destroy(&s).await?;
     assert!(describe(&logs, "/app/svc-api").await?.is_none());
+    Ok(())
+}
+
+/// Retention and tags removed from the code: the retention policy is deleted (events kept forever) and the
+/// tag untagged.
+#[tokio::test]
+async fn settings_removed_from_the_code_go_back_to_cloudwatchs_defaults() -> anyhow::Result<()> {
+    let (h, _, logs) = harness().await?;
+    let name = "/app/defaults";
+    let state = h.apply(&stack(LogGroup::new(name).retention_days(14).tag("team", "web"))).await?;
+    let arn = state.resources["group"].outputs["arn"].as_str().unwrap_or_default().to_string();
+
+    let plan = h.plan(&stack(LogGroup::new(name))).await?;
+    let text = plan.render(false);
+    assert_eq!(change(&plan, "group"), (Action::Update, vec!["retention_days".into(), "tags".into()]), "{text}");
+    assert!(text.contains("14 -> null"), "{text}");
+    h.apply(&stack(LogGroup::new(name))).await?;
+
+    let g = describe(&logs, name).await?.expect("the log group exists");
+    assert_eq!(g.retention_in_days(), None);
+    let t = tags(&logs, &arn).await?;
+    assert!(!t.contains_key("team") && t.contains_key("ferroform:address"), "{t:?}");
+    let plan = h.plan(&stack(LogGroup::new(name))).await?;
+    assert!(!plan.has_changes(), "{}", plan.render(false));
+    h.destroy(&stack(LogGroup::new(name))).await?;
     Ok(())
 }
