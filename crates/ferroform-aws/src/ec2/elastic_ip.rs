@@ -3,6 +3,8 @@
 //!
 //! The address a NAT gateway (or anything else) uses: whoever associates it depends on it, so it is
 //! released after they let it go.
+//!
+//! Defaults when unset: no tags (removed tags are deleted). Left to AWS when unset: nothing.
 
 use super::{fan_out, filter, sync_tags, tag_filters, tag_spec, tags_of};
 use crate::error::{absent_if_not_found, retry, sdk};

@@ -2,6 +2,9 @@
 //! DescribeInternetGateways, DetachInternetGateway, CreateTags, DeleteTags, DeleteInternetGateway.
 //!
 //! Moving it to another VPC detaches it from the old one and attaches it to the new one, in place.
+//!
+//! Defaults when unset: `vpc_id` none (detached: removing it from the code detaches the gateway, as
+//! Terraform does), no tags. Left to AWS when unset: nothing.
 
 use super::{all_pages, check_id, fan_out, filter, on_fresh, sync_tags, tag_filters, tag_spec, tags_of, while_dependents_go};
 use crate::error::{absent_if_not_found, sdk};
@@ -15,7 +18,7 @@ use std::collections::HashMap;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InternetGateway {
-    /// The VPC it is attached to. `None` leaves the attachment alone (unmanaged).
+    /// The VPC it is attached to. `None`: attached to none (a gateway attached elsewhere is detached).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vpc_id: Option<String>,
     #[serde(default)]
@@ -33,6 +36,10 @@ impl InternetGateway {
     /// A gateway attached to this VPC.
     pub fn new(vpc_id: impl Into<String>) -> Self {
         Self { vpc_id: Some(vpc_id.into()), tags: Tags::new() }
+    }
+    /// A gateway attached to no VPC.
+    pub fn detached() -> Self {
+        Self { vpc_id: None, tags: Tags::new() }
     }
     pub fn name(self, name: impl Into<String>) -> Self {
         self.tag("Name", name)
@@ -196,7 +203,7 @@ mod tests {
     #[test]
     fn checks_the_vpc_id() {
         assert!(InternetGateway::new("vpc-1").validate().is_empty());
-        assert!(InternetGateway { vpc_id: None, tags: Tags::new() }.validate().is_empty());
+        assert!(InternetGateway::detached().validate().is_empty());
         assert_eq!(InternetGateway::new("igw-1").validate()[0].field, "vpc_id");
     }
 }

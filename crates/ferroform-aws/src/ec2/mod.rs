@@ -18,7 +18,7 @@ pub use elastic_ip::{ElasticIp, ElasticIpOutputs, ElasticIpRefs};
 pub use internet_gateway::{InternetGateway, InternetGatewayOutputs, InternetGatewayRefs};
 pub use nat_gateway::{NatGateway, NatGatewayOutputs, NatGatewayRefs};
 pub use route_table::{Route, RouteTable, RouteTableOutputs, RouteTableRefs};
-pub use security_group::{Rule, SecurityGroup, SecurityGroupOutputs, SecurityGroupRefs};
+pub use security_group::{default_egress, Rule, SecurityGroup, SecurityGroupOutputs, SecurityGroupRefs};
 pub use subnet::{Subnet, SubnetOutputs, SubnetRefs};
 pub use vpc::{Vpc, VpcOutputs, VpcRefs};
 pub use vpc_endpoint::{service_name, VpcEndpoint, VpcEndpointOutputs, VpcEndpointRefs};

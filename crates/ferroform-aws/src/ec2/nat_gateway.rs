@@ -4,6 +4,8 @@
 //! Creation waits for `available` (minutes on AWS) and fails with AWS's reason if the gateway ends up
 //! `failed`; deletion waits for `deleted`, so the elastic IP and the subnet can go right after. A gateway
 //! `deleting`, `deleted` or `failed` reads as gone.
+//!
+//! Defaults when unset: no tags (removed tags are deleted). Left to AWS when unset: nothing.
 
 use super::{check_id, client_token, fan_out, filter, on_fresh, state_is, sync_tags, tag_filters, tag_spec, tags_of};
 use crate::error::{sdk, wait_for};

@@ -8,6 +8,10 @@
 //!
 //! A subnet associated with another table is moved here (`ReplaceRouteTableAssociation`), so a subnet can
 //! change tables in one apply whichever table is updated first.
+//!
+//! Defaults when unset: no routes, no subnets, no tags; removing them from the code deletes the routes,
+//! disassociates the subnets (they fall back to the VPC's main table) and deletes the tags. Left to AWS when
+//! unset: nothing.
 
 use super::{all_pages, check_id, fan_out, filter, on_fresh, sync_tags, tag_filters, tag_spec, tags_of, while_dependents_go};
 use crate::error::{absent_if_not_found, is_not_found, sdk};

@@ -6,9 +6,14 @@
 //! way the code or AWS groups them, so regrouping is never a change. A rule is keyed by protocol, ports and
 //! source; a description change alone is an in-place description update.
 //!
-//! Egress, like Terraform: AWS gives every new group an allow-all egress rule. When the code declares
-//! `egress` (even empty), the group's egress rules are exactly those (the default one is revoked unless
-//! declared); when it leaves `egress` unset, egress is not managed and the default stays.
+//! Egress: AWS gives every new group an allow-all egress rule (all traffic to `0.0.0.0/0`), and that is
+//! what an unset `egress` means. When the code declares `egress` (even empty), the group's egress rules are
+//! exactly those (the default one is revoked unless declared); removing `egress` from the code puts the
+//! allow-all rule back and revokes the others.
+//!
+//! Defaults when unset: no ingress rules, the allow-all egress rule, no tags, no rule description; removed
+//! rules are revoked. Left to AWS when unset: nothing (`description` is required by AWS; the builder gives
+//! [`DEFAULT_DESCRIPTION`]).
 //!
 //! Not modelled: IPv6 ranges and prefix lists in rules (never read, never revoked).
 
@@ -34,7 +39,7 @@ pub struct SecurityGroup {
     pub vpc_id: String,
     #[serde(default)]
     pub ingress: Vec<Rule>,
-    /// `None`: egress is not managed (AWS's default allow-all stays). `Some`: exactly these rules.
+    /// `None`: AWS's default, one allow-all rule ([`default_egress`]). `Some`: exactly these rules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub egress: Option<Vec<Rule>>,
     #[serde(default)]
@@ -43,6 +48,8 @@ pub struct SecurityGroup {
 
 /// One rule: protocol, port range, and the peers it allows (the sources of ingress, the destinations of
 /// egress).
+///
+/// The field order is the order plans name a rule in (`ingress[tcp 443 443 0.0.0.0/0]`): keep it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Rule {
     /// `tcp`, `udp`, `icmp`, a protocol number, or `-1` (all traffic; ports are then ignored).
@@ -237,6 +244,11 @@ fn check_text(e: &mut Vec<FieldError>, field: &str, value: &str) {
     }
 }
 
+/// The egress rule AWS gives every new group: all traffic to anywhere (IPv4; IPv6 is not modelled).
+pub fn default_egress() -> Vec<Rule> {
+    vec![Rule::all_traffic().cidr("0.0.0.0/0")]
+}
+
 fn canonical(rules: &[Rule]) -> Vec<Rule> {
     let mut out: Vec<Rule> = rules.iter().flat_map(Rule::explode).collect();
     out.sort();
@@ -278,9 +290,7 @@ impl Resource for SecurityGroup {
 
     fn normalize(&mut self) {
         self.ingress = canonical(&self.ingress);
-        if let Some(egress) = &self.egress {
-            self.egress = Some(canonical(egress));
-        }
+        self.egress = Some(canonical(self.egress.as_deref().unwrap_or(&default_egress())));
     }
 
     fn set_default_tags(&mut self, tags: &Tags) {
@@ -307,10 +317,9 @@ impl Resource for SecurityGroup {
         .await?;
         let id = out.group_id().ok_or_else(|| ProviderError::new("CreateSecurityGroup returned no id"))?.to_string();
         sync_rules(aws, &id, Direction::Ingress, &[], &canonical(&desired.ingress)).await?;
-        if let Some(egress) = &desired.egress {
-            // What AWS put there.
-            sync_rules(aws, &id, Direction::Egress, &canonical(&[Rule::all_traffic().cidr("0.0.0.0/0")]), &canonical(egress)).await?;
-        }
+        // From what AWS put there.
+        let egress = desired.egress.clone().unwrap_or_else(default_egress);
+        sync_rules(aws, &id, Direction::Egress, &canonical(&default_egress()), &canonical(&egress)).await?;
         let arn = match out.security_group_arn() {
             Some(a) => a.to_string(),
             None => super::arn(aws, &aws.account_id().await?, "security-group", &id),
@@ -340,10 +349,9 @@ impl Resource for SecurityGroup {
             sync_rules(aws, id, Direction::Ingress, &canonical(&prior.ingress), &canonical(&desired.ingress)).await?;
         }
         if changed.iter().any(|f| f == "egress") {
-            if let Some(egress) = &desired.egress {
-                let live = prior.egress.as_deref().unwrap_or_default();
-                sync_rules(aws, id, Direction::Egress, &canonical(live), &canonical(egress)).await?;
-            }
+            let live = prior.egress.as_deref().unwrap_or_default();
+            let egress = desired.egress.clone().unwrap_or_else(default_egress);
+            sync_rules(aws, id, Direction::Egress, &canonical(live), &canonical(&egress)).await?;
         }
         if changed.iter().any(|f| f == "tags") {
             sync_tags(aws, id, &prior.tags, &desired.tags).await?;
@@ -523,7 +531,7 @@ mod tests {
         b.normalize();
         assert_eq!(a, b);
         assert_eq!(a.ingress.len(), 3);
-        assert!(a.egress.is_none(), "unset egress stays unmanaged");
+        assert_eq!(a.egress, Some(default_egress()), "unset egress is AWS's allow-all");
         let mut all = SecurityGroup::new("x", "vpc-1").egress(Rule::new("ALL", 5, 9).cidr("0.0.0.0/0"));
         all.normalize();
         assert_eq!(all.egress, Some(vec![Rule::all_traffic().cidr("0.0.0.0/0")]));
@@ -563,6 +571,14 @@ mod tests {
         assert_eq!(fields(SecurityGroup::new("web", "vpc-1").egress(Rule::tcp(5432).group("vpc-9"))), ["egress"]);
         assert_eq!(fields(SecurityGroup::new("web", "vpc-1").ingress(Rule::tcp(1).cidr("1.2.3.4/40"))), ["ingress"]);
         assert!(fields(SecurityGroup::new("web", "vpc-1").ingress(Rule::new("47", 0, 0).cidr("0.0.0.0/0"))).is_empty());
+    }
+
+    #[test]
+    fn plans_name_a_rule_by_protocol_ports_and_peer() {
+        // The engine labels an element of a list of objects by its values in field order.
+        let v = serde_json::to_value(Rule::tcp(443).cidr("0.0.0.0/0").description("https")).unwrap_or_default();
+        let keys: Vec<&str> = v.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+        assert_eq!(keys, ["protocol", "from_port", "to_port", "cidr_blocks", "description"]);
     }
 
     #[test]

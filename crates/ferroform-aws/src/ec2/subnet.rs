@@ -4,6 +4,9 @@
 //! A subnet alone can't tell whether its range sits inside its VPC's or overlaps a sibling's: both need
 //! other resources' values. [`crate::components::Network`] checks that where the ranges are literals, and
 //! [`crate::components::check_subnets`] does it for hand-built networks.
+//!
+//! Defaults when unset: `map_public_ip_on_launch` false, no tags; removing a setting puts AWS's default
+//! back. Left to AWS when unset: `availability_zone` (AWS picks one).
 
 use super::{
     all_pages, check_cidr, check_id, fan_out, filter, on_fresh, state_is, sync_tags, tag_filters, tag_spec, tags_of, while_dependents_go,
@@ -75,6 +78,8 @@ impl Subnet {
 impl Resource for Subnet {
     const TYPE: &'static str = "aws_subnet";
     const REPLACE_FIELDS: &'static [&'static str] = &["vpc_id", "cidr_block", "availability_zone"];
+    // AWS picks a zone when none is given; leaving it unset later must not replace the subnet.
+    const COMPUTED: &'static [&'static str] = &["availability_zone"];
     type Outputs = SubnetOutputs;
     type Refs = SubnetRefs;
     type Context = Aws;
@@ -89,6 +94,11 @@ impl Resource for Subnet {
             }
         }
         e
+    }
+
+    // A new subnet maps no public addresses.
+    fn normalize(&mut self) {
+        self.map_public_ip_on_launch.get_or_insert(false);
     }
 
     fn set_default_tags(&mut self, tags: &Tags) {
@@ -149,9 +159,7 @@ impl Resource for Subnet {
         _meta: &CallMeta,
     ) -> Result<SubnetOutputs, ProviderError> {
         if changed.iter().any(|f| f == "map_public_ip_on_launch") {
-            if let Some(on) = desired.map_public_ip_on_launch {
-                set_map_public_ip(aws, id, on).await?;
-            }
+            set_map_public_ip(aws, id, desired.map_public_ip_on_launch.unwrap_or(false)).await?;
         }
         if changed.iter().any(|f| f == "tags") {
             sync_tags(aws, id, &prior.tags, &desired.tags).await?;
@@ -237,5 +245,12 @@ mod tests {
         let fields: Vec<&str> = e.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["vpc_id", "cidr_block", "availability_zone"]);
         assert_eq!(Subnet::new("vpc-1", "10.0.1.0/29").validate()[0].field, "cidr_block");
+    }
+
+    #[test]
+    fn unset_public_mapping_is_off() {
+        let mut s = Subnet::new("vpc-1", "10.0.1.0/24");
+        s.normalize();
+        assert_eq!((s.map_public_ip_on_launch, s.availability_zone), (Some(false), None));
     }
 }

@@ -1,8 +1,12 @@
 //! VPC. APIs: CreateVpc, DescribeVpcs, DescribeVpcAttribute, ModifyVpcAttribute, DescribeSecurityGroups
 //! (its default group), DescribeRouteTables (its main table), CreateTags, DeleteTags, DeleteVpc.
 //!
-//! A read of N VPCs costs 3 calls (VPCs, default groups, main tables, all batched and concurrent) plus one
-//! `DescribeVpcAttribute` per DNS attribute the code declares, per VPC (EC2 answers one attribute at a time).
+//! A read of N VPCs costs 3 calls (VPCs, default groups, main tables, all batched and concurrent) plus two
+//! `DescribeVpcAttribute` per VPC (EC2 answers one attribute at a time): both DNS attributes are always read,
+//! so a setting removed from the code, or changed behind its back, shows.
+//!
+//! Defaults when unset: `enable_dns_support` true, `enable_dns_hostnames` false, no tags; removing a setting
+//! puts AWS's default back. Left to AWS when unset: nothing.
 
 use super::{
     all_pages, arn, check_cidr, fan_out, filter, on_fresh, state_is, sync_tags, tag_filters, tag_spec, tags_of, while_dependents_go,
@@ -16,6 +20,11 @@ use ferroform_core::{CallMeta, FieldError, Observed, ProviderError, Resource};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Duration;
+
+/// AWS's value of `enable_dns_support` for a new VPC.
+const DEFAULT_DNS_SUPPORT: bool = true;
+/// AWS's value of `enable_dns_hostnames` for a new (non-default) VPC.
+const DEFAULT_DNS_HOSTNAMES: bool = false;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Vpc {
@@ -82,6 +91,12 @@ impl Resource for Vpc {
         e
     }
 
+    // What a new VPC has when CreateVpc is given neither attribute.
+    fn normalize(&mut self) {
+        self.enable_dns_support.get_or_insert(DEFAULT_DNS_SUPPORT);
+        self.enable_dns_hostnames.get_or_insert(DEFAULT_DNS_HOSTNAMES);
+    }
+
     fn set_default_tags(&mut self, tags: &Tags) {
         merge_defaults(&mut self.tags, tags);
     }
@@ -96,17 +111,16 @@ impl Resource for Vpc {
             .await
             .map_err(sdk)?;
         let id = out.vpc().and_then(|v| v.vpc_id()).ok_or_else(|| ProviderError::new("CreateVpc returned no VPC id"))?.to_string();
-        // Usable once `available`; the attributes are set after, so the read skips them.
-        let bare = Vpc { enable_dns_support: None, enable_dns_hostnames: None, ..desired.clone() };
+        // Usable once `available`; then only the attributes that differ from a new VPC's are set.
+        let fresh =
+            Vpc { enable_dns_support: Some(DEFAULT_DNS_SUPPORT), enable_dns_hostnames: Some(DEFAULT_DNS_HOSTNAMES), ..desired.clone() };
         wait_for("the VPC to be available", Duration::from_secs(300), || async {
             let found = describe(aws, std::slice::from_ref(&id)).await?;
             Ok(found.get(&id).filter(|v| state_is(v.state().map(|s| s.as_str()), "available")).map(|_| ()))
         })
         .await?;
-        set_dns(aws, &id, &bare, desired).await?;
-        let observed =
-            Self::read(aws, &id, &bare).await?.ok_or_else(|| ProviderError::with_code("NotFound", format!("VPC {id} vanished")))?;
-        Ok((id, observed.outputs))
+        set_dns(aws, &id, &fresh, desired).await?;
+        Ok((id.clone(), outputs_of(aws, &id).await?))
     }
 
     async fn read(aws: &Aws, id: &str, prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {
@@ -114,58 +128,7 @@ impl Resource for Vpc {
     }
 
     async fn read_many(aws: &Aws, items: &[(String, Self)]) -> Vec<Result<Option<Observed<Self>>, ProviderError>> {
-        let ids: Vec<String> = items.iter().map(|(id, _)| id.clone()).collect();
-        let (vpcs, extras) = futures::join!(describe(aws, &ids), defaults_of(aws, &ids));
-        let found = match (vpcs, extras) {
-            (Ok(v), Ok(x)) => Ok((v, x)),
-            (Err(e), _) | (_, Err(e)) => Err(e),
-        };
-        let (vpcs, (groups, tables)) = match found {
-            Ok(f) => f,
-            Err(e) => return items.iter().map(|_| Err(e.clone())).collect(),
-        };
-        // The DNS attributes, only where the code declares them, all at once.
-        let known = &vpcs;
-        let attrs = ferroform_core::join_bounded(items.iter().map(|(id, prior)| async move {
-            if !known.contains_key(id) {
-                return Ok((None, None));
-            }
-            let support = match prior.enable_dns_support {
-                Some(_) => attribute(aws, id, VpcAttributeName::EnableDnsSupport).await?,
-                None => None,
-            };
-            let hostnames = match prior.enable_dns_hostnames {
-                Some(_) => attribute(aws, id, VpcAttributeName::EnableDnsHostnames).await?,
-                None => None,
-            };
-            Ok::<_, ProviderError>((support, hostnames))
-        }))
-        .await;
-        let attrs: HashMap<&str, Result<(Option<bool>, Option<bool>), ProviderError>> =
-            items.iter().map(|(id, _)| id.as_str()).zip(attrs).collect();
-        fan_out(items, Ok(vpcs), |id, _prior, v| {
-            let (support, hostnames) = match attrs.get(id) {
-                Some(Ok(a)) => *a,
-                Some(Err(e)) => return Err(e.clone()),
-                None => (None, None),
-            };
-            let cidr = v.cidr_block().unwrap_or_default().to_string();
-            Ok(Some(Observed {
-                inputs: Vpc {
-                    cidr_block: cidr.clone(),
-                    enable_dns_support: support,
-                    enable_dns_hostnames: hostnames,
-                    tags: tags_of(v.tags()),
-                },
-                outputs: VpcOutputs {
-                    id: id.to_string(),
-                    arn: arn(aws, v.owner_id().unwrap_or_default(), "vpc", id),
-                    cidr_block: cidr,
-                    default_security_group_id: groups.get(id).cloned().unwrap_or_default(),
-                    main_route_table_id: tables.get(id).cloned().unwrap_or_default(),
-                },
-            }))
-        })
+        read_vpcs(aws, items, true).await
     }
 
     async fn update(
@@ -182,11 +145,7 @@ impl Resource for Vpc {
         if changed.iter().any(|f| f == "tags") {
             sync_tags(aws, id, &prior.tags, &desired.tags).await?;
         }
-        let bare = Vpc { enable_dns_support: None, enable_dns_hostnames: None, ..desired.clone() };
-        Self::read(aws, id, &bare)
-            .await?
-            .map(|o| o.outputs)
-            .ok_or_else(|| ProviderError::with_code("NotFound", format!("VPC {id} vanished")))
+        outputs_of(aws, id).await
     }
 
     async fn delete(aws: &Aws, id: &str, _prior: &Self) -> Result<(), ProviderError> {
@@ -205,6 +164,67 @@ impl Resource for Vpc {
         let out = aws.ec2().describe_vpcs().set_filters(Some(tag_filters(meta))).send().await.map_err(sdk)?;
         Ok(super::adopted(out.vpcs().iter().map(|v| (v.vpc_id(), v.tags())), meta))
     }
+}
+
+/// A VPC's DNS support and DNS hostnames, as read (`None` when not asked or not answered).
+type Dns = (Option<bool>, Option<bool>);
+
+/// Reads VPCs, with their DNS attributes unless `with_attrs` is false (create and update only need the
+/// outputs).
+async fn read_vpcs(aws: &Aws, items: &[(String, Vpc)], with_attrs: bool) -> Vec<Result<Option<Observed<Vpc>>, ProviderError>> {
+    let ids: Vec<String> = items.iter().map(|(id, _)| id.clone()).collect();
+    let (vpcs, extras) = futures::join!(describe(aws, &ids), defaults_of(aws, &ids));
+    let found = match (vpcs, extras) {
+        (Ok(v), Ok(x)) => Ok((v, x)),
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    };
+    let (vpcs, (groups, tables)) = match found {
+        Ok(f) => f,
+        Err(e) => return items.iter().map(|_| Err(e.clone())).collect(),
+    };
+    // The DNS attributes of every VPC found, all at once.
+    let known = &vpcs;
+    let attrs = ferroform_core::join_bounded(items.iter().map(|(id, _)| async move {
+        if !with_attrs || !known.contains_key(id) {
+            return Ok((None, None));
+        }
+        let (support, hostnames) = futures::try_join!(
+            attribute(aws, id, VpcAttributeName::EnableDnsSupport),
+            attribute(aws, id, VpcAttributeName::EnableDnsHostnames)
+        )?;
+        Ok::<_, ProviderError>((support, hostnames))
+    }))
+    .await;
+    let attrs: HashMap<&str, Result<Dns, ProviderError>> = items.iter().map(|(id, _)| id.as_str()).zip(attrs).collect();
+    fan_out(items, Ok(vpcs), |id, _prior, v| {
+        let (support, hostnames) = match attrs.get(id) {
+            Some(Ok(a)) => *a,
+            Some(Err(e)) => return Err(e.clone()),
+            None => (None, None),
+        };
+        let cidr = v.cidr_block().unwrap_or_default().to_string();
+        Ok(Some(Observed {
+            inputs: Vpc { cidr_block: cidr.clone(), enable_dns_support: support, enable_dns_hostnames: hostnames, tags: tags_of(v.tags()) },
+            outputs: VpcOutputs {
+                id: id.to_string(),
+                arn: arn(aws, v.owner_id().unwrap_or_default(), "vpc", id),
+                cidr_block: cidr,
+                default_security_group_id: groups.get(id).cloned().unwrap_or_default(),
+                main_route_table_id: tables.get(id).cloned().unwrap_or_default(),
+            },
+        }))
+    })
+}
+
+/// The outputs of one VPC, without reading its attributes.
+async fn outputs_of(aws: &Aws, id: &str) -> Result<VpcOutputs, ProviderError> {
+    let prior = Vpc::new("");
+    read_vpcs(aws, &[(id.to_string(), prior)], false)
+        .await
+        .pop()
+        .unwrap_or(Ok(None))?
+        .map(|o| o.outputs)
+        .ok_or_else(|| ProviderError::with_code("NotFound", format!("VPC {id} vanished")))
 }
 
 /// The VPCs with these ids that exist, by id (filtered by id, so a missing one is simply absent).
@@ -331,6 +351,17 @@ mod tests {
         assert!(e[0].message.contains("/16 to /28"), "{}", e[0].message);
         assert_eq!(Vpc::new("10.0.0.1/16").validate()[0].field, "cidr_block");
         assert_eq!(Vpc::new("10.0.0.0/16").dns_support(false).dns_hostnames(true).validate()[0].field, "enable_dns_hostnames");
+    }
+
+    #[test]
+    fn unset_attributes_are_aws_defaults() {
+        let mut v = Vpc::new("10.0.0.0/16");
+        v.normalize();
+        assert_eq!((v.enable_dns_support, v.enable_dns_hostnames), (Some(true), Some(false)));
+        let mut set = Vpc::new("10.0.0.0/16").dns_support(false);
+        set.normalize();
+        set.normalize();
+        assert_eq!((set.enable_dns_support, set.enable_dns_hostnames), (Some(false), Some(false)));
     }
 
     #[test]

@@ -5,6 +5,10 @@
 //! `service_name` is either the full name (`com.amazonaws.us-east-1.dynamodb`) or just the service
 //! (`dynamodb`), completed with the region of the run, so one stack fits every region. Both forms compare
 //! alike (a gateway endpoint's service is always in the VPC's region).
+//!
+//! Defaults when unset: no route tables (removing them from the code takes the endpoint's routes out of
+//! those tables), no tags. Left to AWS when unset: nothing (the endpoint policy is not modelled: AWS's
+//! full-access default stays).
 
 use super::{check_id, client_token, on_fresh, state_is, sync_tags, tag_filters, tag_spec, tags_of};
 use crate::error::{is_not_found, sdk, wait_for};

@@ -30,9 +30,15 @@ fn filter(name: &str, value: &str) -> Filter {
     Filter::builder().name(name).values(value).build()
 }
 
-/// The fields the plan would change at `address`.
+/// The top-level fields the plan would change at `address`, each once (a field may change at many leaves).
 fn changed(plan: &Plan, address: &str) -> Vec<String> {
-    plan.changes.iter().filter(|c| c.address == address).flat_map(|c| c.fields.iter().map(|f| f.name.clone())).collect()
+    let mut names: Vec<String> = Vec::new();
+    for f in plan.changes.iter().filter(|c| c.address == address).flat_map(|c| &c.fields) {
+        if !names.contains(&f.name) {
+            names.push(f.name.clone());
+        }
+    }
+    names
 }
 
 fn action(plan: &Plan, address: &str) -> Option<Action> {
@@ -780,5 +786,301 @@ async fn what_a_killed_run_created_is_found_by_its_tags() -> anyhow::Result<()> 
     ep.set_default_tags(&ep_meta.tags());
     let (eid, _) = VpcEndpoint::create(&aws, &ep, &ep_meta).await?;
     assert_eq!(VpcEndpoint::find_by_tags(&aws, &ep, &ep_meta).await.context("endpoint by tags")?, Some(eid));
+    Ok(())
+}
+
+// Removed settings go back to AWS's defaults: each type applied with its optional settings, then without
+// them; the plan names each removed field, apply resets it (read back with the SDK), and the next plan is
+// `No changes.`.
+
+/// The action at `address` and its changed top-level fields, sorted, each once.
+fn removal(plan: &Plan, address: &str) -> (Action, Vec<String>) {
+    let (action, mut fields) = crate::common::change(plan, address);
+    fields.dedup();
+    (action, fields)
+}
+
+/// True when the plan has a change at exactly this path of `address` (`routes[0.0.0.0/0 igw-1]`).
+fn has_path(plan: &Plan, address: &str, path: &str) -> bool {
+    plan.changes.iter().filter(|c| c.address == address).flat_map(|c| &c.fields).any(|f| f.path == path)
+}
+
+/// The tags that are not the engine's own (`ferroform:*`), sorted.
+fn user_tags(tags: &[aws_sdk_ec2::types::Tag]) -> Vec<(String, String)> {
+    let mut t: Vec<(String, String)> = tags
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+        .filter(|(k, _)| !k.starts_with("ferroform:"))
+        .collect();
+    t.sort();
+    t
+}
+
+fn owner_a() -> Vec<(String, String)> {
+    vec![("owner".to_string(), "a".to_string())]
+}
+
+async fn dns_support(ec2: &Ec2, id: &str) -> anyhow::Result<Option<bool>> {
+    let out = ec2.describe_vpc_attribute().vpc_id(id).attribute(VpcAttributeName::EnableDnsSupport).send().await?;
+    Ok(out.enable_dns_support().and_then(|a| a.value()))
+}
+
+async fn vpc_tags(ec2: &Ec2, id: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let out = ec2.describe_vpcs().vpc_ids(id).send().await?;
+    Ok(out.vpcs().first().map(|v| user_tags(v.tags())).unwrap_or_default())
+}
+
+#[tokio::test]
+async fn vpc_settings_removed_go_back_to_defaults() -> anyhow::Result<()> {
+    let (h, ec2) = harness().await?;
+    let stack = |vpc: Vpc| {
+        let mut s = Stack::new("vpc-defaults");
+        s.add("vpc", vpc);
+        s
+    };
+    let set = stack(Vpc::new("10.0.0.0/16").dns_hostnames(true).tag("owner", "a"));
+    h.apply(&set).await?;
+    let id = h.id_of(&set, "vpc").await?;
+    assert_eq!((dns_hostnames(&ec2, &id).await?, vpc_tags(&ec2, &id).await?), (Some(true), owner_a()));
+
+    let bare = stack(Vpc::new("10.0.0.0/16"));
+    let plan = h.plan(&bare).await?;
+    assert_eq!(removal(&plan, "vpc"), (Action::Update, vec!["enable_dns_hostnames".into(), "tags".into()]), "{}", plan.render(false));
+    assert!(plan.render(false).contains("enable_dns_hostnames = true -> false"), "{}", plan.render(false));
+    assert!(has_path(&plan, "vpc", "tags.owner"), "{}", plan.render(false));
+    h.apply(&bare).await?;
+    assert_eq!(h.id_of(&bare, "vpc").await?, id);
+    assert_eq!((dns_support(&ec2, &id).await?, dns_hostnames(&ec2, &id).await?), (Some(true), Some(false)));
+    assert_eq!(vpc_tags(&ec2, &id).await?, []);
+    assert_no_changes(&h, &bare).await?;
+
+    // DNS support off, then unset: back on.
+    let off = stack(Vpc::new("10.0.0.0/16").dns_support(false));
+    h.apply(&off).await?;
+    assert_eq!(dns_support(&ec2, &id).await?, Some(false));
+    let plan = h.plan(&bare).await?;
+    assert_eq!(removal(&plan, "vpc"), (Action::Update, vec!["enable_dns_support".into()]), "{}", plan.render(false));
+    h.apply(&bare).await?;
+    assert_eq!(dns_support(&ec2, &id).await?, Some(true));
+    assert_no_changes(&h, &bare).await?;
+
+    h.destroy(&bare).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn subnet_settings_removed_go_back_to_defaults() -> anyhow::Result<()> {
+    let (h, ec2) = harness().await?;
+    let stack = |subnet: fn(String) -> Subnet| {
+        let mut s = Stack::new("subnet-defaults");
+        let vpc = s.add("vpc", Vpc::new("10.0.0.0/16"));
+        s.add("subnet", subnet(vpc.id().into()));
+        s
+    };
+    let set = stack(|vpc| Subnet::new(vpc, "10.0.1.0/24").availability_zone("us-east-1b").map_public_ip_on_launch(true).tag("owner", "a"));
+    h.apply(&set).await?;
+    let id = h.id_of(&set, "subnet").await?;
+    let s = subnet(&ec2, &id).await?.ok_or_else(|| anyhow!("no subnet {id}"))?;
+    assert_eq!((s.map_public_ip_on_launch(), user_tags(s.tags())), (Some(true), owner_a()));
+
+    // The zone is AWS's to pick when unset: leaving it out keeps the subnet where it is (no replacement).
+    let bare = stack(|vpc| Subnet::new(vpc, "10.0.1.0/24"));
+    let plan = h.plan(&bare).await?;
+    assert_eq!(removal(&plan, "subnet"), (Action::Update, vec!["map_public_ip_on_launch".into(), "tags".into()]), "{}", plan.render(false));
+    h.apply(&bare).await?;
+    assert_eq!(h.id_of(&bare, "subnet").await?, id);
+    let s = subnet(&ec2, &id).await?.ok_or_else(|| anyhow!("no subnet {id}"))?;
+    assert_eq!((s.map_public_ip_on_launch(), user_tags(s.tags())), (Some(false), vec![]));
+    assert_eq!(s.availability_zone(), Some("us-east-1b"));
+    assert_no_changes(&h, &bare).await?;
+
+    h.destroy(&bare).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn internet_gateway_settings_removed_go_back_to_defaults() -> anyhow::Result<()> {
+    let (h, ec2) = harness().await?;
+    let stack = |attached: bool| {
+        let mut s = Stack::new("igw-defaults");
+        let vpc = s.add("vpc", Vpc::new("10.0.0.0/16"));
+        s.add("igw", if attached { InternetGateway::new(vpc.id()).tag("owner", "a") } else { InternetGateway::detached() });
+        s
+    };
+    h.apply(&stack(true)).await?;
+    let (id, vpc) = (h.id_of(&stack(true), "igw").await?, h.id_of(&stack(true), "vpc").await?);
+    assert_eq!(attached_to(&ec2, &id).await?, Some(vec![vpc.clone()]));
+
+    // Without a VPC the gateway is detached, as in Terraform.
+    let plan = h.plan(&stack(false)).await?;
+    assert_eq!(removal(&plan, "igw"), (Action::Update, vec!["tags".into(), "vpc_id".into()]), "{}", plan.render(false));
+    h.apply(&stack(false)).await?;
+    assert_eq!(h.id_of(&stack(false), "igw").await?, id);
+    assert_eq!(attached_to(&ec2, &id).await?, Some(vec![]));
+    let g = ec2.describe_internet_gateways().internet_gateway_ids(&id).send().await?;
+    assert_eq!(g.internet_gateways().first().map(|g| user_tags(g.tags())), Some(vec![]));
+    assert_no_changes(&h, &stack(false)).await?;
+
+    h.destroy(&stack(false)).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn route_table_settings_removed_go_back_to_defaults() -> anyhow::Result<()> {
+    let (h, ec2) = harness().await?;
+    let stack = |full: bool| {
+        let mut s = Stack::new("rt-defaults");
+        let vpc = s.add("vpc", Vpc::new("10.0.0.0/16"));
+        let igw = s.add("igw", InternetGateway::new(vpc.id()));
+        let sn = s.add("s0", Subnet::new(vpc.id(), "10.0.0.0/24"));
+        let mut rt = RouteTable::new(vpc.id());
+        if full {
+            rt = rt.route(Route::to_gateway("0.0.0.0/0", igw.id())).subnet(sn.id()).tag("owner", "a");
+        }
+        s.add("rt", rt);
+        s
+    };
+    h.apply(&stack(true)).await?;
+    let (id, igw, s0) = (h.id_of(&stack(true), "rt").await?, h.id_of(&stack(true), "igw").await?, h.id_of(&stack(true), "s0").await?);
+    let t = route_table(&ec2, &id).await?.ok_or_else(|| anyhow!("no table {id}"))?;
+    assert_eq!((cidr_routes(&t), subnets_of(&t), user_tags(t.tags())), (vec![("0.0.0.0/0".to_string(), igw.clone())], vec![s0], owner_a()));
+
+    let plan = h.plan(&stack(false)).await?;
+    assert_eq!(removal(&plan, "rt"), (Action::Update, vec!["routes".into(), "subnet_ids".into(), "tags".into()]), "{}", plan.render(false));
+    // The route is named by its values (a set element without a natural key).
+    assert!(has_path(&plan, "rt", &format!("routes[0.0.0.0/0 {igw}]")), "{}", plan.render(false));
+    h.apply(&stack(false)).await?;
+    assert_eq!(h.id_of(&stack(false), "rt").await?, id);
+    let t = route_table(&ec2, &id).await?.ok_or_else(|| anyhow!("no table {id}"))?;
+    assert_eq!((cidr_routes(&t), subnets_of(&t), user_tags(t.tags())), (vec![], vec![], vec![]));
+    assert_no_changes(&h, &stack(false)).await?;
+
+    h.destroy(&stack(false)).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn security_group_settings_removed_go_back_to_defaults() -> anyhow::Result<()> {
+    let (h, ec2) = harness().await?;
+    let stack = |full: bool| {
+        let mut s = Stack::new("sg-defaults");
+        let vpc = s.add("vpc", Vpc::new("10.0.0.0/16"));
+        let mut g = SecurityGroup::new("web", vpc.id());
+        if full {
+            g = g
+                .ingress(Rule::tcp(443).cidr("10.0.0.0/8").description("https"))
+                .ingress(Rule::udp(53).cidr("10.0.0.0/16"))
+                .egress(Rule::tcp(5432).cidr("10.0.0.0/16"))
+                .tag("owner", "a");
+        }
+        s.add("web", g);
+        s
+    };
+    h.apply(&stack(true)).await?;
+    let id = h.id_of(&stack(true), "web").await?;
+    let g = group(&ec2, &id).await?.ok_or_else(|| anyhow!("no group {id}"))?;
+    let rule = |p: &str, port: i32, peer: &str, d: &str| (p.to_string(), port, port, peer.to_string(), d.to_string());
+    assert_eq!(rules(g.ip_permissions()), [rule("tcp", 443, "10.0.0.0/8", "https"), rule("udp", 53, "10.0.0.0/16", "")]);
+    assert_eq!(rules(g.ip_permissions_egress()), [rule("tcp", 5432, "10.0.0.0/16", "")]);
+    assert_eq!(user_tags(g.tags()), owner_a());
+
+    // No rules declared: no ingress, and egress back to AWS's allow-all.
+    let plan = h.plan(&stack(false)).await?;
+    assert_eq!(removal(&plan, "web"), (Action::Update, vec!["egress".into(), "ingress".into(), "tags".into()]), "{}", plan.render(false));
+    // Rules are named by protocol, ports and peer.
+    assert!(has_path(&plan, "web", "ingress[tcp 443 443 10.0.0.0/8 https]"), "{}", plan.render(false));
+    assert!(has_path(&plan, "web", "egress[-1 0 0 0.0.0.0/0]"), "{}", plan.render(false));
+    h.apply(&stack(false)).await?;
+    assert_eq!(h.id_of(&stack(false), "web").await?, id);
+    let g = group(&ec2, &id).await?.ok_or_else(|| anyhow!("no group {id}"))?;
+    assert_eq!(rules(g.ip_permissions()), []);
+    assert_eq!(rules(g.ip_permissions_egress()), [("-1".to_string(), 0, 0, "0.0.0.0/0".to_string(), String::new())]);
+    assert_eq!(user_tags(g.tags()), []);
+    assert_no_changes(&h, &stack(false)).await?;
+
+    h.destroy(&stack(false)).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn elastic_ip_tags_removed() -> anyhow::Result<()> {
+    let (h, ec2) = harness().await?;
+    let stack = |ip: ElasticIp| {
+        let mut s = Stack::new("eip-defaults");
+        s.add("ip", ip);
+        s
+    };
+    h.apply(&stack(ElasticIp::new().tag("owner", "a"))).await?;
+    let id = h.id_of(&stack(ElasticIp::new()), "ip").await?;
+    let tags = |ec2: Ec2, id: String| async move {
+        let out = ec2.describe_addresses().allocation_ids(&id).send().await?;
+        anyhow::Ok(out.addresses().first().map(|a| user_tags(a.tags())))
+    };
+    assert_eq!(tags(ec2.clone(), id.clone()).await?, Some(owner_a()));
+
+    let plan = h.plan(&stack(ElasticIp::new())).await?;
+    assert_eq!(removal(&plan, "ip"), (Action::Update, vec!["tags".into()]), "{}", plan.render(false));
+    h.apply(&stack(ElasticIp::new())).await?;
+    assert_eq!(h.id_of(&stack(ElasticIp::new()), "ip").await?, id);
+    assert_eq!(tags(ec2.clone(), id.clone()).await?, Some(vec![]));
+    assert_no_changes(&h, &stack(ElasticIp::new())).await?;
+
+    h.destroy(&stack(ElasticIp::new())).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn nat_gateway_tags_removed() -> anyhow::Result<()> {
+    let (h, ec2) = harness().await?;
+    let stack = |tagged: bool| {
+        let mut s = Stack::new("nat-defaults");
+        let vpc = s.add("vpc", Vpc::new("10.0.0.0/16"));
+        let igw = s.add("igw", InternetGateway::new(vpc.id()));
+        let sn = s.add("public", Subnet::new(vpc.id(), "10.0.0.0/24"));
+        let ip = s.add_with("ip", ElasticIp::new(), ferroform_core::Options::new().depends_on(igw.address()));
+        let nat = NatGateway::new(sn.id(), ip.id());
+        s.add("nat", if tagged { nat.tag("owner", "a") } else { nat });
+        s
+    };
+    h.apply(&stack(true)).await?;
+    let id = h.id_of(&stack(true), "nat").await?;
+    assert_eq!(nat(&ec2, &id).await?.map(|n| user_tags(n.tags())), Some(owner_a()));
+
+    let plan = h.plan(&stack(false)).await?;
+    assert_eq!(removal(&plan, "nat"), (Action::Update, vec!["tags".into()]), "{}", plan.render(false));
+    h.apply(&stack(false)).await?;
+    assert_eq!(h.id_of(&stack(false), "nat").await?, id);
+    assert_eq!(nat(&ec2, &id).await?.map(|n| user_tags(n.tags())), Some(vec![]));
+    assert_no_changes(&h, &stack(false)).await?;
+
+    h.destroy(&stack(false)).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn vpc_endpoint_settings_removed_go_back_to_defaults() -> anyhow::Result<()> {
+    let (h, ec2) = harness().await?;
+    let stack = |full: bool| {
+        let mut s = Stack::new("endpoint-defaults");
+        let vpc = s.add("vpc", Vpc::new("10.0.0.0/16"));
+        let rt = s.add("rt", RouteTable::new(vpc.id()));
+        let ep = VpcEndpoint::gateway(vpc.id(), "s3");
+        s.add("ep", if full { ep.route_table(rt.id()).tag("owner", "a") } else { ep });
+        s
+    };
+    h.apply(&stack(true)).await?;
+    let (id, rt) = (h.id_of(&stack(true), "ep").await?, h.id_of(&stack(true), "rt").await?);
+    let e = endpoint(&ec2, &id).await?.ok_or_else(|| anyhow!("no endpoint {id}"))?;
+    assert_eq!((e.route_table_ids(), user_tags(e.tags())), (std::slice::from_ref(&rt), owner_a()));
+
+    let plan = h.plan(&stack(false)).await?;
+    assert_eq!(removal(&plan, "ep"), (Action::Update, vec!["route_table_ids".into(), "tags".into()]), "{}", plan.render(false));
+    h.apply(&stack(false)).await?;
+    assert_eq!(h.id_of(&stack(false), "ep").await?, id);
+    let e = endpoint(&ec2, &id).await?.ok_or_else(|| anyhow!("no endpoint {id}"))?;
+    assert_eq!((e.route_table_ids(), user_tags(e.tags())), (&[][..], vec![]));
+    assert_no_changes(&h, &stack(false)).await?;
+
+    h.destroy(&stack(false)).await?;
     Ok(())
 }
