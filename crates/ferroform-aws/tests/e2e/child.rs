@@ -17,8 +17,15 @@ fn cli_child() {
     let Ok(kind) = std::env::var(CHILD) else { return };
     let args: Vec<String> = std::env::var(ARGS).unwrap_or_default().lines().map(str::to_string).collect();
     let opts = <ferroform_cli::Opts as clap::Parser>::parse_from(std::iter::once("ferroform".to_string()).chain(args));
-    let name = if kind == "crash" { "crash" } else { "catalogue" };
-    let code = ferroform_cli::Cli::new(name).registry(ferroform_aws::registry()).run_with(opts, move |s: &mut Stack| build(&kind, s));
+    let name = match kind.as_str() {
+        "crash" => "crash",
+        "fenced" => crate::s3::FENCED,
+        _ => "catalogue",
+    };
+    let code = ferroform_cli::Cli::new(name)
+        .registry(ferroform_aws::registry())
+        .backend("s3", s3_backend())
+        .run_with(opts, move |s: &mut Stack| build(&kind, s));
     std::process::exit(if code == ExitCode::SUCCESS {
         0
     } else if code == ExitCode::from(2) {
@@ -34,8 +41,20 @@ fn build(kind: &str, s: &mut Stack) -> anyhow::Result<()> {
             crate::crash::build(s);
             Ok(())
         }
+        "fenced" => {
+            crate::s3::build_fenced(s);
+            Ok(())
+        }
         other => crate::bad_input::build(other, s),
     }
+}
+
+/// `--state s3://...`, with the short lease of the S3 lock tests (so a test can outlast it).
+fn s3_backend() -> ferroform_cli::BackendFactory {
+    std::sync::Arc::new(|url: &str, contexts: &ferroform_core::Contexts| {
+        let backend = ferroform_aws::s3::S3Backend::from_url(url, contexts.clone())?.lease(crate::s3::TEST_LEASE);
+        Ok(std::sync::Arc::new(backend) as std::sync::Arc<dyn ferroform_core::Backend>)
+    })
 }
 
 /// A child running the CLI on stack `kind` with `args`, its AWS settings from `env` only (no profile, no

@@ -63,10 +63,12 @@ async fn two_applies_on_one_s3_state_exactly_one_runs() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn lock_body(id: &str, who: &str, expires: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Vec<u8>> {
+/// A lock as another run leaves it: its lease counts from the object's LastModified, on S3's clock (the
+/// `expires` it also carries is never compared, so a far-off one changes nothing).
+fn lock_body(id: &str, who: &str, lease: Duration) -> anyhow::Result<Vec<u8>> {
     Ok(serde_json::to_vec(&serde_json::json!({
         "id": id, "operation": "apply", "who": who, "host": "laptop", "pid": 4242,
-        "created": "2026-01-01T00:00:00Z", "expires": expires.to_rfc3339()
+        "created": "2026-01-01T00:00:00Z", "lease_ms": lease.as_millis() as u64, "expires": "2000-01-01T00:00:00Z"
     }))?)
 }
 
@@ -77,7 +79,7 @@ async fn a_stale_lock_is_taken_over_and_a_live_one_refused() -> anyhow::Result<(
     let key = "stacks/teamwork.json.lock";
 
     // A live holder (lease in the future) is refused with its name; force-unlock with its id removes it.
-    let live = lock_body("lock-live", "alice", chrono::Utc::now() + chrono::Duration::hours(1))?;
+    let live = lock_body("lock-live", "alice", Duration::from_secs(3600))?;
     s3.put_object().bucket(&bucket).key(key).body(ByteStream::from(live)).send().await?;
     let e = engine(&h, &url)?;
     let err = e.apply(&groups(1), &PlanOptions::default()).await.err().map(|e| e.to_string()).unwrap_or_default();
@@ -86,10 +88,10 @@ async fn a_stale_lock_is_taken_over_and_a_live_one_refused() -> anyhow::Result<(
     e.force_unlock("lock-live").await?;
     e.apply(&groups(1), &PlanOptions::default()).await?;
 
-    // A killed run's lock (lease expired) is recognised as stale and taken over.
-    let stale = lock_body("lock-dead", "bob", chrono::Utc::now() - chrono::Duration::minutes(5))?;
+    // A killed run's lock is taken over once its lease ran out by S3's clock (the engine waits for it).
+    let stale = lock_body("lock-dead", "bob", Duration::from_secs(1))?;
     s3.put_object().bucket(&bucket).key(key).body(ByteStream::from(stale)).send().await?;
-    e.apply(&groups(2), &PlanOptions::default()).await?;
+    engine(&h, &url)?.lock_timeout(Duration::from_secs(20)).apply(&groups(2), &PlanOptions::default()).await?;
     let left = s3.list_objects_v2().bucket(&bucket).prefix("stacks/").send().await?;
     assert!(left.contents().iter().all(|o| !o.key().unwrap_or_default().ends_with(".lock")), "released after the run");
     Ok(())
@@ -277,5 +279,312 @@ async fn the_bootstrapped_state_bucket_holds_a_stacks_state() -> anyhow::Result<
     let err = h.destroy(&boot).await.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("prevent_destroy"), "{err}");
     assert!(s3.head_bucket().bucket(&name).send().await.is_ok());
+    Ok(())
+}
+
+/// An engine whose state is `url`, its S3 calls made with `config`.
+fn engine_via(url: &str, config: &aws_types::SdkConfig) -> anyhow::Result<Engine> {
+    let contexts = ferroform_core::Contexts::new();
+    contexts.insert(Aws::from_config(config.clone()));
+    Ok(Engine::new(Arc::new(S3Backend::from_url(url, contexts.clone())?)).contexts(contexts))
+}
+
+#[tokio::test]
+async fn a_state_in_a_missing_bucket_is_an_error_and_nothing_is_planned() -> anyhow::Result<()> {
+    let h = harness().await?;
+    let bucket = format!("ff-missing-{}", h.account.id);
+    let url = format!("s3://{bucket}/stacks/teamwork.json");
+    let e = engine(&h, &url)?;
+    for what in ["plan", "apply"] {
+        let got = if what == "plan" {
+            e.plan(&groups(2), &PlanOptions::default()).await.map(|_| ())
+        } else {
+            e.apply(&groups(2), &PlanOptions::default()).await.map(|_| ())
+        };
+        let err = got.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains(&url) && err.contains("NoSuchBucket") && err.contains("does not exist"), "{what}: {err}");
+    }
+    // The command line: exit 1, the location named, no plan printed.
+    let out = crate::child::command("base", &["plan", "--state", &url, "--no-color"], &h.account.env())?.output()?;
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains(&url) && stderr.contains("NoSuchBucket"), "{stderr}");
+    assert!(!stdout.contains("to add") && !stderr.contains("to add"), "nothing planned:\n{stdout}\n{stderr}");
+    // Nothing was made: no log group, and the bucket was not created behind the user's back.
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&h.account.config);
+    assert!(logs.describe_log_groups().log_group_name_prefix("/ff/teamwork/").send().await?.log_groups().is_empty());
+    let s3 = aws_sdk_s3::Client::new(&h.account.config);
+    assert!(s3.head_bucket().bucket(&bucket).send().await.is_err());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failed_state_read_is_an_error_not_an_empty_state() -> anyhow::Result<()> {
+    use ferroform_testkit::proxy::{FaultProxy, Faults};
+    let h = harness().await?;
+    let (url, _, _) = s3_state(&h).await?;
+    engine(&h, &url)?.apply(&groups(1), &PlanOptions::default()).await?;
+    let proxy = FaultProxy::start(&h.account.endpoint, Faults::none()).await?;
+    let e = engine_via(&url, &h.account.config_via(proxy.endpoint()))?;
+    let faults = [
+        ("throttled", Faults { rate: 1.0, throttle: true, ..Faults::none() }),
+        ("dropped", Faults { rate: 1.0, drop_connection: true, ..Faults::none() }),
+    ];
+    for (what, f) in faults {
+        proxy.set_faults(f);
+        let err = e.plan(&groups(1), &PlanOptions::default()).await.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains(&url) && err.contains("reading"), "{what}: {err}");
+    }
+    proxy.set_faults(Faults::none());
+    assert!(!e.plan(&groups(1), &PlanOptions::default()).await?.has_changes(), "read again once S3 answers");
+    Ok(())
+}
+
+#[tokio::test]
+async fn state_writes_are_conditional_on_the_version_this_run_read() -> anyhow::Result<()> {
+    let h = harness().await?;
+    let (url, bucket, s3) = s3_state(&h).await?;
+    let key = "stacks/teamwork.json";
+    let current =
+        || async { anyhow::Ok(s3.get_object().bucket(&bucket).key(key).send().await?.body.collect().await?.into_bytes().to_vec()) };
+    let (a, b) = (S3Backend::from_url(&url, h.contexts.clone())?, S3Backend::from_url(&url, h.contexts.clone())?);
+
+    // Both see no state; the first to write wins (If-None-Match: *), the other is refused.
+    assert!(a.read().await?.is_none() && b.read().await?.is_none());
+    b.write(b"from b").await?;
+    let err = a.write(b"from a").await.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("changed since this run read it"), "{err}");
+    assert_eq!(current().await?, b"from b");
+
+    // Having read b's version, a writes (If-Match), twice in a row; b, still on its own older version, is refused.
+    assert_eq!(a.read().await?.as_deref(), Some(&b"from b"[..]));
+    a.write(b"a 1").await?;
+    a.write(b"a 2").await?;
+    let err = b.write(b"b 2").await.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("changed since this run read it"), "{err}");
+    assert_eq!(current().await?, b"a 2");
+
+    // A backend that never read expects no state: it does not overwrite one blind.
+    let c = S3Backend::from_url(&url, h.contexts.clone())?;
+    assert!(c.write(b"blind").await.is_err());
+    assert_eq!(current().await?, b"a 2");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_holder_whose_lock_was_taken_stops_and_leaves_the_new_lock_alone() -> anyhow::Result<()> {
+    let h = harness().await?;
+    let (url, bucket, s3) = s3_state(&h).await?;
+    let holder = S3Backend::from_url(&url, h.contexts.clone())?.lease(Duration::from_secs(2));
+    let info = LockInfo::new("apply");
+    holder.lock(&info).await?;
+    assert!(holder.read().await?.is_none());
+    holder.write(b"v1").await?;
+    holder.check_held()?;
+
+    // Another run breaks the lock and takes it.
+    let other = S3Backend::from_url(&url, h.contexts.clone())?;
+    other.force_unlock(&info.id).await?;
+    let other_info = LockInfo::new("apply");
+    other.lock(&other_info).await?;
+
+    // The holder finds out at its next renewal (a third of its lease), then refuses steps and writes.
+    let mut lost = None;
+    for _ in 0..100 {
+        if let Err(e) = holder.check_held() {
+            lost = Some(e.to_string());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let lost = lost.unwrap_or_default();
+    assert!(lost.contains("lost the state lock") && lost.contains("taken over"), "{lost}");
+    let err = holder.write(b"v2 by the old holder").await.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("lost the state lock"), "{err}");
+    let got = s3.get_object().bucket(&bucket).key("stacks/teamwork.json").send().await?.body.collect().await?.into_bytes();
+    assert_eq!(&got[..], b"v1");
+
+    // Releasing leaves the new holder's lock in place.
+    holder.unlock(&info.id).await?;
+    let lock = s3.get_object().bucket(&bucket).key("stacks/teamwork.json.lock").send().await?.body.collect().await?.into_bytes();
+    let body: serde_json::Value = serde_json::from_slice(&lock)?;
+    assert_eq!(body["id"], other_info.id.as_str());
+    other.unlock(&other_info.id).await?;
+    assert!(s3.head_object().bucket(&bucket).key("stacks/teamwork.json.lock").send().await.is_err());
+    Ok(())
+}
+
+/// The stack of the frozen-run test, and the lease of every lock in it (the child's too, see `child.rs`).
+pub const FENCED: &str = "fenced";
+pub const TEST_LEASE: Duration = Duration::from_secs(2);
+
+/// Two tables and a log group: a table's create ends waiting on DescribeTable, a read to freeze the run at
+/// with nothing mutating left in that step.
+#[cfg(feature = "all")]
+pub fn build_fenced(s: &mut Stack) {
+    use ferroform_aws::dynamodb::{AttrType, Table};
+    for (address, name) in [("t1", "fenced-a"), ("t2", "fenced-b")] {
+        s.add_with(address, Table::on_demand(name).hash_key("id", AttrType::S), ferroform_core::Options::new().prevent_destroy(false));
+    }
+    s.add("logs", LogGroup::new("/fenced/app").retention_days(7));
+}
+
+#[cfg(feature = "all")]
+fn signal(pid: u32, sig: &str) {
+    let _ = std::process::Command::new("kill").args([sig, &pid.to_string()]).status();
+}
+
+/// A child killed if the test ends early, so no stopped process outlives it (std never signals a child it
+/// already reaped).
+#[cfg(feature = "all")]
+struct Reaped(std::process::Child);
+
+#[cfg(feature = "all")]
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A run frozen (SIGSTOP) past its lease while a second run takes over and finishes: thawed, it makes no
+/// mutating call, writes nothing and exits 1; the state is the second run's; one of each resource exists.
+#[cfg(feature = "all")]
+#[tokio::test]
+async fn a_run_frozen_past_its_lease_writes_nothing_once_another_took_over() -> anyhow::Result<()> {
+    use ferroform_testkit::proxy::{FaultProxy, Faults};
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    let h = harness().await?;
+    let (_, bucket, s3) = s3_state(&h).await?;
+    let key = "stacks/fenced.json";
+    let url = format!("s3://{bucket}/{key}");
+
+    // The first run: the CLI in a child, through a proxy that freezes it at the first DescribeTable after a
+    // CreateTable (the proxy still answers the call; the answer waits in the socket).
+    let proxy = Arc::new(FaultProxy::start(&h.account.endpoint, Faults::none()).await?);
+    let (pid, created, frozen) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    {
+        let (pid, created, frozen) = (pid.clone(), created.clone(), frozen.clone());
+        proxy.on_call(move |_, op| {
+            if op.ends_with(".CreateTable") {
+                created.store(true, Ordering::SeqCst);
+            } else if op.ends_with(".DescribeTable") && created.load(Ordering::SeqCst) && !frozen.swap(true, Ordering::SeqCst) {
+                signal(pid.load(Ordering::SeqCst), "-STOP");
+            }
+        });
+    }
+    let log = h.dir.path().join("frozen.log");
+    let args = ["apply", "--auto-approve", "--state", &url, "--no-color", "--parallelism", "1"];
+    let mut child = Reaped(
+        crate::child::command("fenced", &args, &crate::child::env_via(&h.account, proxy.endpoint()))?
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()?,
+    );
+    let child = &mut child.0;
+    pid.store(child.id(), Ordering::SeqCst);
+    for _ in 0..1200 {
+        if frozen.load(Ordering::SeqCst) {
+            break;
+        }
+        if let Some(status) = child.try_wait()? {
+            anyhow::bail!("the first run ended before it was frozen ({status}):\n{}", std::fs::read_to_string(&log)?);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(frozen.load(Ordering::SeqCst), "the first run never reached a table's DescribeTable");
+
+    // The second run waits out the frozen run's lease (on S3's clock), takes over, adopts and finishes.
+    let backend = S3Backend::from_url(&url, h.contexts.clone())?.lease(TEST_LEASE);
+    let second = Engine::new(Arc::new(backend)).contexts(h.contexts.clone()).lock_timeout(Duration::from_secs(20));
+    let mut stack = Stack::new(FENCED);
+    build_fenced(&mut stack);
+    let second_result = second.apply(&stack, &PlanOptions::default()).await;
+    let second_state = match second_result {
+        Ok((_, state)) => state,
+        Err(e) => anyhow::bail!("the second run failed: {e}"),
+    };
+    let before = s3.get_object().bucket(&bucket).key(key).send().await?;
+    let before_etag = before.e_tag().unwrap_or_default().to_string();
+
+    // Thawed, the first run finds its lease gone: no mutating call, no write, exit 1.
+    proxy.reset();
+    signal(child.id(), "-CONT");
+    let mut status = None;
+    for _ in 0..1200 {
+        if let Some(s) = child.try_wait()? {
+            status = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let Some(status) = status else { anyhow::bail!("the thawed run did not end:\n{}", std::fs::read_to_string(&log)?) };
+    let stderr = std::fs::read_to_string(&log)?;
+    eprintln!("the thawed run ({status}) said:\n{stderr}");
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("lost the state lock"), "{stderr}");
+    assert_eq!(proxy.mutating_calls(), Vec::<String>::new(), "calls after the thaw: {:?}", proxy.calls());
+
+    // The state is the second run's, untouched since; no lock is left.
+    let after = s3.get_object().bucket(&bucket).key(key).send().await?;
+    assert_eq!(after.e_tag().unwrap_or_default(), before_etag);
+    let state = ferroform_core::State::parse(&after.body.collect().await?.into_bytes(), &url)?;
+    assert_eq!(state, second_state);
+    assert!(s3.head_object().bucket(&bucket).key(format!("{key}.lock")).send().await.is_err());
+
+    // Exactly one of each resource, each the one in state.
+    let ddb = aws_sdk_dynamodb::Client::new(&h.account.config);
+    let mut tables = ddb.list_tables().send().await?.table_names().to_vec();
+    tables.sort();
+    assert_eq!(tables, ["fenced-a", "fenced-b"]);
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&h.account.config);
+    let groups = logs.describe_log_groups().log_group_name_prefix("/fenced/").send().await?;
+    assert_eq!(groups.log_groups().iter().filter_map(|g| g.log_group_name()).collect::<Vec<_>>(), ["/fenced/app"]);
+    let ids: Vec<(&str, Option<&str>)> = state.resources.iter().map(|(a, r)| (a.as_str(), r.id.as_deref())).collect();
+    assert_eq!(ids, [("logs", Some("/fenced/app")), ("t1", Some("fenced-a")), ("t2", Some("fenced-b"))]);
+    assert!(state.resources.values().all(|r| r.status == ferroform_core::state::Status::Ready));
+    assert!(!second.plan(&stack, &PlanOptions::default()).await?.has_changes());
+    Ok(())
+}
+
+#[tokio::test]
+async fn removed_bucket_settings_go_back_to_s3s_defaults() -> anyhow::Result<()> {
+    use ferroform_aws::s3::Bucket;
+    use ferroform_core::Action;
+    let h = harness().await?;
+    let s3 = aws_sdk_s3::Client::new(&h.account.config);
+    let name = format!("ff-defaults-{}", h.account.id);
+    let set = || {
+        Bucket::for_state(&name)
+            .expire_noncurrent_versions_after(30)
+            .kms(Some("alias/ff-state".into()))
+            .force_destroy(true)
+            .tag("team", "infra")
+    };
+    h.apply(&bucket_stack(set())).await?;
+    assert_eq!(noncurrent_days(&s3, &name).await?, Some(30));
+    assert_eq!(sse_algorithm(&s3, &name).await?.as_deref(), Some("aws:kms"));
+    assert_eq!(bucket_tags(&s3, &name).await?.get("team").map(String::as_str), Some("infra"));
+
+    // Every optional setting removed from the code: each is planned back to its default.
+    let bare = || Bucket::for_state(&name);
+    let plan = h.plan(&bucket_stack(bare())).await?;
+    let (action, mut fields) = change(&plan, "state");
+    fields.dedup();
+    let want = ["encryption", "force_destroy", "noncurrent_version_expiration_days", "tags"].map(String::from).to_vec();
+    assert_eq!((action, fields), (Action::Update, want), "{}", plan.render(false));
+    h.apply(&bucket_stack(bare())).await?;
+
+    // Read back: no lifecycle configuration, SSE-S3, only the engine's tags.
+    assert_eq!(noncurrent_days(&s3, &name).await?, None);
+    assert_eq!(sse_algorithm(&s3, &name).await?.as_deref(), Some("AES256"));
+    assert_eq!(kms_key(&s3, &name).await?, None);
+    let tags = bucket_tags(&s3, &name).await?;
+    assert!(!tags.contains_key("team") && tags.contains_key("ferroform:address"), "{tags:?}");
+    let plan = h.plan(&bucket_stack(bare())).await?;
+    assert!(!plan.has_changes(), "{}", plan.render(false));
+
+    h.destroy(&bucket_stack(bare())).await?;
+    assert!(s3.head_bucket().bucket(&name).send().await.is_err());
     Ok(())
 }
