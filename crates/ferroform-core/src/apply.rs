@@ -264,7 +264,45 @@ fn build_steps(planned: &Planned, config: &Config) -> StepGraph {
             }
         }
     }
+    deposed_edges(planned, &steps, &forward, &delete_of, &config_dependents, &mut edges);
     StepGraph { steps, edges, modes }
+}
+
+/// Terraform's rule for deposed objects (the old half of a replacement an earlier run did not finish): one
+/// is deleted only after its address's new object is made or updated and everything that uses the address
+/// has moved on (updated, replaced or deleted), and before anything it used itself is deleted.
+fn deposed_edges(
+    planned: &Planned,
+    steps: &[Step],
+    forward: &HashMap<String, Step>,
+    delete_of: &HashMap<String, Step>,
+    config_dependents: &HashMap<&str, Vec<&str>>,
+    edges: &mut Vec<(Step, Step)>,
+) {
+    for step in steps {
+        let Step::DeleteDeposed(addr, id) = step else { continue };
+        if let Some(s) = forward.get(addr) {
+            edges.push((s.clone(), step.clone()));
+        }
+        for other in config_dependents.get(addr.as_str()).into_iter().flatten() {
+            if let Some(s) = forward.get(*other) {
+                edges.push((s.clone(), step.clone()));
+            }
+        }
+        for (other, r) in &planned.state.resources {
+            if r.dependencies.contains(addr) {
+                if let Some(d) = delete_of.get(other) {
+                    edges.push((d.clone(), step.clone()));
+                }
+            }
+        }
+        let used = planned.state.deposed.iter().find(|d| d.address == *addr && d.resource.id.as_deref() == Some(id.as_str()));
+        for dep in used.map(|d| &d.resource.dependencies).into_iter().flatten() {
+            if let Some(d) = delete_of.get(dep) {
+                edges.push((step.clone(), d.clone()));
+            }
+        }
+    }
 }
 
 pub(crate) async fn run(planned: Planned, backend: Arc<dyn Backend>, cx: ApplyContext) -> Result<State> {

@@ -460,7 +460,7 @@ async fn moved_addresses_keep_their_resource() -> R {
 #[tokio::test]
 async fn target_limits_the_run_to_the_resource_and_what_it_needs() -> R {
     let env = Env::new();
-    let opts = PlanOptions { destroy: false, targets: vec!["b".into()] };
+    let opts = PlanOptions { targets: vec!["b".into()], ..PlanOptions::default() };
     let mut s = chain("v1");
     let e = s.add("e", Thing::new("e"));
     s.output("e_name", e.name());
@@ -705,5 +705,35 @@ async fn another_account_or_region_is_refused_before_any_read() -> R {
     let err = fresh.plan(&s).await.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("allows only account(s) 444444444444") && err.contains("333333333333"), "{err}");
     assert_eq!(fresh.cloud.calls(), ["identify"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_deposed_object_is_deleted_only_after_its_dependents_moved_on() -> R {
+    let env = Env::new();
+    let stack = |name: &str| {
+        let mut s = Stack::new("t");
+        let a = s.add_with("a", Thing::new(name), Options::new().create_before_destroy(true));
+        s.add("b", Thing::new("b").value(a.arn()));
+        s
+    };
+    env.apply(&stack("a1")).await?;
+    let old = env.id("a")?;
+    // The replacement's new object is made, then b's update fails: the old a stays, deposed, with b
+    // still pointing at it.
+    env.cloud.fail_on("update b");
+    assert!(env.apply(&stack("a2")).await.is_err());
+    let state = env.state()?;
+    assert_eq!(state.deposed.iter().map(|d| d.resource.id.clone()).collect::<Vec<_>>(), [Some(old.clone())]);
+    // Retried: b (slow) must be re-pointed before the deposed a goes.
+    env.cloud.clear_failures();
+    env.cloud.slow("b", Duration::from_millis(200));
+    env.events.0.lock().map(|mut e| e.clear()).ok();
+    env.apply(&stack("a2")).await?;
+    let order = env.events.finished();
+    let pos = |s: &str| order.iter().position(|o| o == s);
+    assert!(pos("update b").is_some() && pos("update b") < pos("delete a"), "{order:?}");
+    assert!(!env.cloud.objects().contains_key(&old));
+    assert!(env.state()?.deposed.is_empty());
     Ok(())
 }
