@@ -563,6 +563,12 @@ async fn task_definition_removed_settings_go_back_to_defaults() -> anyhow::Resul
     let (h, calls, ecs) = harness().await?;
     let mut set = Stack::new("ecs-td-defaults");
     set.add("td", worker_with_everything(&h, "s3cr3t-one"));
+    // The create shows the whole container list, the secret variable's value masked.
+    let plan = h.plan(&set).await?;
+    let (text, json) = (plan.render(false), plan.to_json()?);
+    for shown in [&text, &json] {
+        assert!(!shown.contains("s3cr3t") && shown.contains("(sensitive)") && shown.contains("debug"), "{shown}");
+    }
     h.apply(&set).await?;
     no_op(&h, &calls, &set).await?;
 
