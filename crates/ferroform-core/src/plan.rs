@@ -485,15 +485,15 @@ pub(crate) fn compute(input: PlanInput<'_>) -> Result<Planned> {
             };
             let v = reference::resolve(&decl.value, &lookup);
             let unknown = reference::is_unknown(&v);
-            outputs.insert(
-                name.clone(),
-                OutputChange {
-                    before: state.outputs.get(name).map(|o| o.value.clone()),
-                    after: (!unknown).then_some(v),
-                    after_unknown: unknown,
-                    sensitive: decl.sensitive,
-                },
-            );
+            let mut before = state.outputs.get(name).map(|o| o.value.clone());
+            let mut after = (!unknown).then_some(v);
+            if decl.sensitive {
+                // Never in a plan, text or JSON; a change still shows as one.
+                let changed = before != after;
+                before = before.map(|_| Value::String(diff::SENSITIVE.into()));
+                after = after.map(|_| Value::String(if changed { "(sensitive, changed)".into() } else { diff::SENSITIVE.into() }));
+            }
+            outputs.insert(name.clone(), OutputChange { before, after, after_unknown: unknown, sensitive: decl.sensitive });
         }
     }
 

@@ -198,8 +198,14 @@ impl Stack {
         self.outputs.insert(name.to_string(), OutputDecl { value: value.into(), sensitive: false });
     }
 
-    pub fn sensitive_output(&mut self, name: &str, value: impl Into<Value>) {
+    /// An output never shown in plans or `output` listings (`output NAME --raw` still prints it).
+    pub fn output_sensitive(&mut self, name: &str, value: impl Into<Value>) {
         self.outputs.insert(name.to_string(), OutputDecl { value: value.into(), sensitive: true });
+    }
+
+    /// The same as [`Stack::output_sensitive`].
+    pub fn sensitive_output(&mut self, name: &str, value: impl Into<Value>) {
+        self.output_sensitive(name, value);
     }
 
     /// Terraform's `allowed_account_ids`: any other account is refused before any call but the one that

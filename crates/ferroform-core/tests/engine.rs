@@ -737,3 +737,22 @@ async fn a_deposed_object_is_deleted_only_after_its_dependents_moved_on() -> R {
     assert!(env.state()?.deposed.is_empty());
     Ok(())
 }
+
+#[tokio::test]
+async fn sensitive_outputs_never_appear_in_plans_but_their_changes_do() -> R {
+    let env = Env::new();
+    let stack = |v: &str| {
+        let mut s = Stack::new("t");
+        s.add("a", Thing::new("a"));
+        s.output_sensitive("password", format!("pw-{v}"));
+        s
+    };
+    env.apply(&stack("one")).await?;
+    assert_eq!(env.state()?.outputs["password"].value, "pw-one", "state holds the value (for `output --raw`)");
+    let plan = env.plan(&stack("two")).await?;
+    let (text, json) = (plan.render(false), plan.to_json()?);
+    assert!(!text.contains("pw-") && !json.contains("pw-"), "{text}\n{json}");
+    assert!(plan.has_changes() && text.contains("~ password = (sensitive)"), "{text}");
+    assert!(!env.plan(&stack("one")).await?.has_changes());
+    Ok(())
+}
