@@ -163,7 +163,10 @@ pub fn resolve(value: &Value, lookup: &dyn Fn(&TokenRef) -> Option<Value>) -> Va
                     Part::Text(t) => out.push_str(t),
                     Part::Ref(r) => match lookup(&r) {
                         Some(Value::String(v)) => out.push_str(&v),
-                        Some(Value::Null) | None => out.push_str(&format!("{OPEN}{}.{}}}", r.address, r.field)),
+                        // A known null in a larger string is empty text, in plan and apply alike (left as a
+                        // token, it would stay "unknown" forever).
+                        Some(Value::Null) => {}
+                        None => out.push_str(&format!("{OPEN}{}.{}}}", r.address, r.field)),
                         Some(other) => out.push_str(&other.to_string()),
                     },
                 }
@@ -211,6 +214,16 @@ mod tests {
         let v = json!(Ref::<u64>::new("t", "n").token());
         assert_eq!(resolve(&v, &|_| Some(json!(42))), json!(42));
         assert_eq!(resolve(&v, &|_| None), v);
+    }
+
+    #[test]
+    fn a_known_null_output_resolves_the_same_whole_or_inside_a_string() {
+        let r = Ref::<Option<String>>::new("a", "maybe");
+        let v = json!({"whole": r.token(), "inside": format!("x-{r}-y")});
+        let resolved = resolve(&v, &|_| Some(Value::Null));
+        assert_eq!(resolved, json!({"whole": null, "inside": "x--y"}));
+        assert!(!is_unknown(&resolved), "known, not pending forever");
+        assert!(is_unknown(&resolve(&v, &|_| None)), "not known yet: still unknown");
     }
 
     #[test]

@@ -756,3 +756,17 @@ async fn sensitive_outputs_never_appear_in_plans_but_their_changes_do() -> R {
     assert!(!env.plan(&stack("one")).await?.has_changes());
     Ok(())
 }
+
+#[tokio::test]
+async fn destroying_what_is_already_gone_clears_it_from_state_without_calls() -> R {
+    let env = Env::new();
+    env.apply(&chain("v1")).await?;
+    for id in env.cloud.objects().keys() {
+        env.cloud.remove(id);
+    }
+    env.cloud.reset_calls();
+    env.engine().destroy(&chain("v1")).await?;
+    assert!(env.state()?.resources.is_empty());
+    assert!(env.cloud.calls().iter().all(|c| c.starts_with("read")), "{:?}", env.cloud.calls());
+    Ok(())
+}
