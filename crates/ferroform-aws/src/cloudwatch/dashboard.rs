@@ -4,6 +4,10 @@
 //! text. It may hold references (`function.name()` in a metric's dimension): the engine finds the tokens in
 //! the serialized body, orders the dashboard after what it names, and substitutes the values before the
 //! body is compared or sent. Dashboards are not tagged here (the emulator has no dashboard tags).
+//!
+//! Defaults: none to fill. Both fields are required, and CloudWatch keeps the body as sent (it adds no
+//! values of its own), so a property removed from the body is a change of `body` and the next PutDashboard
+//! removes it. Left to AWS when unset: nothing.
 
 use crate::error::{absent_if_not_found, sdk};
 use crate::Aws;

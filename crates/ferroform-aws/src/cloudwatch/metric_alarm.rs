@@ -1,9 +1,13 @@
 //! CloudWatch metric alarm. APIs: PutMetricAlarm, DescribeAlarms, ListTagsForResource, TagResource,
 //! UntagResource, DeleteAlarms.
 //!
-//! PutMetricAlarm both creates and updates, and an update overwrites the whole alarm: fields the user left
-//! unset are sent with their live value, so an update never resets what was not declared. It ignores tags
-//! on an existing alarm, so tag changes go through TagResource/UntagResource.
+//! PutMetricAlarm both creates and updates, and an update overwrites the whole alarm: it is sent the whole
+//! desired alarm, unset fields at their defaults. It ignores tags on an existing alarm, so tag changes go
+//! through TagResource/UntagResource.
+//!
+//! Defaults (what an unset field means, so removing a setting puts it back): `datapoints_to_alarm` equal
+//! to `evaluation_periods` (N of N), `treat_missing_data` `missing`, `actions_enabled` true, no
+//! description, no dimensions, no actions, no tags but the engine's. Left to AWS when unset: nothing.
 //!
 //! Reads are batched: one DescribeAlarms for up to 100 alarms, then one ListTagsForResource each.
 
@@ -62,7 +66,7 @@ pub struct MetricAlarm {
     /// Seconds: 10, 20, 30 or a multiple of 60.
     pub period: i32,
     pub evaluation_periods: i32,
-    /// M of N: how many of the `evaluation_periods` must breach. `None`: all of them (not compared).
+    /// M of N: how many of the `evaluation_periods` must breach. Unset: all of them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub datapoints_to_alarm: Option<i32>,
     /// Required.
@@ -278,6 +282,11 @@ impl Resource for MetricAlarm {
             actions.sort();
             actions.dedup();
         }
+        // CloudWatch's values when these are absent (an alarm without DatapointsToAlarm evaluates N of N).
+        self.datapoints_to_alarm.get_or_insert(self.evaluation_periods);
+        self.treat_missing_data.get_or_insert(TreatMissingData::Missing);
+        self.actions_enabled.get_or_insert(true);
+        self.description.get_or_insert_with(String::new);
     }
 
     fn set_default_tags(&mut self, tags: &Tags) {
@@ -322,7 +331,7 @@ impl Resource for MetricAlarm {
         _meta: &CallMeta,
     ) -> Result<MetricAlarmOutputs, ProviderError> {
         if changed.iter().any(|f| f != "tags") {
-            put(aws, &merged(prior, desired), None).await?;
+            put(aws, desired, None).await?;
         }
         if changed.iter().any(|f| f == "tags") {
             let cw = aws.cloudwatch();
@@ -415,28 +424,6 @@ async fn observe(aws: &Aws, a: aws_sdk_cloudwatch::types::MetricAlarm) -> Result
     Ok(Some(Observed { inputs, outputs: MetricAlarmOutputs { arn, name } }))
 }
 
-/// What an update sends: the declared fields, and the live value of every field left unset (PutMetricAlarm
-/// replaces the whole alarm). The statistic pair goes together, so switching between a statistic and a
-/// percentile never sends both.
-fn merged(prior: &MetricAlarm, desired: &MetricAlarm) -> MetricAlarm {
-    let (statistic, extended_statistic) = if desired.statistic.is_some() || desired.extended_statistic.is_some() {
-        (desired.statistic, desired.extended_statistic.clone())
-    } else {
-        (prior.statistic, prior.extended_statistic.clone())
-    };
-    MetricAlarm {
-        statistic,
-        extended_statistic,
-        datapoints_to_alarm: desired.datapoints_to_alarm.or(prior.datapoints_to_alarm),
-        threshold: desired.threshold.or(prior.threshold),
-        comparison_operator: desired.comparison_operator.or(prior.comparison_operator),
-        treat_missing_data: desired.treat_missing_data.or(prior.treat_missing_data),
-        actions_enabled: desired.actions_enabled.or(prior.actions_enabled),
-        description: desired.description.clone().or_else(|| prior.description.clone()),
-        ..desired.clone()
-    }
-}
-
 /// PutMetricAlarm with every field of `a`; `tags` only on create (an existing alarm ignores them).
 async fn put(aws: &Aws, a: &MetricAlarm, tags: Option<&Tags>) -> Result<(), ProviderError> {
     aws.cloudwatch()
@@ -459,7 +446,8 @@ async fn put(aws: &Aws, a: &MetricAlarm, tags: Option<&Tags>) -> Result<(), Prov
         .set_ok_actions(Some(a.ok_actions.clone()))
         .set_insufficient_data_actions(Some(a.insufficient_data_actions.clone()))
         .set_actions_enabled(a.actions_enabled)
-        .set_alarm_description(a.description.clone())
+        // No description is an absent one; a cleared description is sent absent, which the overwrite clears.
+        .set_alarm_description(a.description.clone().filter(|d| !d.is_empty()))
         .set_tags(tags.filter(|t| !t.is_empty()).map(cw_tags))
         .send()
         .await
@@ -623,14 +611,24 @@ mod tests {
     }
 
     #[test]
-    fn an_update_keeps_live_values_of_unset_fields() {
-        let live = ok().description("from the console").datapoints_to_alarm(1).treat_missing_data(TreatMissingData::NotBreaching);
-        let desired = ok().extended_statistic("p99").threshold(2.0);
-        let sent = merged(&live, &desired);
-        assert_eq!(sent.description.as_deref(), Some("from the console"));
-        assert_eq!(sent.treat_missing_data, Some(TreatMissingData::NotBreaching));
-        assert_eq!((sent.statistic, sent.extended_statistic.as_deref()), (None, Some("p99")));
-        assert_eq!(sent.threshold, Some(2.0));
+    fn unset_settings_mean_cloudwatchs_defaults() {
+        let mut unset = ok().evaluation_periods(3);
+        unset.normalize();
+        assert_eq!(unset.datapoints_to_alarm, Some(3));
+        assert_eq!(unset.treat_missing_data, Some(TreatMissingData::Missing));
+        assert_eq!(unset.actions_enabled, Some(true));
+        assert_eq!(unset.description.as_deref(), Some(""));
+        let mut explicit = ok()
+            .evaluation_periods(3)
+            .datapoints_to_alarm(3)
+            .treat_missing_data(TreatMissingData::Missing)
+            .actions_enabled(true)
+            .description("");
+        explicit.normalize();
+        assert_eq!(unset, explicit);
+        let again = unset.clone();
+        unset.normalize();
+        assert_eq!(unset, again, "idempotent");
     }
 
     #[test]

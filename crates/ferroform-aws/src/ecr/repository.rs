@@ -3,7 +3,13 @@
 //! ListTagsForResource, TagResource, UntagResource, DeleteRepository.
 //!
 //! Reads are batched: one DescribeRepositories for up to 100 repositories, then one ListTagsForResource
-//! each, plus one GetLifecyclePolicy each where `lifecycle_policy` is declared.
+//! each, plus one GetLifecyclePolicy each whose state holds a policy with rules.
+//!
+//! Defaults (what an unset field means, so removing a setting puts it back): tag mutability `MUTABLE`,
+//! scan on push off, no lifecycle policy (a policy removed from the code is deleted), no tags but the
+//! engine's. Left to AWS when unset: nothing (encryption is not managed here; ECR uses AES256).
+//! A lifecycle policy added by hand to a repository whose code declares none is not seen: reading it would
+//! cost a call per repository on every plan.
 
 use super::lifecycle_policy::LifecyclePolicy;
 use crate::error::{absent_if_not_found, is_not_found, sdk};
@@ -32,7 +38,7 @@ pub struct Repository {
     pub image_tag_mutability: Option<TagMutability>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scan_on_push: Option<bool>,
-    /// `LifecyclePolicy::none()` declares that there is none.
+    /// Unset or `LifecyclePolicy::none()`: there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle_policy: Option<LifecyclePolicy>,
     /// Delete the images with the repository (else ECR refuses to delete a repository holding images).
@@ -129,9 +135,9 @@ impl Resource for Repository {
     }
 
     fn normalize(&mut self) {
-        if let Some(p) = &mut self.lifecycle_policy {
-            p.normalize();
-        }
+        self.image_tag_mutability.get_or_insert(TagMutability::Mutable);
+        self.scan_on_push.get_or_insert(false);
+        self.lifecycle_policy.get_or_insert_with(LifecyclePolicy::none).normalize();
     }
 
     fn set_default_tags(&mut self, tags: &Tags) {
@@ -212,30 +218,29 @@ impl Resource for Repository {
     ) -> Result<RepositoryOutputs, ProviderError> {
         let ecr = aws.ecr();
         let has = |f: &str| changed.iter().any(|c| c == f);
+        // Unset fields arrive as their defaults (normalize), so each branch also puts a default back.
         if has("image_tag_mutability") {
-            if let Some(m) = desired.image_tag_mutability {
-                ecr.put_image_tag_mutability().repository_name(id).image_tag_mutability(mutability(m)).send().await.map_err(sdk)?;
-            }
+            let m = desired.image_tag_mutability.unwrap_or(TagMutability::Mutable);
+            ecr.put_image_tag_mutability().repository_name(id).image_tag_mutability(mutability(m)).send().await.map_err(sdk)?;
         }
         if has("scan_on_push") {
-            if let Some(on) = desired.scan_on_push {
-                ecr.put_image_scanning_configuration()
-                    .repository_name(id)
-                    .image_scanning_configuration(ImageScanningConfiguration::builder().scan_on_push(on).build())
-                    .send()
-                    .await
-                    .map_err(sdk)?;
-            }
+            ecr.put_image_scanning_configuration()
+                .repository_name(id)
+                .image_scanning_configuration(
+                    ImageScanningConfiguration::builder().scan_on_push(desired.scan_on_push.unwrap_or(false)).build(),
+                )
+                .send()
+                .await
+                .map_err(sdk)?;
         }
         if has("lifecycle_policy") {
-            match &desired.lifecycle_policy {
-                Some(p) if p.rules.is_empty() => {
+            match desired.lifecycle_policy.as_ref().filter(|p| !p.rules.is_empty()) {
+                None => {
                     absent_if_not_found(ecr.delete_lifecycle_policy().repository_name(id).send().await.map_err(sdk))?;
                 }
                 Some(p) => {
                     ecr.put_lifecycle_policy().repository_name(id).lifecycle_policy_text(p.to_json()).send().await.map_err(sdk)?;
                 }
-                None => {}
             }
         }
         let out = ecr.describe_repositories().repository_names(id).send().await.map_err(sdk)?;
@@ -287,8 +292,9 @@ async fn observe(
     let name = repo.repository_name().unwrap_or_default().to_string();
     let arn = repo.repository_arn().unwrap_or_default().to_string();
     let (tags, policy) = tokio::join!(ecr.list_tags_for_resource().resource_arn(&arn).send(), async {
-        match &prior.lifecycle_policy {
-            None => Ok(None),
+        // Read only when the state holds rules: otherwise "none" stands (see the module documentation).
+        match prior.lifecycle_policy.as_ref().filter(|p| !p.rules.is_empty()) {
+            None => Ok(Some(LifecyclePolicy::none())),
             Some(_) => match ecr.get_lifecycle_policy().repository_name(&name).send().await.map_err(sdk) {
                 Ok(out) => {
                     let text = out.lifecycle_policy_text().unwrap_or("{}");
@@ -305,7 +311,7 @@ async fn observe(
         other => other?,
     };
     let tags: Tags = tags.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
-    let image_tag_mutability = repo.image_tag_mutability().map(|m| match m {
+    let image_tag_mutability = Some(match repo.image_tag_mutability().unwrap_or(&ImageTagMutability::Mutable) {
         ImageTagMutability::Immutable => TagMutability::Immutable,
         ImageTagMutability::ImmutableWithExclusion => TagMutability::ImmutableWithExclusion,
         ImageTagMutability::MutableWithExclusion => TagMutability::MutableWithExclusion,
@@ -392,5 +398,21 @@ mod tests {
         let mut bad_policy = LifecyclePolicy::keep_last(0);
         bad_policy.rules[0].selection.count_unit = Some("days".into());
         assert_eq!(Repository::new("app").lifecycle(bad_policy).validate().len(), 2);
+    }
+
+    #[test]
+    fn unset_settings_mean_ecrs_defaults() {
+        let mut unset = Repository::new("app");
+        unset.normalize();
+        assert_eq!(unset.image_tag_mutability, Some(TagMutability::Mutable));
+        assert_eq!(unset.scan_on_push, Some(false));
+        assert_eq!(unset.lifecycle_policy, Some(LifecyclePolicy::none()));
+        let mut explicit =
+            Repository::new("app").image_tag_mutability(TagMutability::Mutable).scan_on_push(false).lifecycle(LifecyclePolicy::none());
+        explicit.normalize();
+        assert_eq!(unset, explicit);
+        let again = unset.clone();
+        unset.normalize();
+        assert_eq!(unset, again, "idempotent");
     }
 }

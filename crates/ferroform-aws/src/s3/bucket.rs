@@ -3,6 +3,12 @@
 //! PutBucketEncryption, GetPublicAccessBlock, PutPublicAccessBlock,
 //! GetBucketLifecycleConfiguration, PutBucketLifecycleConfiguration, DeleteBucketLifecycle, GetBucketTagging,
 //! PutBucketTagging, DeleteBucketTagging, ListObjectVersions, DeleteObject, DeleteBucket.
+//!
+//! Defaults (what an unset field means, so removing a setting puts it back): no noncurrent-version expiry
+//! (the lifecycle configuration is deleted), SSE-S3 encryption, `force_destroy` off, no tags but the
+//! engine's; `versioning` and `block_public_access` are always given ([`Bucket::for_state`]: on). Left to
+//! AWS when unset: nothing. The lifecycle configuration is read only while the state holds an expiry: one
+//! made by hand on a bucket declaring none is not seen.
 
 use crate::error::{absent_if_not_found, is_not_found, sdk};
 use crate::tags::{merge_defaults, without_aws_managed, Tags};
@@ -29,8 +35,8 @@ pub struct Bucket {
     /// All four public-access blocks on.
     pub block_public_access: bool,
     /// Days after which a version that is no longer current is deleted (one lifecycle rule on the whole bucket,
-    /// [`NONCURRENT_RULE_ID`]; the bucket's lifecycle configuration is then managed exclusively). Unset: not
-    /// managed.
+    /// [`NONCURRENT_RULE_ID`]; the bucket's lifecycle configuration is then managed exclusively). Unset: no
+    /// expiry (removing the setting deletes the lifecycle configuration).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub noncurrent_version_expiration_days: Option<i32>,
     /// Delete the objects (all versions) when the bucket is deleted.

@@ -111,7 +111,8 @@ async fn metric_alarm_lifecycle() -> anyhow::Result<()> {
     assert_eq!(shim.count("DescribeAlarms"), 1, "{:?}", shim.calls());
     assert_eq!(calls.total(), shim.calls().len(), "{:?}", shim.calls());
 
-    // A description added by hand (PutMetricAlarm rewrites the whole alarm): undeclared, so no diff...
+    // A description added by hand (PutMetricAlarm rewrites the whole alarm): the code has none, so the plan
+    // takes it away...
     cw.put_metric_alarm()
         .alarm_name("hello-errors")
         .namespace("AWS/Lambda")
@@ -126,17 +127,18 @@ async fn metric_alarm_lifecycle() -> anyhow::Result<()> {
         .send()
         .await?;
     let plan = h.plan(&mk(errors_alarm("hello-errors", 1.0))).await?;
-    assert!(!plan.has_changes(), "{}", plan.render(false));
+    assert_eq!(change(&plan, "errors"), (Action::Update, vec!["description".into()]), "{}", plan.render(false));
 
-    // ...and an in-place change of the threshold and a tag keeps it.
+    // ...as does an in-place change of the threshold and a tag.
     let v2 = || errors_alarm("hello-errors", 5.0).tag("team", "platform");
     let plan = h.plan(&mk(v2())).await?;
-    assert_eq!(change(&plan, "errors"), (Action::Update, vec!["tags".into(), "threshold".into()]), "{}", plan.render(false));
+    let want = ["description", "tags", "threshold"].map(String::from).to_vec();
+    assert_eq!(change(&plan, "errors"), (Action::Update, want), "{}", plan.render(false));
     assert_eq!(change(&plan, "p99").0, Action::NoOp);
     h.apply(&mk(v2())).await?;
     let a = alarm(&cw, "hello-errors").await?.expect("the alarm exists");
     assert_eq!(a.threshold(), Some(5.0));
-    assert_eq!(a.alarm_description(), Some("added by hand"));
+    assert_eq!(a.alarm_description().unwrap_or_default(), "");
     assert_eq!(a.statistic(), Some(&SdkStatistic::Sum));
     assert!(alarm_tags(&cw, &arn).await?.contains(&("team".into(), "platform".into())));
     assert!(!h.plan(&mk(v2())).await?.has_changes());
@@ -166,9 +168,10 @@ async fn metric_alarm_lifecycle() -> anyhow::Result<()> {
     assert_eq!((a.statistic(), a.period(), a.threshold()), (Some(&SdkStatistic::Sum), Some(60), Some(5.0)));
     assert!(!h.plan(&mk(v2())).await?.has_changes());
 
-    // From a statistic to a percentile in place: only the percentile is sent.
+    // From a statistic to a percentile in place: the statistic goes, only the percentile is sent.
     let v3 = || v2().extended_statistic("p90");
-    assert_eq!(change(&h.plan(&mk(v3())).await?, "errors"), (Action::Update, vec!["extended_statistic".into()]));
+    let want = ["extended_statistic", "statistic"].map(String::from).to_vec();
+    assert_eq!(change(&h.plan(&mk(v3())).await?, "errors"), (Action::Update, want));
     h.apply(&mk(v3())).await?;
     let a = alarm(&cw, "hello-errors").await?.expect("the alarm exists");
     assert_eq!((a.extended_statistic(), a.statistic()), (Some("p90"), None));
@@ -366,5 +369,116 @@ async fn bad_alarms_and_dashboards_are_refused_before_any_call() -> anyhow::Resu
     assert!(err.contains("dash: field `body`") && err.contains("widgets"), "{err}");
     assert_eq!(calls.total(), 0, "{:?}", calls.snapshot());
     assert!(shim.calls().is_empty(), "{:?}", shim.calls());
+    Ok(())
+}
+
+#[tokio::test]
+async fn removed_alarm_settings_go_back_to_cloudwatchs_defaults() -> anyhow::Result<()> {
+    let (h, _, cw, _shim) = harness().await?;
+    let topic = format!("arn:aws:sns:us-east-1:{}:pager", h.account.id);
+    let bare = || {
+        MetricAlarm::new("defaults-errors", "AWS/Lambda", "Errors")
+            .statistic(Statistic::Sum)
+            .evaluation_periods(3)
+            .threshold(1.0)
+            .comparison(Comparison::GreaterThanOrEqualToThreshold)
+    };
+    let set = || {
+        bare()
+            .dimension("FunctionName", "hello")
+            .datapoints_to_alarm(2)
+            .treat_missing_data(TreatMissingData::NotBreaching)
+            .actions_enabled(false)
+            .description("pages the on-call")
+            .alarm_action(&topic)
+            .ok_action(&topic)
+            .insufficient_data_action(&topic)
+            .tag("team", "web")
+    };
+    h.apply(&one("alarm", set())).await?;
+    let a = alarm(&cw, "defaults-errors").await?.expect("the alarm exists");
+    assert_eq!((a.datapoints_to_alarm(), a.treat_missing_data(), a.actions_enabled()), (Some(2), Some("notBreaching"), Some(false)));
+    assert_eq!((a.alarm_description(), a.alarm_actions().len(), a.dimensions().len()), (Some("pages the on-call"), 1, 1));
+
+    // Every optional setting removed from the code: each is planned back to CloudWatch's default.
+    let plan = h.plan(&one("alarm", bare())).await?;
+    let (action, mut fields) = change(&plan, "alarm");
+    fields.dedup();
+    let want = [
+        "actions_enabled",
+        "alarm_actions",
+        "datapoints_to_alarm",
+        "description",
+        "dimensions",
+        "insufficient_data_actions",
+        "ok_actions",
+        "tags",
+        "treat_missing_data",
+    ];
+    assert_eq!((action, fields), (Action::Update, want.map(String::from).to_vec()), "{}", plan.render(false));
+    h.apply(&one("alarm", bare())).await?;
+
+    // Read back: N of N, missing data as missing, actions on but none, no description, no dimensions.
+    let a = alarm(&cw, "defaults-errors").await?.expect("the alarm exists");
+    assert_eq!(a.datapoints_to_alarm().unwrap_or(3), 3);
+    assert_eq!(a.treat_missing_data().unwrap_or("missing"), "missing");
+    assert_eq!(a.actions_enabled(), Some(true));
+    assert_eq!(a.alarm_description().unwrap_or_default(), "");
+    assert!(a.alarm_actions().is_empty() && a.ok_actions().is_empty() && a.insufficient_data_actions().is_empty());
+    assert!(a.dimensions().is_empty(), "{:?}", a.dimensions());
+    let tags = alarm_tags(&cw, a.alarm_arn().unwrap_or_default()).await?;
+    assert!(tags.iter().all(|(k, _)| k != "team") && tags.iter().any(|(k, _)| k == "ferroform:address"), "{tags:?}");
+    let plan = h.plan(&one("alarm", bare())).await?;
+    assert!(!plan.has_changes(), "{}", plan.render(false));
+
+    h.destroy(&one("alarm", bare())).await?;
+    assert!(alarm(&cw, "defaults-errors").await?.is_none());
+    Ok(())
+}
+
+#[tokio::test]
+async fn removed_dashboard_settings_are_removed() -> anyhow::Result<()> {
+    let (h, _, cw, _shim) = harness().await?;
+    let widget = |extra: Value| {
+        let mut properties = json!({"title": "Errors", "region": "us-east-1", "stat": "Sum", "period": 60,
+            "metrics": [["AWS/Lambda", "Errors", "FunctionName", "hello"]]});
+        if let (Some(p), Some(e)) = (properties.as_object_mut(), extra.as_object()) {
+            p.extend(e.clone());
+        }
+        json!({"type": "metric", "x": 0, "y": 0, "width": 12, "height": 6, "properties": properties})
+    };
+    let optional = json!({"stacked": true, "yAxis": {"left": {"min": 0}}, "annotations": {"horizontal": [{"value": 1, "label": "page"}]}});
+    let set = json!({"start": "-PT6H", "periodOverride": "inherit", "widgets": [widget(optional)]});
+    let bare = json!({"widgets": [widget(json!({}))]});
+    let mk = |body: &Value| {
+        let mut s = Stack::new(STACK);
+        s.add("dash", Dashboard::new("defaults", body.clone()));
+        s
+    };
+    h.apply(&mk(&set)).await?;
+    let live = dashboard(&cw, "defaults").await?.expect("the dashboard exists");
+    assert_eq!((live["start"].as_str(), live["widgets"][0]["properties"]["stacked"].as_bool()), (Some("-PT6H"), Some(true)));
+
+    // The optional settings removed from the body: planned as changes of `body`, down to the leaves.
+    let plan = h.plan(&mk(&bare)).await?;
+    let (action, mut fields) = change(&plan, "dash");
+    fields.dedup();
+    assert_eq!((action, fields), (Action::Update, vec!["body".to_string()]), "{}", plan.render(false));
+    let paths: Vec<&str> =
+        plan.changes.iter().filter(|c| c.address == "dash").flat_map(|c| c.fields.iter().map(|f| f.path.as_str())).collect();
+    assert!(paths.contains(&"body.start") && paths.contains(&"body.periodOverride"), "{paths:?}");
+    h.apply(&mk(&bare)).await?;
+
+    // Read back: none of them is left.
+    let live = dashboard(&cw, "defaults").await?.expect("the dashboard exists");
+    assert!(live.get("start").is_none() && live.get("periodOverride").is_none(), "{live}");
+    let props = &live["widgets"][0]["properties"];
+    assert!(props.get("stacked").is_none() && props.get("yAxis").is_none() && props.get("annotations").is_none(), "{props}");
+    assert_eq!(props["stat"], "Sum");
+    let plan = h.plan(&mk(&bare)).await?;
+    assert!(!plan.has_changes(), "{}", plan.render(false));
+
+    h.destroy(&mk(&bare)).await?;
+    assert!(dashboard(&cw, "defaults").await?.is_none());
     Ok(())
 }

@@ -170,3 +170,38 @@ async fn invalid_repositories_are_refused_before_any_call() -> anyhow::Result<()
     assert_eq!(calls.total(), 0);
     Ok(())
 }
+
+#[tokio::test]
+async fn removed_settings_go_back_to_ecrs_defaults() -> anyhow::Result<()> {
+    let (h, _) = harness().await?;
+    let ecr = aws_sdk_ecr::Client::new(&h.account.config);
+    // Scanning is left out: the emulator can't turn scan on push off again (see repository_lifecycle).
+    let set = || Repository::new("defaults/app").immutable_tags().keep_last(10).tag("team", "orders");
+    h.apply(&stack(set(), Some(false))).await?;
+    assert_eq!(describe(&ecr, "defaults/app").await?.image_tag_mutability().map(|m| m.as_str()), Some("IMMUTABLE"));
+    assert_eq!(policy_text(&ecr, "defaults/app").await?["rules"].as_array().map(Vec::len), Some(1));
+
+    // Every optional setting removed from the code: each is planned back to ECR's default.
+    let bare = || Repository::new("defaults/app");
+    let plan = h.plan(&stack(bare(), Some(false))).await?;
+    let fields = ["image_tag_mutability", "lifecycle_policy", "tags"].map(String::from).to_vec();
+    assert_eq!(change(&plan, "repo"), (Action::Update, fields), "{}", plan.render(false));
+    h.apply(&stack(bare(), Some(false))).await?;
+
+    // Read back: mutable tags, no lifecycle policy, only the engine's tags.
+    let r = describe(&ecr, "defaults/app").await?;
+    assert_eq!(r.image_tag_mutability().map(|m| m.as_str()), Some("MUTABLE"));
+    assert_eq!(r.image_scanning_configuration().map(|c| c.scan_on_push()), Some(false));
+    let err = ecr.get_lifecycle_policy().repository_name("defaults/app").send().await.err();
+    let code = err.as_ref().and_then(|e| e.as_service_error()).and_then(aws_sdk_ecr::error::ProvideErrorMetadata::code);
+    assert_eq!(code, Some("LifecyclePolicyNotFoundException"), "{err:?}");
+    let tags = ecr.list_tags_for_resource().resource_arn(r.repository_arn().unwrap_or_default()).send().await?;
+    assert!(tags.tags().iter().all(|t| t.key() != "team"), "{:?}", tags.tags());
+    assert!(tags.tags().iter().any(|t| t.key() == "ferroform:address"));
+    let plan = h.plan(&stack(bare(), Some(false))).await?;
+    assert!(!plan.has_changes(), "{}", plan.render(false));
+
+    h.destroy(&stack(bare(), Some(false))).await?;
+    assert!(describe(&ecr, "defaults/app").await.is_err());
+    Ok(())
+}
