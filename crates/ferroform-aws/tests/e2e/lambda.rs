@@ -528,3 +528,39 @@ async fn permission_conditions_removed_from_the_code_are_removed() -> anyhow::Re
     h.destroy(&mk(false)).await?;
     Ok(())
 }
+
+/// New code changes the function's `code_sha256` output: what uses it is planned "(known after apply)" and
+/// follows in the same apply (`Function::UPDATE_CHANGES`).
+#[tokio::test]
+async fn what_uses_the_code_hash_follows_a_code_update_in_one_apply() -> anyhow::Result<()> {
+    let (h, calls, lambda) = harness().await?;
+    let mk = |content: &str| {
+        let mut s = Stack::new(STACK);
+        let role = s.add("role", Role::for_service("lambda.amazonaws.com"));
+        let f = s.add("fn", Function::new("upstream").code(Code::binary(write_binary(h.dir.path(), content))).role(role.arn()));
+        let bin = h.dir.path().join("consumer-bin");
+        std::fs::write(&bin, "#!/bin/sh\n# consumer\n").unwrap();
+        s.add("consumer", Function::new("consumer").code(Code::binary(bin)).role(role.arn()).env("UPSTREAM_SHA", f.code_sha256()));
+        s
+    };
+    let env_sha = || async {
+        let c = lambda.get_function_configuration().function_name("consumer").send().await?;
+        anyhow::Ok(c.environment().and_then(|e| e.variables()).and_then(|v| v.get("UPSTREAM_SHA")).cloned())
+    };
+    h.apply(&mk("v1")).await?;
+    no_op(&h, &calls, &mk("v1")).await?;
+
+    let v2 = mk("v2");
+    let plan = h.plan(&v2).await?;
+    let text = plan.render(false);
+    assert_eq!(change(&plan, "fn"), (Action::Update, vec!["code".into()]), "{text}");
+    assert_eq!(change(&plan, "consumer"), (Action::Update, vec!["environment".into()]), "{text}");
+    assert!(text.contains("environment.UPSTREAM_SHA") && text.contains("(known after apply)"), "{text}");
+    h.apply(&v2).await?;
+    let live = get_function(&lambda, "upstream").await?.configuration().and_then(|c| c.code_sha256()).map(str::to_string);
+    assert!(live.is_some());
+    assert_eq!(env_sha().await?, live, "the consumer got the new hash in the same apply");
+    no_op(&h, &calls, &v2).await?;
+    h.destroy(&v2).await?;
+    Ok(())
+}
