@@ -3,7 +3,8 @@
 //! Point a client at `proxy.endpoint()` instead of the emulator's and it forwards every request, except
 //! those a fault rule picks: throttling (the service's own error shape, so the SDK's retry classifier sees
 //! `ThrottlingException`), 500/503, added latency, dropped connections, and IAM eventual consistency (Lambda
-//! `CreateFunction` naming a role created less than N seconds ago fails the way AWS does). It counts every
+//! `CreateFunction` naming a role created less than N seconds ago fails the way AWS does), and answers lost
+//! after the service acted (forwarded, then the connection dropped). It counts every
 //! call by operation, and can run a hook on the k-th call (crash tests kill a child process there).
 
 use bytes::Bytes;
@@ -26,6 +27,11 @@ pub struct Faults {
     pub throttle: bool,
     pub server_error: bool,
     pub drop_connection: bool,
+    /// Forwards the call, lets the service act, then drops the connection instead of answering: the
+    /// client cannot tell whether it happened (counted as [`DROP_AFTER_FORWARD`]).
+    pub drop_after_forward: bool,
+    /// Faults only calls that change something ([`is_mutating`]); reads pass and draw nothing.
+    pub mutating_only: bool,
     /// Added to every forwarded call.
     pub latency: Duration,
     /// Lambda CreateFunction with a role younger than this fails as on AWS.
@@ -41,6 +47,10 @@ impl Faults {
     /// `rate` of calls throttled, answered 500/503, or dropped.
     pub fn flaky(rate: f64) -> Self {
         Self { rate, throttle: true, server_error: true, drop_connection: true, ..Self::default() }
+    }
+    /// `rate` of mutating calls acted on by the service whose answer is then lost.
+    pub fn lost_answers(rate: f64) -> Self {
+        Self { rate, drop_after_forward: true, mutating_only: true, ..Self::default() }
     }
 }
 
@@ -151,6 +161,8 @@ impl FaultProxy {
 
 /// The kind [`FaultProxy::injected`] counts a Lambda create refused for a young role under.
 pub const ROLE_NOT_ASSUMABLE: &str = "role-not-assumable";
+/// The kind [`FaultProxy::injected`] counts an answer lost after forwarding under.
+pub const DROP_AFTER_FORWARD: &str = "drop-after-forward";
 
 /// Read-only operations by their name's verb.
 pub fn is_mutating(call: &str) -> bool {
@@ -208,9 +220,13 @@ enum Fault {
     Throttle,
     ServerError(u16),
     Drop,
+    DropAfterForward,
 }
 
-fn pick(shared: &Shared, f: &Faults) -> Option<Fault> {
+fn pick(shared: &Shared, f: &Faults, op: &str) -> Option<Fault> {
+    if f.mutating_only && !is_mutating(op) {
+        return None;
+    }
     if f.rate <= 0.0 || next_random(shared) >= f.rate {
         return None;
     }
@@ -223,6 +239,9 @@ fn pick(shared: &Shared, f: &Faults) -> Option<Fault> {
     }
     if f.drop_connection {
         kinds.push(Fault::Drop);
+    }
+    if f.drop_after_forward {
+        kinds.push(Fault::DropAfterForward);
     }
     if kinds.is_empty() {
         return None;
@@ -307,7 +326,8 @@ async fn handle(
         }
     }
 
-    match pick(&shared, &faults) {
+    let fault = pick(&shared, &faults, &op);
+    match fault {
         Some(Fault::Throttle) => {
             count(&shared, "throttle");
             return Ok(error_reply(400, "ThrottlingException", "Rate exceeded", &parts.headers, &body));
@@ -320,7 +340,7 @@ async fn handle(
             count(&shared, "drop");
             return Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected dropped connection"));
         }
-        None => {}
+        Some(Fault::DropAfterForward) | None => {}
     }
 
     let uri: hyper::Uri = format!("{}{}", shared.upstream, path).parse().map_err(std::io::Error::other)?;
@@ -338,6 +358,10 @@ async fn handle(
                 m.insert(name, Instant::now());
             }
         }
+    }
+    if matches!(fault, Some(Fault::DropAfterForward)) {
+        count(&shared, DROP_AFTER_FORWARD);
+        return Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected drop after forwarding"));
     }
     Ok(Response::from_parts(rparts, Full::new(rbytes)))
 }
