@@ -5,7 +5,8 @@
 //! the integrations of an API in a plan.
 //!
 //! Defaults when unset: payload format `1.0` (API Gateway's, and Terraform's), an empty description, a
-//! timeout of 30000 ms; removing a setting from the code puts that back. Left to AWS when unset:
+//! timeout of 30000 ms, no parameter mapping; removing a setting from the code puts that back (a mapping
+//! removed is deleted). Left to AWS when unset:
 //! `integration_method` (API Gateway calls a Lambda with `POST`).
 
 use super::{part_id, split_part_id};
@@ -16,7 +17,7 @@ use async_trait::async_trait;
 use aws_sdk_apigatewayv2::types::IntegrationType;
 use ferroform_core::{is_unknown_str, CallMeta, FieldError, Observed, ProviderError, Resource};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The payload format API Gateway uses when none is named.
 const DEFAULT_PAYLOAD_FORMAT: &str = "1.0";
@@ -45,6 +46,10 @@ pub struct Integration {
     /// 50 to 30000 (API Gateway's default: 30000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_in_millis: Option<i32>,
+    /// Parameter mapping: what to change in the request before it reaches the integration
+    /// (`overwrite:header.x-tenant` -> `$request.header.tenant`, `remove:querystring.debug` -> `''`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub request_parameters: BTreeMap<String, String>,
 }
 
 ferroform_core::outputs! {
@@ -67,6 +72,7 @@ impl Integration {
             integration_method: None,
             description: None,
             timeout_in_millis: None,
+            request_parameters: BTreeMap::new(),
         }
     }
     /// An HTTP proxy to `url`, called with `method` (`ANY` passes the client's method).
@@ -79,6 +85,7 @@ impl Integration {
             integration_method: Some(method.into()),
             description: None,
             timeout_in_millis: None,
+            request_parameters: BTreeMap::new(),
         }
     }
     pub fn payload_format_version(mut self, v: impl Into<String>) -> Self {
@@ -91,6 +98,12 @@ impl Integration {
     }
     pub fn timeout_in_millis(mut self, ms: i32) -> Self {
         self.timeout_in_millis = Some(ms);
+        self
+    }
+    /// One parameter mapping: `ACTION:LOCATION` (`append:`, `overwrite:`, `remove:`; `header.NAME`,
+    /// `querystring.NAME`, `path`) to a value (`$request.header.NAME`, `$context.requestId`, a literal).
+    pub fn request_parameter(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.request_parameters.insert(key.into(), value.into());
         self
     }
 }
@@ -136,6 +149,14 @@ impl Resource for Integration {
         if let Some(t) = self.timeout_in_millis {
             validate::range(&mut e, "timeout_in_millis", t.into(), 50, 30000);
         }
+        for k in self.request_parameters.keys().filter(|k| !is_unknown_str(k)) {
+            if !["append:", "overwrite:", "remove:"].iter().any(|a| k.starts_with(a)) {
+                e.push(FieldError::new(
+                    "request_parameters",
+                    format!("`{k}` is not `append:`, `overwrite:` or `remove:` and a location (`overwrite:header.x-tenant`)"),
+                ));
+            }
+        }
         e
     }
 
@@ -160,6 +181,9 @@ impl Resource for Integration {
             .set_integration_method(desired.integration_method.clone())
             .set_description(desired.description.clone().filter(|d| !d.is_empty()))
             .set_timeout_in_millis(desired.timeout_in_millis)
+            .set_request_parameters(
+                (!desired.request_parameters.is_empty()).then(|| desired.request_parameters.clone().into_iter().collect()),
+            )
             .send()
             .await
             .map_err(sdk)?;
@@ -195,6 +219,9 @@ impl Resource for Integration {
             .set_integration_method(desired.integration_method.clone().filter(|_| has("integration_method")))
             .set_description(desired.description.clone().filter(|_| has("description")))
             .set_timeout_in_millis(desired.timeout_in_millis.filter(|_| has("timeout_in_millis")))
+            .set_request_parameters(
+                has("request_parameters").then(|| mapping_update(&prior.request_parameters, &desired.request_parameters)),
+            )
             .send()
             .await
             .map_err(sdk)?;
@@ -206,6 +233,13 @@ impl Resource for Integration {
         let deleted = aws.apigatewayv2().delete_integration().api_id(api).integration_id(integration).send().await.map_err(sdk);
         absent_if_not_found(deleted).map(|_| ())
     }
+}
+
+/// The whole desired mapping, and each key removed with an empty value: UpdateIntegration merges into what
+/// is in place, and an empty value is how a key is deleted.
+fn mapping_update(prior: &BTreeMap<String, String>, desired: &BTreeMap<String, String>) -> HashMap<String, String> {
+    let removed = prior.keys().filter(|k| !desired.contains_key(*k)).map(|k| (k.clone(), String::new()));
+    desired.clone().into_iter().chain(removed).collect()
 }
 
 fn outputs(id: &str) -> IntegrationOutputs {
@@ -243,6 +277,7 @@ fn observe(api: &str, integration: &str, got: &aws_sdk_apigatewayv2::types::Inte
         integration_method: got.integration_method().map(str::to_string),
         description: Some(got.description().unwrap_or_default().to_string()),
         timeout_in_millis: got.timeout_in_millis(),
+        request_parameters: got.request_parameters().map(|m| m.clone().into_iter().collect()).unwrap_or_default(),
     };
     Observed { inputs, outputs: outputs(integration) }
 }
@@ -265,6 +300,16 @@ mod tests {
     }
 
     #[test]
+    fn removed_mappings_are_sent_empty() {
+        let prior = BTreeMap::from([("overwrite:header.a".to_string(), "1".to_string()), ("remove:querystring.b".into(), "''".into())]);
+        let desired = BTreeMap::from([("overwrite:header.a".to_string(), "2".to_string())]);
+        let sent = mapping_update(&prior, &desired);
+        assert_eq!(sent.get("overwrite:header.a").map(String::as_str), Some("2"));
+        assert_eq!(sent.get("remove:querystring.b").map(String::as_str), Some(""));
+        assert_eq!(sent.len(), 2);
+    }
+
+    #[test]
     fn integrations_are_validated() {
         assert!(Integration::lambda("abc", FN).validate().is_empty());
         assert!(Integration::lambda("abc", "${ref:fn.invoke_arn}").validate().is_empty());
@@ -274,5 +319,8 @@ mod tests {
         assert_eq!(fields(Integration::lambda("abc", FN).timeout_in_millis(40000)), ["timeout_in_millis"]);
         assert_eq!(fields(Integration { integration_type: "MOCK".into(), ..Integration::lambda("abc", FN) }), ["integration_type"]);
         assert!(Integration::http("abc", "GET", "https://example.com").validate().is_empty());
+        let mapped = Integration::lambda("abc", FN).request_parameter("overwrite:header.x-tenant", "$request.header.tenant");
+        assert!(mapped.validate().is_empty());
+        assert_eq!(fields(Integration::lambda("abc", FN).request_parameter("header.x", "1")), ["request_parameters"]);
     }
 }

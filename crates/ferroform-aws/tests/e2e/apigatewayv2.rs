@@ -564,8 +564,18 @@ fn defaults_stack(account: &str, full: bool, full_stage: bool) -> Stack {
         HttpApi::new("defaults")
     };
     let api = s.add("api", api);
-    let integration = Integration { payload_format_version: None, ..Integration::lambda(api.id(), function) };
-    let integration = if full { integration.payload_format_version("2.0").description("i").timeout_in_millis(5000) } else { integration };
+    // One parameter mapping stays, to show a removed key goes and the others stay.
+    let integration = Integration { payload_format_version: None, ..Integration::lambda(api.id(), function) }
+        .request_parameter("overwrite:header.x-tenant", "$request.header.tenant");
+    let integration = if full {
+        integration
+            .payload_format_version("2.0")
+            .description("i")
+            .timeout_in_millis(5000)
+            .request_parameter("remove:querystring.debug", "''")
+    } else {
+        integration
+    };
     let integration = s.add("integration", integration);
     let auth = Authorizer::jwt(api.id(), "users", ISSUER, ["client"]);
     let auth = s.add("auth", if full { auth.identity_source(["$request.header.X-Token"]) } else { auth });
@@ -595,7 +605,7 @@ async fn removed_settings_go_back_to_defaults() -> anyhow::Result<()> {
     let text = plan.render(false);
     let expect = [
         ("api", &["cors", "description", "disable_execute_api_endpoint", "tags"][..]),
-        ("integration", &["description", "payload_format_version", "timeout_in_millis"]),
+        ("integration", &["description", "payload_format_version", "request_parameters", "timeout_in_millis"]),
         ("auth", &["identity_source"]),
         ("route", &["authorization_scopes", "authorization_type", "authorizer_id"]),
         ("stage", &["access_log", "auto_deploy", "description", "tags", "variables"]),
@@ -609,6 +619,7 @@ async fn removed_settings_go_back_to_defaults() -> anyhow::Result<()> {
         r#"authorization_type = "JWT" -> "NONE""#,
         r#"disable_execute_api_endpoint = true -> false"#,
         r#"variables = {"backend":"v1"} -> null"#,
+        r#"- request_parameters["remove:querystring.debug"] = "''""#,
     ] {
         assert!(text.contains(line), "{line} in:\n{text}");
     }
@@ -625,6 +636,8 @@ async fn removed_settings_go_back_to_defaults() -> anyhow::Result<()> {
     let i = apigw.get_integration().api_id(&api_id).integration_id(&integration).send().await?;
     assert_eq!((i.payload_format_version(), i.timeout_in_millis()), (Some("1.0"), Some(30000)));
     assert_eq!(i.description().unwrap_or_default(), "");
+    let mapping = i.request_parameters().cloned().unwrap_or_default();
+    assert_eq!(mapping.into_iter().collect::<Vec<_>>(), [("overwrite:header.x-tenant".to_string(), "$request.header.tenant".to_string())]);
     let auth = part(&h.id_of(&bare, "auth").await?);
     let a = apigw.get_authorizer().api_id(&api_id).authorizer_id(&auth).send().await?;
     assert_eq!(a.identity_source(), ["$request.header.Authorization"]);
