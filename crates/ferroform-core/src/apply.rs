@@ -532,10 +532,16 @@ impl Exec {
     }
 
     fn meta(&self, address: &str, step: &str) -> CallMeta {
+        // A create's own lookups (after an ambiguous failure) must not take the deposed old object either.
+        let exclude = self
+            .store
+            .with(|s| s.deposed.iter().filter(|d| d.address == address).filter_map(|d| d.resource.id.clone()).collect())
+            .unwrap_or_default();
         CallMeta {
             stack: self.config.stack.clone(),
             address: address.to_string(),
             idempotency_token: format!("{}-{step}-{address}", self.run_id),
+            exclude,
         }
     }
 

@@ -445,9 +445,24 @@ impl Engine {
             state.resources.iter().filter(|(_, r)| r.status == Status::Creating).map(|(a, r)| (a.clone(), r.clone())).collect();
         for (address, r) in pending {
             let Some(kind) = config.registry.get(&r.type_name) else { continue };
-            let meta =
-                CallMeta { stack: config.stack.clone(), address: address.clone(), idempotency_token: r.token.clone().unwrap_or_default() };
+            let exclude: Vec<String> =
+                state.deposed.iter().filter(|d| d.address == address).filter_map(|d| d.resource.id.clone()).collect();
+            let meta = CallMeta {
+                stack: config.stack.clone(),
+                address: address.clone(),
+                idempotency_token: r.token.clone().unwrap_or_default(),
+                exclude: exclude.clone(),
+            };
             match kind.find_by_tags(&self.contexts, &r.inputs, &meta).await {
+                // A lookup that ignored `exclude`: never take the old object for the new one.
+                Ok(Some(id)) if exclude.contains(&id) => {
+                    return Err(Error::Refused {
+                        address,
+                        message: format!(
+                            "the lookup for an interrupted create found {id}, the old object of a replacement; not adopting it"
+                        ),
+                    });
+                }
                 Ok(Some(id)) => {
                     self.reporter.event(apply::Event::Note(format!("{address}: adopting {id}, created by an interrupted run")));
                     if let Some(e) = state.resources.get_mut(&address) {

@@ -258,6 +258,7 @@ async fn find_thing(ctx: &Mem, meta: &CallMeta) -> Result<Option<String>, Provid
     ctx.0
         .call("find", &meta.address, |o| {
             Ok(o.iter()
+                .filter(|(id, _)| !meta.exclude.contains(id))
                 .find(|(_, x)| {
                     x.thing.tags.get(crate::TAG_ADDRESS) == Some(&meta.address) && x.thing.tags.get(crate::TAG_STACK) == Some(&meta.stack)
                 })

@@ -12,12 +12,15 @@ use tokio::sync::OnceCell;
 
 /// Who is calling: passed to `create`/`update` so a provider can tag what it makes with the stack and
 /// address (a killed run finds what it created by these tags) and use an idempotency token.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct CallMeta {
     pub stack: String,
     pub address: String,
     /// Stable for one planned step of one address: the same across retries, new for the next apply.
     pub idempotency_token: String,
+    /// Ids `find_by_tags` must never return: the deposed objects of this address (the old halves of a
+    /// replacement), which carry the same tags as the object being looked for.
+    pub exclude: Vec<String>,
 }
 
 pub const TAG_STACK: &str = "ferroform:stack";

@@ -770,3 +770,34 @@ async fn destroying_what_is_already_gone_clears_it_from_state_without_calls() ->
     assert!(env.cloud.calls().iter().all(|c| c.starts_with("read")), "{:?}", env.cloud.calls());
     Ok(())
 }
+
+#[tokio::test]
+async fn adoption_never_takes_the_deposed_object_for_the_new_one() -> R {
+    let env = Env::new();
+    let stack = |name: &str| {
+        let mut s = Stack::new("t");
+        let a = s.add_with("a", Thing::new(name), Options::new().create_before_destroy(true));
+        s.add("b", Thing::new("b").value(a.arn()));
+        s
+    };
+    env.apply(&stack("a1")).await?;
+    let old = env.id("a")?;
+    env.cloud.fail_on("update b");
+    assert!(env.apply(&stack("a2")).await.is_err());
+    let new = env.id("a")?;
+    // As if the run had died after the new object was made but before state recorded it: both the old
+    // (deposed) and the new object carry a's tags, and the old one sorts first.
+    let mut state = env.state()?;
+    if let Some(a) = state.resources.get_mut("a") {
+        a.id = None;
+        a.status = ferroform_core::state::Status::Creating;
+    }
+    std::fs::write(env.state_path(), state.to_bytes()?)?;
+    assert!(old < new, "{old} {new}: the old one comes first in a lookup");
+    env.cloud.clear_failures();
+    env.apply(&stack("a2")).await?;
+    assert_eq!(env.id("a")?, new, "the new object was adopted");
+    let names: Vec<String> = env.cloud.objects().values().map(|o| o.thing.name.clone()).collect();
+    assert_eq!(names, ["a2", "b"], "the old one deleted, nothing duplicated");
+    Ok(())
+}

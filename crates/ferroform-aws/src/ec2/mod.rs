@@ -99,6 +99,12 @@ pub(crate) async fn sync_tags(aws: &Aws, id: &str, live: &Tags, desired: &Tags) 
     Ok(())
 }
 
+/// The per-call config of a create sent by [`create_once`](crate::error::create_once): without the SDK's
+/// retry, which would re-send it after a lost answer.
+pub(crate) fn once() -> aws_sdk_ec2::config::Builder {
+    aws_sdk_ec2::config::Builder::default().retry_config(crate::error::no_sdk_retry())
+}
+
 /// A client token (at most 64 ASCII characters) stable for one planned step.
 pub(crate) fn client_token(meta: &CallMeta) -> String {
     use sha2::Digest;
@@ -198,7 +204,11 @@ pub(crate) fn fan_out<R: Resource, T>(
 
 /// The first id of a tag search that really carries our tags.
 pub(crate) fn adopted<'a>(candidates: impl IntoIterator<Item = (Option<&'a str>, &'a [Tag])>, meta: &CallMeta) -> Option<String> {
-    candidates.into_iter().find(|(_, tags)| tagged_for(tags, meta)).and_then(|(id, _)| id.map(str::to_string))
+    candidates
+        .into_iter()
+        .filter(|(id, _)| !id.is_some_and(|id| meta.exclude.iter().any(|x| x == id)))
+        .find(|(_, tags)| tagged_for(tags, meta))
+        .and_then(|(id, _)| id.map(str::to_string))
 }
 
 #[cfg(test)]
@@ -206,7 +216,12 @@ mod tests {
     use super::*;
 
     fn meta() -> CallMeta {
-        CallMeta { stack: "s".into(), address: "network/vpc".into(), idempotency_token: "run-create-network/vpc".into() }
+        CallMeta {
+            stack: "s".into(),
+            address: "network/vpc".into(),
+            idempotency_token: "run-create-network/vpc".into(),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -238,6 +253,9 @@ mod tests {
         let other = vec![Tag::builder().key(TAG_ADDRESS).value("network/vpc").build(), Tag::builder().key(TAG_STACK).value("t").build()];
         assert_eq!(adopted([(Some("vpc-1"), other.as_slice()), (Some("vpc-2"), ours.as_slice())], &meta()), Some("vpc-2".into()));
         assert_eq!(adopted([(Some("vpc-1"), other.as_slice())], &meta()), None);
+        // The deposed old object of a replacement carries the same tags: never taken for the new one.
+        let deposed = CallMeta { exclude: vec!["vpc-2".into()], ..meta() };
+        assert_eq!(adopted([(Some("vpc-2"), ours.as_slice()), (Some("vpc-3"), ours.as_slice())], &deposed), Some("vpc-3".into()));
         let live =
             tags_of(&[Tag::builder().key("aws:cloudformation:stack").value("x").build(), Tag::builder().key("a").value("b").build()]);
         assert_eq!(live, Tags::from([("a".to_string(), "b".to_string())]));

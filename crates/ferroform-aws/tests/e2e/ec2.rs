@@ -736,7 +736,7 @@ async fn batched_reads_skip_missing_ids_in_one_call() -> anyhow::Result<()> {
 async fn what_a_killed_run_created_is_found_by_its_tags() -> anyhow::Result<()> {
     let (h, _ec2) = harness().await?;
     let aws = aws(&h).await?;
-    let meta = CallMeta { stack: "adopt".into(), address: "network/vpc".into(), idempotency_token: "t".into() };
+    let meta = CallMeta { stack: "adopt".into(), address: "network/vpc".into(), idempotency_token: "t".into(), ..Default::default() };
     let mut vpc = Vpc::new("10.0.0.0/16");
     vpc.set_default_tags(&meta.tags());
     // Made by the "killed" run (tags set at creation), plus a decoy from another stack.
