@@ -1,0 +1,11 @@
+//! Runs a stack's systems on this machine against the local emulator: `serve` reads the stack's
+//! declarations and state and drives processes.
+//!
+//! - [`router`], [`event`], [`cors`]: API Gateway HTTP API (v2) behaviour as pure functions: route
+//!   selection, payload format 2.0 events and response mapping, CORS.
+//!
+//! The engine and the AWS resources know nothing of this crate; the command line gets `serve` from it.
+
+pub mod cors;
+pub mod event;
+pub mod router;
