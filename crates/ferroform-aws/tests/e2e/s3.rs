@@ -416,7 +416,7 @@ async fn a_holder_whose_lock_was_taken_stops_and_leaves_the_new_lock_alone() -> 
 
 /// The stack of the frozen-run test, and the lease of every lock in it (the child's too, see `child.rs`).
 pub const FENCED: &str = "fenced";
-pub const TEST_LEASE: Duration = Duration::from_secs(2);
+pub const TEST_LEASE: Duration = Duration::from_secs(3);
 
 /// Two tables and a log group: a table's create ends waiting on DescribeTable, a read to freeze the run at
 /// with nothing mutating left in that step.
