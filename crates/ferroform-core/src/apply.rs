@@ -593,6 +593,7 @@ async fn create(exec: &Exec, address: &str) -> Result<String> {
         status: Status::Creating,
         protect,
         token: Some(meta.idempotency_token.clone()),
+        sensitive: node.lifecycle.sensitive.clone(),
     };
     // Written before the call: if we die during it, the next run looks for what it made.
     exec.store
@@ -644,12 +645,14 @@ async fn update(exec: &Exec, address: &str) -> Result<()> {
     };
     let protect = node.lifecycle.prevent_destroy.unwrap_or(node.kind.protect_by_default());
     let deps = node.deps.clone();
+    let sensitive = node.lifecycle.sensitive.clone();
     exec.store.record(|s| {
         if let Some(r) = s.resources.get_mut(address) {
             r.inputs = desired;
             r.outputs = outputs;
             r.dependencies = deps;
             r.protect = protect;
+            r.sensitive = sensitive;
         }
     })
 }

@@ -201,6 +201,7 @@ impl Engine {
                 status: Status::Ready,
                 protect: node.lifecycle.prevent_destroy.unwrap_or(node.kind.protect_by_default()),
                 token: None,
+                sensitive: node.lifecycle.sensitive.clone(),
             };
             state.resources.insert(address.to_string(), entry.clone());
             state.serial += 1;

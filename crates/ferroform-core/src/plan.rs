@@ -340,11 +340,16 @@ pub(crate) fn compute(input: PlanInput<'_>) -> Result<Planned> {
                 .canonical(&resolved, Some(&tags))
                 .map_err(|e| Error::Validation(vec![crate::Diagnostic { address: address.clone(), field: None, message: e }]))?;
             let current = live.get(address).and_then(|l| l.as_ref());
+            // What is secret now, and what was when last applied (a secret being removed stays hidden).
+            let mut sensitive = node.lifecycle.sensitive.clone();
+            if let Some(r) = state.resources.get(address) {
+                sensitive.extend(r.sensitive.iter().cloned());
+            }
             let rules = diff::Rules {
                 replace: node.kind.replace_fields(),
                 computed: node.kind.computed(),
                 ignore: &node.lifecycle.ignore_changes,
-                sensitive: &node.lifecycle.sensitive,
+                sensitive: &sensitive,
             };
             let mut change = Change {
                 address: address.clone(),
@@ -555,7 +560,8 @@ fn refresh_plan(config: &Config, state: State, live: BTreeMap<String, Option<Liv
             Some(l) => {
                 let canon = |v: &Value| kind.as_ref().and_then(|k| k.canonical(v, None).ok()).unwrap_or_else(|| v.clone());
                 let none = BTreeSet::new();
-                let sensitive = config.nodes.get(address).map(|n| n.lifecycle.sensitive.clone()).unwrap_or_default();
+                let mut sensitive = config.nodes.get(address).map(|n| n.lifecycle.sensitive.clone()).unwrap_or_default();
+                sensitive.extend(r.sensitive.iter().cloned());
                 let rules = diff::Rules { replace: &[], computed: &[], ignore: &none, sensitive: &sensitive };
                 change.fields = diff::diff_fields(&canon(&l.inputs), Some(&canon(&r.inputs)), &rules);
                 if !change.fields.is_empty() {

@@ -47,6 +47,10 @@ pub struct ResourceState {
     /// The idempotency token of the step in flight.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// Paths of the inputs that were sensitive when last applied: a secret the code no longer declares is
+    /// still hidden in the plan that removes it.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub sensitive: BTreeSet<String>,
 }
 
 /// `creating` is written *before* a create call: a run killed during the call leaves it, and the next run

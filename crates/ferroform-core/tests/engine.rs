@@ -679,6 +679,16 @@ async fn nested_changes_and_sensitive_paths_in_text_and_json() -> R {
     let v: serde_json::Value = serde_json::from_str(&json)?;
     let paths: Vec<&str> = v["changes"][0]["fields"].as_array().into_iter().flatten().filter_map(|f| f["path"].as_str()).collect();
     assert_eq!(paths, ["tags.SECRET", "tags.added"]);
+    // The code stops declaring the secret: the plan that removes it still hides its value (state remembers).
+    env.apply(&stack("hunter3", true)).await?;
+    let mut s = Stack::new("t");
+    let mut t = Thing::new("a");
+    t.tags.insert("team".into(), "x".repeat(300));
+    s.add("a", t);
+    let plan = env.plan(&s).await?;
+    let (text, json) = (plan.render(false), plan.to_json()?);
+    assert!(!text.contains("hunter") && !json.contains("hunter"), "{text}\n{json}");
+    assert!(text.contains("- tags.SECRET = \"(sensitive)\""), "{text}");
     Ok(())
 }
 
