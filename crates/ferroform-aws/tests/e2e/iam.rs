@@ -167,10 +167,36 @@ async fn equivalent_documents_give_no_diff() -> anyhow::Result<()> {
     let plan = h.plan(&mk(doc.clone())).await?;
     assert!(!plan.has_changes(), "{}", plan.render(false));
 
-    // A real difference (statements swapped: order is kept) is one.
+    // Statements in another order are no difference either (IAM evaluates them as a set)...
     let swapped = PolicyDocument { statements: doc.statements.iter().rev().cloned().collect(), ..doc.clone() };
     let plan = h.plan(&mk(swapped)).await?;
-    assert_eq!(change(&plan, "role"), (Action::Update, vec!["inline_policies".to_string()]));
+    assert!(!plan.has_changes(), "{}", plan.render(false));
+
+    // ...while a real difference (one action more) is one.
+    let mut more = doc.clone();
+    more.statements[0].actions.push("s3:ListBucket".into());
+    let plan = h.plan(&mk(more)).await?;
+    assert_eq!(change(&plan, "role"), (Action::Update, vec!["inline_policies".to_string()]), "{}", plan.render(false));
+
+    // A trust policy naming an account by its id, planned again with the root ARN IAM turns it into, `Effect`
+    // in lower case and one Statement object instead of a list: no diff.
+    let account = &h.account.id;
+    let by_id = format!(r#"{{"Statement":[{{"Effect":"Allow","Action":"sts:AssumeRole","Principal":{{"AWS":"{account}"}}}}]}}"#);
+    let by_arn = format!(
+        r#"{{"Statement":{{"Effect":"allow","Action":["sts:AssumeRole"],"Principal":{{"AWS":["arn:aws:iam::{account}:root"]}}}}}}"#
+    );
+    let trusting = |text: &str| -> anyhow::Result<Stack> {
+        let mut s = Stack::new(STACK);
+        let trust = PolicyDocument::from_json(text).map_err(anyhow::Error::msg)?;
+        s.add("role", Role::new("explicit", trust).inline_policy("p", doc.clone()));
+        Ok(s)
+    };
+    h.apply(&trusting(&by_id)?).await?;
+    let role = iam.get_role().role_name("explicit").send().await?.role.ok_or_else(|| anyhow::anyhow!("no role"))?;
+    let live = PolicyDocument::parse_aws(role.assume_role_policy_document().unwrap_or_default()).map_err(anyhow::Error::msg)?;
+    assert!(live.equivalent(&PolicyDocument::from_json(&by_arn).map_err(anyhow::Error::msg)?), "{live:?}");
+    let plan = h.plan(&trusting(&by_arn)?).await?;
+    assert!(!plan.has_changes(), "{}", plan.render(false));
     h.destroy(&mk(doc)).await?;
     Ok(())
 }
