@@ -53,6 +53,44 @@ impl Intercept for CallCounter {
     }
 }
 
+/// Says whether this run may still change anything; `Err(why)` once it may not (a state lock lost).
+pub type Fence = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+/// Refuses every mutating call once its fence says so, so a step already running when the state lock was
+/// lost makes no further change (reads still pass: they change nothing).
+#[derive(Clone, Default)]
+struct FenceInterceptor(Arc<Mutex<Option<Fence>>>);
+
+impl std::fmt::Debug for FenceInterceptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FenceInterceptor")
+    }
+}
+
+impl Intercept for FenceInterceptor {
+    fn name(&self) -> &'static str {
+        "ferroform-fence"
+    }
+    fn read_before_serialization(
+        &self,
+        _ctx: &BeforeSerializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(fence) = self.0.lock().ok().and_then(|f| f.clone()) else { return Ok(()) };
+        let op = cfg.load::<Metadata>().map(|m| m.name().to_string()).unwrap_or_default();
+        if is_read(&op) {
+            return Ok(());
+        }
+        fence().map_err(|why| BoxError::from(format!("{op} refused: {why}")))
+    }
+}
+
+/// Operations that change nothing, by their verb.
+fn is_read(op: &str) -> bool {
+    ["Describe", "Get", "List", "Head", "Query", "Scan", "BatchGet", "Lookup", "Search", "Simulate"].iter().any(|v| op.starts_with(v))
+}
+
 macro_rules! clients {
     ($( $feature:literal, $field:ident, $krate:ident );* $(;)?) => {
         #[derive(Default)]
@@ -63,7 +101,10 @@ macro_rules! clients {
                 #[cfg(feature = $feature)]
                 pub fn $field(&self) -> $krate::Client {
                     self.clients.$field.get_or_init(|| {
-                        let conf = $krate::config::Builder::from(&self.config).interceptor(self.calls.clone()).build();
+                        let conf = $krate::config::Builder::from(&self.config)
+                            .interceptor(self.calls.clone())
+                            .interceptor(self.fence.clone())
+                            .build();
                         $krate::Client::from_conf(conf)
                     }).clone()
                 }
@@ -91,6 +132,7 @@ pub struct Aws {
     calls: CallCounter,
     clients: Clients,
     identity: OnceCell<Identity>,
+    fence: FenceInterceptor,
 }
 
 impl Aws {
@@ -105,7 +147,13 @@ impl Aws {
             Some(r) if *r == default => config.into_builder().retry_config(default.with_max_attempts(5)).build(),
             Some(_) => config,
         };
-        Self { config, calls: CallCounter::default(), clients: Clients::default(), identity: OnceCell::new() }
+        Self {
+            config,
+            calls: CallCounter::default(),
+            clients: Clients::default(),
+            identity: OnceCell::new(),
+            fence: FenceInterceptor::default(),
+        }
     }
 
     /// The standard chain: env, profiles, SSO, web identity, container and instance roles.
@@ -117,12 +165,19 @@ impl Aws {
         &self.calls
     }
 
+    /// From now on every mutating call first asks `fence`, and is refused (not sent) on `Err`.
+    pub fn set_fence(&self, fence: Fence) {
+        if let Ok(mut f) = self.fence.0.lock() {
+            *f = Some(fence);
+        }
+    }
+
     pub fn region(&self) -> String {
         self.config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into())
     }
 
     pub fn sts(&self) -> aws_sdk_sts::Client {
-        let conf = aws_sdk_sts::config::Builder::from(&self.config).interceptor(self.calls.clone()).build();
+        let conf = aws_sdk_sts::config::Builder::from(&self.config).interceptor(self.calls.clone()).interceptor(self.fence.clone()).build();
         aws_sdk_sts::Client::from_conf(conf)
     }
 
@@ -182,6 +237,16 @@ fn partition_of(arn: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn reads_pass_the_fence() {
+        for op in ["DescribeVpcs", "GetRole", "ListTagsForResource", "HeadObject", "Query", "Scan", "BatchGetItem"] {
+            assert!(super::is_read(op), "{op}");
+        }
+        for op in ["CreateVpc", "PutObject", "DeleteRole", "UpdateFunctionCode", "TagResource", "RunTask", "PutItem"] {
+            assert!(!super::is_read(op), "{op}");
+        }
+    }
+
     #[test]
     fn the_partition_comes_from_the_arn() {
         assert_eq!(super::partition_of("arn:aws-cn:iam::123456789012:user/x"), Some("aws-cn"));

@@ -70,11 +70,13 @@ struct Lease {
     sent_wall: SystemTime,
     /// Why the lease is lost; once lost, never held again.
     lost: Option<String>,
+    /// Unlocked: the run is over, the fence on mutating calls lifts.
+    released: bool,
 }
 
 impl Lease {
     fn new(info: &LockInfo, etag: String, sent: (Instant, SystemTime)) -> Self {
-        Self { info: info.clone(), etag, renewal: 0, sent: sent.0, sent_wall: sent.1, lost: None }
+        Self { info: info.clone(), etag, renewal: 0, sent: sent.0, sent_wall: sent.1, lost: None, released: false }
     }
 
     /// `Err(why)` once the lease may have run out or was taken.
@@ -236,9 +238,21 @@ impl S3Backend {
     }
 
     /// Holds the lock just written (sent at `sent`) and keeps renewing it.
-    fn hold(&self, s3: aws_sdk_s3::Client, info: &LockInfo, etag: String, sent: (Instant, SystemTime)) {
+    /// Every mutating AWS call of this run is fenced by the lease too: a step already running when the
+    /// lease may have run out makes no further change.
+    async fn hold(&self, s3: aws_sdk_s3::Client, info: &LockInfo, etag: String, sent: (Instant, SystemTime)) {
         let lease = Arc::new(Mutex::new(Lease::new(info, etag, sent)));
         let renewer = tokio::spawn(renew_while_held(s3, self.bucket.clone(), self.lock_key(), self.lease, lease.clone()));
+        if let Ok(aws) = self.contexts.get::<Aws>().await {
+            let (fenced, length) = (lease.clone(), self.lease);
+            aws.set_fence(Arc::new(move || {
+                let mut l = fenced.lock().map_err(|_| "the lock's lease record is poisoned".to_string())?;
+                if l.released {
+                    return Ok(());
+                }
+                l.check(length)
+            }));
+        }
         if let Ok(mut held) = self.held.lock() {
             if let Some(old) = held.replace(Held { lease, renewer }) {
                 old.renewer.abort();
@@ -466,7 +480,7 @@ impl Backend for S3Backend {
                 .map_err(sdk);
             match created {
                 Ok(out) => {
-                    self.hold(s3, info, out.e_tag().unwrap_or_default().to_string(), sent);
+                    self.hold(s3, info, out.e_tag().unwrap_or_default().to_string(), sent).await;
                     return Ok(());
                 }
                 Err(e) if is_precondition_failed(&e) => {}
@@ -491,7 +505,7 @@ impl Backend for S3Backend {
             match taken {
                 Ok(out) => {
                     eprintln!("note: took over the state lock of a run whose lease ran out: {}", holder.body.info.describe());
-                    self.hold(s3, info, out.e_tag().unwrap_or_default().to_string(), sent);
+                    self.hold(s3, info, out.e_tag().unwrap_or_default().to_string(), sent).await;
                     return Ok(());
                 }
                 Err(e) if is_precondition_failed(&e) || is_no_such_key(&e) => {
@@ -510,7 +524,9 @@ impl Backend for S3Backend {
         held.renewer.abort();
         let (ours, etag, lost) = {
             let Ok(mut l) = held.lease.lock() else { return Ok(()) };
-            (l.info.id == id, l.etag.clone(), l.check(self.lease).is_err())
+            let lost = l.check(self.lease).is_err();
+            l.released = true;
+            (l.info.id == id, l.etag.clone(), lost)
         };
         // A lost lease may be someone else's lock now: leave it (a stale lock expires on S3's clock).
         if !ours || lost {

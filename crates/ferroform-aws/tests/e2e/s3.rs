@@ -414,6 +414,47 @@ async fn a_holder_whose_lock_was_taken_stops_and_leaves_the_new_lock_alone() -> 
     Ok(())
 }
 
+/// Not only new steps and state writes: once the lease is lost, a step already running gets every mutating
+/// AWS call refused before it is sent (the fence on the run's AWS clients); reads still pass.
+#[tokio::test]
+async fn a_lost_lease_fences_mutating_calls_of_steps_already_running() -> anyhow::Result<()> {
+    let h = harness().await?;
+    let (url, _bucket, _s3) = s3_state(&h).await?;
+    let holder = S3Backend::from_url(&url, h.contexts.clone())?.lease(Duration::from_secs(2));
+    let info = LockInfo::new("apply");
+    holder.lock(&info).await?;
+    let aws = h.contexts.get::<Aws>().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let logs = aws.logs();
+    logs.create_log_group().log_group_name("/ff/before").send().await?;
+
+    // Another process (its own AWS context) breaks the lock and takes it.
+    let theirs = ferroform_core::Contexts::new();
+    theirs.insert(Aws::from_config(h.account.config.clone()));
+    let other = S3Backend::from_url(&url, theirs)?;
+    other.force_unlock(&info.id).await?;
+    let other_info = LockInfo::new("apply");
+    other.lock(&other_info).await?;
+    for _ in 0..100 {
+        if holder.check_held().is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(holder.check_held().is_err(), "the holder noticed");
+
+    let refused = logs.create_log_group().log_group_name("/ff/after").send().await;
+    let err = refused.err().map(|e| format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&e))).unwrap_or_default();
+    assert!(err.contains("CreateLogGroup refused") && err.contains("lost the state lock"), "{err}");
+    logs.describe_log_groups().send().await?;
+    // Independent read (a client without the fence): the call never reached the service.
+    let plain = aws_sdk_cloudwatchlogs::Client::new(&h.account.config);
+    let names: Vec<String> =
+        plain.describe_log_groups().send().await?.log_groups().iter().filter_map(|g| g.log_group_name().map(str::to_string)).collect();
+    assert_eq!(names, ["/ff/before"]);
+    other.unlock(&other_info.id).await?;
+    Ok(())
+}
+
 /// The stack of the frozen-run test, and the lease of every lock in it (the child's too, see `child.rs`).
 pub const FENCED: &str = "fenced";
 pub const TEST_LEASE: Duration = Duration::from_secs(3);
