@@ -111,6 +111,8 @@ struct Case {
     /// The endpoint the child calls, when not the proxy.
     endpoint: Option<&'static str>,
     credentials: bool,
+    /// Whose credentials the child runs with.
+    who: Who,
     /// Every one must be in stderr.
     expect: &'static [&'static str],
 }
@@ -118,8 +120,19 @@ struct Case {
 const APPLY: &[&str] = &["apply", "--auto-approve"];
 const PLAN: &[&str] = &["plan"];
 
+/// The account and region the child's credentials are for.
+#[derive(Clone, Copy, PartialEq)]
+enum Who {
+    /// The account the state belongs to.
+    Owner,
+    /// Another account on the same emulator (another `AWS_PROFILE`).
+    OtherAccount,
+    /// The owner in another region (another `AWS_REGION`).
+    OtherRegion,
+}
+
 fn case(name: &'static str, stack: &'static str, args: &'static [&'static str], expect: &'static [&'static str]) -> Case {
-    Case { name, stack, args, setup: Setup::State, endpoint: None, credentials: true, expect }
+    Case { name, stack, args, setup: Setup::State, endpoint: None, credentials: true, who: Who::Owner, expect }
 }
 
 fn cases(state: &[u8], plan: &[u8]) -> Vec<Case> {
@@ -213,11 +226,34 @@ fn cases(state: &[u8], plan: &[u8]) -> Vec<Case> {
         // The environment.
         Case {
             credentials: false,
-            ..case("missing credentials", "base-v2", APPLY, &["base: read failed", "no credentials found", "hint: no AWS credentials"])
+            ..case(
+                "missing credentials",
+                "base-v2",
+                APPLY,
+                &["identify the account failed", "no credentials found", "hint: no AWS credentials"],
+            )
         },
         Case {
             endpoint: Some("http://127.0.0.1:9"),
-            ..case("unreachable endpoint", "base-v2", APPLY, &["base: read failed", "could not be reached"])
+            ..case("unreachable endpoint", "base-v2", APPLY, &["identify the account failed", "could not be reached"])
+        },
+        // The account guard: the state names its account and region; other credentials are refused, naming both.
+        Case {
+            who: Who::OtherAccount,
+            ..case(
+                "another account's credentials",
+                "base-v2",
+                APPLY,
+                &["refusing to run", "belongs to account", "but the credentials are for account"],
+            )
+        },
+        Case {
+            who: Who::OtherAccount,
+            ..case("another account, plan", "base-v2", PLAN, &["refusing to run", "nothing was read or changed"])
+        },
+        Case {
+            who: Who::OtherRegion,
+            ..case("another region", "base-v2", PLAN, &["refusing to run", "in us-east-1", "but the credentials are for", "eu-west-3"])
         },
     ]
 }
@@ -255,6 +291,7 @@ async fn run(c: &Case, dir: &Path, env: &[(String, String)]) -> anyhow::Result<(
 #[tokio::test]
 async fn bad_input_is_refused_clearly_before_any_change() -> anyhow::Result<()> {
     let account = ferroform_testkit::account().await?;
+    let other = ferroform_testkit::account().await?;
     let proxy = FaultProxy::start(&account.endpoint, Faults::none()).await?;
     let env = child::env_via(&account, proxy.endpoint());
     let work = tempfile::tempdir()?;
@@ -296,7 +333,12 @@ async fn bad_input_is_refused_clearly_before_any_change() -> anyhow::Result<()> 
         if matches!(c.setup, Setup::Locked) {
             ferroform_core::Backend::lock(&lock, &ferroform_core::LockInfo::new("apply")).await?;
         }
-        let mut env = child::env_via(&account, c.endpoint.unwrap_or(proxy.endpoint()));
+        let whose = if c.who == Who::OtherAccount { &other } else { &account };
+        let mut env = child::env_via(whose, c.endpoint.unwrap_or(proxy.endpoint()));
+        if c.who == Who::OtherRegion {
+            env.retain(|(k, _)| k != "AWS_REGION" && k != "AWS_DEFAULT_REGION");
+            env.push(("AWS_REGION".into(), "eu-west-3".into()));
+        }
         if !c.credentials {
             env.retain(|(k, _)| !k.starts_with("AWS_") || k == "AWS_ENDPOINT_URL" || k == "AWS_REGION");
         }
@@ -308,6 +350,10 @@ async fn bad_input_is_refused_clearly_before_any_change() -> anyhow::Result<()> 
             assert!(err.contains(e), "{}: stderr lacks {e:?}:\n{err}", c.name);
         }
         assert_eq!(proxy.mutating_calls(), Vec::<String>::new(), "{}: mutating calls", c.name);
+        if c.who != Who::Owner {
+            // Refused before anything else was read: the identity call is the only one.
+            assert!(proxy.calls().iter().all(|call| call.ends_with("GetCallerIdentity")), "{}: {:?}", c.name, proxy.calls());
+        }
         assert!(std::fs::read(&state_path)? == before, "{}: the state file changed", c.name);
         ferroform_core::Backend::unlock(&lock, "").await?;
         eprintln!("{:<32} exit {code}: {}", c.name, message(&err));
