@@ -601,6 +601,8 @@ async fn task_definition_removed_settings_go_back_to_defaults() -> anyhow::Resul
     ] {
         assert!(text.contains(path), "{path} in:\n{text}");
     }
+    // The code no longer says the variable is secret; state remembers it was.
+    assert!(!text.contains("s3cr3t") && !plan.to_json()?.contains("s3cr3t"), "{text}");
     h.apply(&bare).await?;
     let arn = h.id_of(&bare, "td").await?;
     let out = describe_td(&ecs, &arn).await?;
