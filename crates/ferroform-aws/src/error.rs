@@ -1,5 +1,7 @@
 //! AWS errors into `ProviderError` (code + message + hint), and the waits and retries AWS needs.
 
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use ferroform_core::ProviderError;
 use std::future::Future;
@@ -82,5 +84,174 @@ pub fn absent_if_not_found<T>(r: Result<T, ProviderError>) -> Result<Option<T>, 
         Ok(v) => Ok(Some(v)),
         Err(e) if is_not_found(&e) => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+/// What a create sent by [`create_once`] came to.
+#[derive(Debug)]
+pub enum Made<T> {
+    /// AWS answered the create.
+    Answered(T),
+    /// An earlier attempt's answer was lost, and the lookup found what it made: this id.
+    Found(String),
+}
+
+impl<T> Made<T> {
+    /// The id: taken from the answer by `of`, or the one found. `op` names the call in the error.
+    pub fn id(self, op: &str, of: impl FnOnce(&T) -> Option<&str>) -> Result<String, ProviderError> {
+        match self {
+            Made::Answered(out) => of(&out).map(str::to_string).ok_or_else(|| ProviderError::new(format!("{op} returned no id"))),
+            Made::Found(id) => Ok(id),
+        }
+    }
+}
+
+/// The per-call retry setting of a create sent by [`create_once`]: the SDK's own retry would re-send it
+/// blindly after a lost answer, and AWS would make a second one.
+pub fn no_sdk_retry() -> aws_smithy_types::retry::RetryConfig {
+    aws_smithy_types::retry::RetryConfig::disabled()
+}
+
+/// How a failed create left things.
+#[derive(Debug, PartialEq)]
+enum Failed {
+    /// The request may have been acted on (sent, then no readable answer, a timeout or a 5xx).
+    Maybe,
+    /// AWS said it did nothing and a retry may work (throttling, or a `not_done` error of the caller's).
+    NotDone,
+    /// A clear answer: retrying would not change it.
+    Final,
+}
+
+/// Throttling codes across the services (as the SDK's own classifier lists them).
+const THROTTLING: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+];
+
+fn failed<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> Failed {
+    match e {
+        // Never sent.
+        SdkError::ConstructionFailure(_) => Failed::Final,
+        // A missing identity or a bad configuration, found before anything was sent.
+        SdkError::DispatchFailure(d) if d.is_user() => Failed::Final,
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => Failed::Maybe,
+        SdkError::ServiceError(s) => {
+            let status = s.raw().status().as_u16();
+            if status >= 500 {
+                Failed::Maybe
+            } else if status == 429 || e.code().is_some_and(|c| THROTTLING.contains(&c)) {
+                Failed::NotDone
+            } else {
+                Failed::Final
+            }
+        }
+        _ => Failed::Maybe,
+    }
+}
+
+/// How long [`create_once`] keeps trying a create, and looking for what a lost answer made.
+pub const CREATE_ONCE: Duration = Duration::from_secs(120);
+
+/// Sends a create AWS would act on twice if sent twice (no client token, or one AWS does not honour for
+/// every type), at most once at a time. `send` must turn the SDK's retry off for the call
+/// (`.customize().config_override(...retry_config(no_sdk_retry()))`). After a failure that may have
+/// acted (a dropped connection, a timeout, a 5xx), it first looks with `look` (the type's `find_by_tags`)
+/// and takes what it finds; only when nothing is there does it send again, with backoff. Throttling and
+/// the caller's `not_done` errors (a parent not yet visible) are retried directly; other errors return.
+pub async fn create_once<T, E, S, SFut, L, LFut>(
+    total: Duration,
+    not_done: impl Fn(&ProviderError) -> bool,
+    mut send: S,
+    mut look: L,
+) -> Result<Made<T>, ProviderError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    S: FnMut() -> SFut,
+    SFut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    L: FnMut() -> LFut,
+    LFut: Future<Output = Result<Option<String>, ProviderError>>,
+{
+    let start = Instant::now();
+    let mut delay = Duration::from_millis(250);
+    // Set once an attempt may have acted: from then on, look before each send.
+    let mut maybe_made: Option<ProviderError> = None;
+    loop {
+        let last = if maybe_made.is_some() {
+            match look().await {
+                Ok(Some(id)) => {
+                    tracing::info!(%id, "a create whose answer was lost had acted: taking what it made");
+                    return Ok(Made::Found(id));
+                }
+                Ok(None) => None,
+                // The lookup failed: look again later, do not send blindly.
+                Err(e) => Some(e),
+            }
+        } else {
+            None
+        };
+        let err = match last {
+            Some(e) => e,
+            None => match send().await {
+                Ok(out) => return Ok(Made::Answered(out)),
+                Err(e) => {
+                    let kind = failed(&e);
+                    let e = sdk(e);
+                    match kind {
+                        Failed::Maybe => maybe_made = Some(e.clone()),
+                        Failed::NotDone => {}
+                        Failed::Final if not_done(&e) => {}
+                        Failed::Final => return Err(e),
+                    }
+                    e
+                }
+            },
+        };
+        if start.elapsed() + delay >= total {
+            return Err(match maybe_made {
+                Some(_) => err.hint("the create may have been done without an answer: a re-run finds it by its tags and adopts it"),
+                None => err,
+            });
+        }
+        tracing::debug!(error = %err, ?delay, "create not done yet, retrying");
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_smithy_runtime_api::client::result::{ConnectorError, ServiceError};
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn answered(status: u16, code: &str) -> SdkError<ErrorMetadata, HttpResponse> {
+        let raw = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
+        SdkError::ServiceError(ServiceError::builder().source(ErrorMetadata::builder().code(code).message("m").build()).raw(raw).build())
+    }
+
+    #[test]
+    fn failures_that_may_have_acted_are_told_apart() {
+        assert_eq!(failed(&answered(500, "InternalFailure")), Failed::Maybe);
+        assert_eq!(failed(&answered(503, "Unavailable")), Failed::Maybe);
+        assert_eq!(failed(&answered(400, "ThrottlingException")), Failed::NotDone);
+        assert_eq!(failed(&answered(400, "RequestLimitExceeded")), Failed::NotDone);
+        assert_eq!(failed(&answered(400, "InvalidParameterValue")), Failed::Final);
+        let io = ConnectorError::io(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset").into());
+        assert_eq!(failed(&SdkError::<ErrorMetadata, HttpResponse>::dispatch_failure(io)), Failed::Maybe);
     }
 }

@@ -62,6 +62,8 @@ struct Shared {
     calls: Mutex<Vec<String>>,
     count: AtomicU64,
     injected: Mutex<BTreeMap<String, usize>>,
+    /// `(operation, kind)` of every injected fault, in order.
+    faulted: Mutex<Vec<(String, String)>>,
     roles: Mutex<HashMap<String, Instant>>,
     rng: Mutex<u64>,
     hook: Mutex<Option<Hook>>,
@@ -91,6 +93,7 @@ impl FaultProxy {
             calls: Mutex::new(Vec::new()),
             count: AtomicU64::new(0),
             injected: Mutex::new(BTreeMap::new()),
+            faulted: Mutex::new(Vec::new()),
             roles: Mutex::new(HashMap::new()),
             rng: Mutex::new(seed),
             hook: Mutex::new(None),
@@ -135,6 +138,11 @@ impl FaultProxy {
         self.shared.injected.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
+    /// Every injected fault as `(operation, kind)`, in order: which calls met which fault.
+    pub fn faulted_calls(&self) -> Vec<(String, String)> {
+        self.shared.faulted.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
     /// How many of the injected faults were drawn at random (throttles, 5xx, drops): all but the young-role
     /// refusals, which come from `role_propagation`, not from the rate.
     pub fn random_injected(&self) -> usize {
@@ -146,6 +154,9 @@ impl FaultProxy {
             c.clear();
         }
         if let Ok(mut c) = self.shared.injected.lock() {
+            c.clear();
+        }
+        if let Ok(mut c) = self.shared.faulted.lock() {
             c.clear();
         }
         self.shared.count.store(0, Ordering::SeqCst);
@@ -250,9 +261,12 @@ fn pick(shared: &Shared, f: &Faults, op: &str) -> Option<Fault> {
     Some(kinds.swap_remove(i))
 }
 
-fn count(shared: &Shared, kind: &str) {
+fn count(shared: &Shared, op: &str, kind: &str) {
     if let Ok(mut m) = shared.injected.lock() {
         *m.entry(kind.to_string()).or_default() += 1;
+    }
+    if let Ok(mut f) = shared.faulted.lock() {
+        f.push((op.to_string(), kind.to_string()));
     }
 }
 
@@ -314,7 +328,7 @@ async fn handle(
                 .and_then(|name| shared.roles.lock().ok().and_then(|m| m.get(&name).copied()))
                 .is_some_and(|created| created.elapsed() < window);
             if young {
-                count(&shared, ROLE_NOT_ASSUMABLE);
+                count(&shared, &op, ROLE_NOT_ASSUMABLE);
                 return Ok(error_reply(
                     400,
                     "InvalidParameterValueException",
@@ -329,15 +343,15 @@ async fn handle(
     let fault = pick(&shared, &faults, &op);
     match fault {
         Some(Fault::Throttle) => {
-            count(&shared, "throttle");
+            count(&shared, &op, "throttle");
             return Ok(error_reply(400, "ThrottlingException", "Rate exceeded", &parts.headers, &body));
         }
         Some(Fault::ServerError(code)) => {
-            count(&shared, &format!("http-{code}"));
+            count(&shared, &op, &format!("http-{code}"));
             return Ok(error_reply(code, "InternalFailure", "injected server error", &parts.headers, &body));
         }
         Some(Fault::Drop) => {
-            count(&shared, "drop");
+            count(&shared, &op, "drop");
             return Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected dropped connection"));
         }
         Some(Fault::DropAfterForward) | None => {}
@@ -360,7 +374,7 @@ async fn handle(
         }
     }
     if matches!(fault, Some(Fault::DropAfterForward)) {
-        count(&shared, DROP_AFTER_FORWARD);
+        count(&shared, &op, DROP_AFTER_FORWARD);
         return Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected drop after forwarding"));
     }
     Ok(Response::from_parts(rparts, Full::new(rbytes)))

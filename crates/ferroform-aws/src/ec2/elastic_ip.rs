@@ -6,8 +6,10 @@
 //!
 //! Defaults when unset: no tags (removed tags are deleted). Left to AWS when unset: nothing.
 
+use super::once;
 use super::{fan_out, filter, sync_tags, tag_filters, tag_spec, tags_of};
 use crate::error::{absent_if_not_found, retry, sdk};
+use crate::error::{create_once, Made, CREATE_ONCE};
 use crate::tags::{merge_defaults, Tags};
 use crate::Aws;
 use async_trait::async_trait;
@@ -56,17 +58,30 @@ impl Resource for ElasticIp {
         merge_defaults(&mut self.tags, tags);
     }
 
-    async fn create(aws: &Aws, desired: &Self, _meta: &CallMeta) -> Result<(String, ElasticIpOutputs), ProviderError> {
-        let out = aws
-            .ec2()
-            .allocate_address()
-            .domain(DomainType::Vpc)
-            .set_tag_specifications(tag_spec(ResourceType::ElasticIp, &desired.tags).map(|t| vec![t]))
-            .send()
-            .await
-            .map_err(sdk)?;
-        let id = out.allocation_id().ok_or_else(|| ProviderError::new("AllocateAddress returned no allocation id"))?.to_string();
-        let public_ip = out.public_ip().unwrap_or_default().to_string();
+    async fn create(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<(String, ElasticIpOutputs), ProviderError> {
+        let ec2 = aws.ec2();
+        let made = create_once(
+            CREATE_ONCE,
+            |_| false,
+            || {
+                ec2.allocate_address()
+                    .domain(DomainType::Vpc)
+                    .set_tag_specifications(tag_spec(ResourceType::ElasticIp, &desired.tags).map(|t| vec![t]))
+                    .customize()
+                    .config_override(once())
+                    .send()
+            },
+            || Self::find_by_tags(aws, desired, meta),
+        )
+        .await?;
+        let public_ip = match &made {
+            Made::Answered(out) => out.public_ip().unwrap_or_default().to_string(),
+            // Found after a lost answer: its address is read back.
+            Made::Found(id) => {
+                describe(aws, std::slice::from_ref(id)).await?.get(id).and_then(|a| a.public_ip()).unwrap_or_default().to_string()
+            }
+        };
+        let id = made.id("AllocateAddress", |out| out.allocation_id())?;
         Ok((id.clone(), ElasticIpOutputs { allocation_id: id.clone(), id, public_ip }))
     }
 

@@ -6,8 +6,10 @@
 //! Defaults when unset: `vpc_id` none (detached: removing it from the code detaches the gateway, as
 //! Terraform does), no tags. Left to AWS when unset: nothing.
 
+use super::once;
 use super::{all_pages, check_id, fan_out, filter, on_fresh, sync_tags, tag_filters, tag_spec, tags_of, while_dependents_go};
 use crate::error::{absent_if_not_found, sdk};
+use crate::error::{create_once, Made, CREATE_ONCE};
 use crate::tags::{merge_defaults, Tags};
 use crate::Aws;
 use async_trait::async_trait;
@@ -69,17 +71,26 @@ impl Resource for InternetGateway {
         merge_defaults(&mut self.tags, tags);
     }
 
-    async fn create(aws: &Aws, desired: &Self, _meta: &CallMeta) -> Result<(String, InternetGatewayOutputs), ProviderError> {
-        let out = aws
-            .ec2()
-            .create_internet_gateway()
-            .set_tag_specifications(tag_spec(ResourceType::InternetGateway, &desired.tags).map(|t| vec![t]))
-            .send()
-            .await
-            .map_err(sdk)?;
-        let igw = out.internet_gateway().ok_or_else(|| ProviderError::new("CreateInternetGateway returned no gateway"))?;
-        let id = igw.internet_gateway_id().ok_or_else(|| ProviderError::new("CreateInternetGateway returned no id"))?.to_string();
-        let owner = igw.owner_id().map(str::to_string);
+    async fn create(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<(String, InternetGatewayOutputs), ProviderError> {
+        let ec2 = aws.ec2();
+        let made = create_once(
+            CREATE_ONCE,
+            |_| false,
+            || {
+                ec2.create_internet_gateway()
+                    .set_tag_specifications(tag_spec(ResourceType::InternetGateway, &desired.tags).map(|t| vec![t]))
+                    .customize()
+                    .config_override(once())
+                    .send()
+            },
+            || Self::find_by_tags(aws, desired, meta),
+        )
+        .await?;
+        let owner = match &made {
+            Made::Answered(out) => out.internet_gateway().and_then(|g| g.owner_id()).map(str::to_string),
+            Made::Found(_) => None,
+        };
+        let id = made.id("CreateInternetGateway", |out| out.internet_gateway().and_then(|g| g.internet_gateway_id()))?;
         if let Some(vpc) = &desired.vpc_id {
             attach(aws, &id, vpc).await?;
         }
@@ -180,7 +191,20 @@ async fn describe(aws: &Aws, ids: &[String]) -> Result<HashMap<String, aws_sdk_e
 
 async fn attach(aws: &Aws, id: &str, vpc: &str) -> Result<(), ProviderError> {
     let ec2 = aws.ec2();
-    on_fresh(|| async { ec2.attach_internet_gateway().internet_gateway_id(id).vpc_id(vpc).send().await.map_err(sdk) }).await.map(|_| ())
+    let r = on_fresh(|| async { ec2.attach_internet_gateway().internet_gateway_id(id).vpc_id(vpc).send().await.map_err(sdk) }).await;
+    match r {
+        Ok(_) => Ok(()),
+        // An earlier attempt whose answer was lost (then retried by the SDK) attached it: done if to this VPC.
+        Err(e) if e.code.as_deref() == Some("Resource.AlreadyAssociated") => {
+            let found = describe(aws, &[id.to_string()]).await?;
+            if found.get(id).is_some_and(|g| attached_vpcs(g).iter().any(|v| v == vpc)) {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Detaches, waiting while public addresses mapped in the VPC are still being released; "not attached"

@@ -7,7 +7,9 @@
 //!
 //! Defaults when unset: no tags (removed tags are deleted). Left to AWS when unset: nothing.
 
-use super::{check_id, client_token, fan_out, filter, on_fresh, state_is, sync_tags, tag_filters, tag_spec, tags_of};
+use super::{check_id, client_token, fan_out, filter, state_is, sync_tags, tag_filters, tag_spec, tags_of};
+use super::{once, FRESH};
+use crate::error::{create_once, is_not_found};
 use crate::error::{sdk, wait_for};
 use crate::tags::{merge_defaults, Tags};
 use crate::Aws;
@@ -79,22 +81,25 @@ impl Resource for NatGateway {
     async fn create(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<(String, NatGatewayOutputs), ProviderError> {
         let ec2 = aws.ec2();
         let token = client_token(meta);
-        let out = on_fresh(|| async {
-            ec2.create_nat_gateway()
-                .subnet_id(&desired.subnet_id)
-                .allocation_id(&desired.allocation_id)
-                .client_token(&token)
-                .set_tag_specifications(tag_spec(ResourceType::Natgateway, &desired.tags).map(|t| vec![t]))
-                .send()
-                .await
-                .map_err(sdk)
-        })
+        // The client token makes a re-send safe on AWS; the lookup covers a token not honoured (emulators)
+        // and a subnet just made, not visible yet ("not found" is retried).
+        let made = create_once(
+            FRESH,
+            is_not_found,
+            || {
+                ec2.create_nat_gateway()
+                    .subnet_id(&desired.subnet_id)
+                    .allocation_id(&desired.allocation_id)
+                    .client_token(&token)
+                    .set_tag_specifications(tag_spec(ResourceType::Natgateway, &desired.tags).map(|t| vec![t]))
+                    .customize()
+                    .config_override(once())
+                    .send()
+            },
+            || Self::find_by_tags(aws, desired, meta),
+        )
         .await?;
-        let id = out
-            .nat_gateway()
-            .and_then(|n| n.nat_gateway_id())
-            .ok_or_else(|| ProviderError::new("CreateNatGateway returned no id"))?
-            .to_string();
+        let id = made.id("CreateNatGateway", |out| out.nat_gateway().and_then(|n| n.nat_gateway_id()))?;
         let outputs = wait_for("the NAT gateway to be available", NAT_WAIT, || async {
             let found = describe(aws, std::slice::from_ref(&id)).await?;
             let Some(n) = found.get(&id) else { return Ok(None) };

@@ -14,7 +14,9 @@
 //! unset: nothing.
 
 use super::{all_pages, check_id, fan_out, filter, on_fresh, sync_tags, tag_filters, tag_spec, tags_of, while_dependents_go};
+use super::{once, FRESH};
 use crate::error::{absent_if_not_found, is_not_found, sdk};
+use crate::error::{create_once, Made};
 use crate::tags::{merge_defaults, Tags};
 use crate::Aws;
 use async_trait::async_trait;
@@ -131,20 +133,28 @@ impl Resource for RouteTable {
         merge_defaults(&mut self.tags, tags);
     }
 
-    async fn create(aws: &Aws, desired: &Self, _meta: &CallMeta) -> Result<(String, RouteTableOutputs), ProviderError> {
+    async fn create(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<(String, RouteTableOutputs), ProviderError> {
         let ec2 = aws.ec2();
-        let out = on_fresh(|| async {
-            ec2.create_route_table()
-                .vpc_id(&desired.vpc_id)
-                .set_tag_specifications(tag_spec(ResourceType::RouteTable, &desired.tags).map(|t| vec![t]))
-                .send()
-                .await
-                .map_err(sdk)
-        })
+        // A VPC just made may not be visible yet: its "not found" is retried.
+        let made = create_once(
+            FRESH,
+            is_not_found,
+            || {
+                ec2.create_route_table()
+                    .vpc_id(&desired.vpc_id)
+                    .set_tag_specifications(tag_spec(ResourceType::RouteTable, &desired.tags).map(|t| vec![t]))
+                    .customize()
+                    .config_override(once())
+                    .send()
+            },
+            || Self::find_by_tags(aws, desired, meta),
+        )
         .await?;
-        let table = out.route_table().ok_or_else(|| ProviderError::new("CreateRouteTable returned no table"))?;
-        let id = table.route_table_id().ok_or_else(|| ProviderError::new("CreateRouteTable returned no id"))?.to_string();
-        let owner = table.owner_id().map(str::to_string);
+        let owner = match &made {
+            Made::Answered(out) => out.route_table().and_then(|t| t.owner_id()).map(str::to_string),
+            Made::Found(_) => None,
+        };
+        let id = made.id("CreateRouteTable", |out| out.route_table().and_then(|t| t.route_table_id()))?;
         sync_routes(aws, &id, &BTreeSet::new(), &desired.routes).await?;
         sync_associations(aws, &id, &desired.vpc_id, &desired.subnet_ids).await?;
         let owner = match owner {
@@ -306,7 +316,7 @@ async fn sync_routes(aws: &Aws, id: &str, live: &BTreeSet<Route>, desired: &BTre
                 .await?;
             }
             None => {
-                on_fresh(|| async {
+                let created = on_fresh(|| async {
                     ec2.create_route()
                         .route_table_id(id)
                         .destination_cidr_block(*dest)
@@ -316,7 +326,23 @@ async fn sync_routes(aws: &Aws, id: &str, live: &BTreeSet<Route>, desired: &BTre
                         .await
                         .map_err(sdk)
                 })
-                .await?;
+                .await;
+                match created {
+                    Ok(_) => {}
+                    // Made by an attempt whose answer was lost (the SDK re-sent it), or by someone else:
+                    // pointed at our target either way.
+                    Err(e) if e.code.as_deref() == Some("RouteAlreadyExists") => {
+                        ec2.replace_route()
+                            .route_table_id(id)
+                            .destination_cidr_block(*dest)
+                            .set_gateway_id(r.gateway_id.clone())
+                            .set_nat_gateway_id(r.nat_gateway_id.clone())
+                            .send()
+                            .await
+                            .map_err(sdk)?;
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         }
     }
@@ -362,7 +388,20 @@ async fn sync_associations(aws: &Aws, id: &str, vpc_id: &str, desired: &BTreeSet
 
 async fn associate(aws: &Aws, id: &str, subnet: &str) -> Result<(), ProviderError> {
     let ec2 = aws.ec2();
-    on_fresh(|| async { ec2.associate_route_table().route_table_id(id).subnet_id(subnet).send().await.map_err(sdk) }).await.map(|_| ())
+    let r = on_fresh(|| async { ec2.associate_route_table().route_table_id(id).subnet_id(subnet).send().await.map_err(sdk) }).await;
+    match r {
+        Ok(_) => Ok(()),
+        // An attempt whose answer was lost (then re-sent by the SDK) associated it: done if with this table.
+        Err(e) if e.code.as_deref() == Some("Resource.AlreadyAssociated") => {
+            let tables = describe(aws, "association.subnet-id", &[subnet.to_string()]).await?;
+            if tables.iter().any(|t| t.route_table_id() == Some(id) && associated_subnets(t).contains_key(subnet)) {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        }
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]

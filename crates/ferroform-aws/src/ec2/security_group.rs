@@ -18,7 +18,9 @@
 //! Not modelled: IPv6 ranges and prefix lists in rules (never read, never revoked).
 
 use super::{all_pages, check_id, fan_out, filter, on_fresh, sync_tags, tag_filters, tag_spec, tags_of, while_dependents_go};
+use super::{once, FRESH};
 use crate::error::{absent_if_not_found, sdk};
+use crate::error::{create_once, is_not_found, Made};
 use crate::tags::{merge_defaults, Tags};
 use crate::Aws;
 use async_trait::async_trait;
@@ -302,26 +304,36 @@ impl Resource for SecurityGroup {
         true
     }
 
-    async fn create(aws: &Aws, desired: &Self, _meta: &CallMeta) -> Result<(String, SecurityGroupOutputs), ProviderError> {
+    async fn create(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<(String, SecurityGroupOutputs), ProviderError> {
         let ec2 = aws.ec2();
-        let out = on_fresh(|| async {
-            ec2.create_security_group()
-                .group_name(&desired.name)
-                .description(&desired.description)
-                .vpc_id(&desired.vpc_id)
-                .set_tag_specifications(tag_spec(ResourceType::SecurityGroup, &desired.tags).map(|t| vec![t]))
-                .send()
-                .await
-                .map_err(sdk)
-        })
+        // A VPC just made may not be visible yet: its "not found" is retried.
+        let made = create_once(
+            FRESH,
+            is_not_found,
+            || {
+                ec2.create_security_group()
+                    .group_name(&desired.name)
+                    .description(&desired.description)
+                    .vpc_id(&desired.vpc_id)
+                    .set_tag_specifications(tag_spec(ResourceType::SecurityGroup, &desired.tags).map(|t| vec![t]))
+                    .customize()
+                    .config_override(once())
+                    .send()
+            },
+            || Self::find_by_tags(aws, desired, meta),
+        )
         .await?;
-        let id = out.group_id().ok_or_else(|| ProviderError::new("CreateSecurityGroup returned no id"))?.to_string();
+        let arn = match &made {
+            Made::Answered(out) => out.security_group_arn().map(str::to_string),
+            Made::Found(_) => None,
+        };
+        let id = made.id("CreateSecurityGroup", |out| out.group_id())?;
         sync_rules(aws, &id, Direction::Ingress, &[], &canonical(&desired.ingress)).await?;
         // From what AWS put there.
         let egress = desired.egress.clone().unwrap_or_else(default_egress);
         sync_rules(aws, &id, Direction::Egress, &canonical(&default_egress()), &canonical(&egress)).await?;
-        let arn = match out.security_group_arn() {
-            Some(a) => a.to_string(),
+        let arn = match arn {
+            Some(a) => a,
             None => super::arn(aws, &aws.account_id().await?, "security-group", &id),
         };
         Ok((id.clone(), SecurityGroupOutputs { id, arn, name: desired.name.clone(), vpc_id: desired.vpc_id.clone() }))
@@ -448,6 +460,9 @@ enum Direction {
 }
 
 /// At most three calls per direction: revoke what went, authorize what came, update changed descriptions.
+/// EC2's answer to authorizing a rule the group already has.
+const DUPLICATE: &str = "InvalidPermission.Duplicate";
+
 async fn sync_rules(aws: &Aws, id: &str, dir: Direction, live: &[Rule], desired: &[Rule]) -> Result<(), ProviderError> {
     let ec2 = aws.ec2();
     let live: BTreeMap<_, &Rule> = live.iter().map(|r| (r.key(), r)).collect();
@@ -468,28 +483,47 @@ async fn sync_rules(aws: &Aws, id: &str, dir: Direction, live: &[Rule], desired:
         // Already gone is gone.
         absent_if_not_found(r)?;
     }
+    let grant = |perms: Vec<IpPermission>| {
+        let ec2 = ec2.clone();
+        async move {
+            on_fresh(|| async {
+                match dir {
+                    Direction::Ingress => ec2
+                        .authorize_security_group_ingress()
+                        .group_id(id)
+                        .set_ip_permissions(Some(perms.clone()))
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(sdk),
+                    Direction::Egress => ec2
+                        .authorize_security_group_egress()
+                        .group_id(id)
+                        .set_ip_permissions(Some(perms.clone()))
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(sdk),
+                }
+            })
+            .await
+        }
+    };
     if !authorize.is_empty() {
-        on_fresh(|| async {
-            match dir {
-                Direction::Ingress => ec2
-                    .authorize_security_group_ingress()
-                    .group_id(id)
-                    .set_ip_permissions(Some(authorize.clone()))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(sdk),
-                Direction::Egress => ec2
-                    .authorize_security_group_egress()
-                    .group_id(id)
-                    .set_ip_permissions(Some(authorize.clone()))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(sdk),
+        match grant(authorize.clone()).await {
+            Ok(()) => {}
+            // Some are there already (an attempt whose answer was lost, re-sent by the SDK): one by one,
+            // each duplicate counting as done.
+            Err(e) if e.code.as_deref() == Some(DUPLICATE) => {
+                for perm in authorize {
+                    match grant(vec![perm]).await {
+                        Err(e) if e.code.as_deref() != Some(DUPLICATE) => return Err(e),
+                        _ => {}
+                    }
+                }
             }
-        })
-        .await?;
+            Err(e) => return Err(e),
+        }
     }
     if !redescribe.is_empty() {
         match dir {

@@ -11,7 +11,9 @@
 use super::{
     all_pages, check_cidr, check_id, fan_out, filter, on_fresh, state_is, sync_tags, tag_filters, tag_spec, tags_of, while_dependents_go,
 };
+use super::{once, FRESH};
 use crate::error::{absent_if_not_found, sdk, wait_for};
+use crate::error::{create_once, is_not_found};
 use crate::tags::{merge_defaults, Tags};
 use crate::Aws;
 use async_trait::async_trait;
@@ -110,21 +112,26 @@ impl Resource for Subnet {
         true
     }
 
-    async fn create(aws: &Aws, desired: &Self, _meta: &CallMeta) -> Result<(String, SubnetOutputs), ProviderError> {
+    async fn create(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<(String, SubnetOutputs), ProviderError> {
         let ec2 = aws.ec2();
-        let out = on_fresh(|| async {
-            ec2.create_subnet()
-                .vpc_id(&desired.vpc_id)
-                .cidr_block(&desired.cidr_block)
-                .set_availability_zone(desired.availability_zone.clone())
-                .set_tag_specifications(tag_spec(ResourceType::Subnet, &desired.tags).map(|t| vec![t]))
-                .send()
-                .await
-                .map_err(sdk)
-        })
+        // A VPC just made may not be visible yet: its "not found" is retried.
+        let made = create_once(
+            FRESH,
+            is_not_found,
+            || {
+                ec2.create_subnet()
+                    .vpc_id(&desired.vpc_id)
+                    .cidr_block(&desired.cidr_block)
+                    .set_availability_zone(desired.availability_zone.clone())
+                    .set_tag_specifications(tag_spec(ResourceType::Subnet, &desired.tags).map(|t| vec![t]))
+                    .customize()
+                    .config_override(once())
+                    .send()
+            },
+            || Self::find_by_tags(aws, desired, meta),
+        )
         .await?;
-        let id =
-            out.subnet().and_then(|s| s.subnet_id()).ok_or_else(|| ProviderError::new("CreateSubnet returned no subnet id"))?.to_string();
+        let id = made.id("CreateSubnet", |out| out.subnet().and_then(|s| s.subnet_id()))?;
         let observed = wait_for("the subnet to be available", Duration::from_secs(300), || async {
             let found = describe(aws, std::slice::from_ref(&id)).await?;
             let ready = found.get(&id).is_some_and(|s| state_is(s.state().map(|s| s.as_str()), "available"));

@@ -9,9 +9,9 @@
 //! puts AWS's default back. Left to AWS when unset: nothing.
 
 use super::{
-    all_pages, arn, check_cidr, fan_out, filter, on_fresh, state_is, sync_tags, tag_filters, tag_spec, tags_of, while_dependents_go,
+    all_pages, arn, check_cidr, fan_out, filter, on_fresh, once, state_is, sync_tags, tag_filters, tag_spec, tags_of, while_dependents_go,
 };
-use crate::error::{absent_if_not_found, sdk, wait_for};
+use crate::error::{absent_if_not_found, create_once, sdk, wait_for, CREATE_ONCE};
 use crate::tags::{merge_defaults, Tags};
 use crate::Aws;
 use async_trait::async_trait;
@@ -101,16 +101,23 @@ impl Resource for Vpc {
         merge_defaults(&mut self.tags, tags);
     }
 
-    async fn create(aws: &Aws, desired: &Self, _meta: &CallMeta) -> Result<(String, VpcOutputs), ProviderError> {
-        let out = aws
-            .ec2()
-            .create_vpc()
-            .cidr_block(&desired.cidr_block)
-            .set_tag_specifications(tag_spec(ResourceType::Vpc, &desired.tags).map(|t| vec![t]))
-            .send()
-            .await
-            .map_err(sdk)?;
-        let id = out.vpc().and_then(|v| v.vpc_id()).ok_or_else(|| ProviderError::new("CreateVpc returned no VPC id"))?.to_string();
+    async fn create(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<(String, VpcOutputs), ProviderError> {
+        let ec2 = aws.ec2();
+        let made = create_once(
+            CREATE_ONCE,
+            |_| false,
+            || {
+                ec2.create_vpc()
+                    .cidr_block(&desired.cidr_block)
+                    .set_tag_specifications(tag_spec(ResourceType::Vpc, &desired.tags).map(|t| vec![t]))
+                    .customize()
+                    .config_override(once())
+                    .send()
+            },
+            || Self::find_by_tags(aws, desired, meta),
+        )
+        .await?;
+        let id = made.id("CreateVpc", |out| out.vpc().and_then(|v| v.vpc_id()))?;
         // Usable once `available`; then only the attributes that differ from a new VPC's are set.
         let fresh =
             Vpc { enable_dns_support: Some(DEFAULT_DNS_SUPPORT), enable_dns_hostnames: Some(DEFAULT_DNS_HOSTNAMES), ..desired.clone() };

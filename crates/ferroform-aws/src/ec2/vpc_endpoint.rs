@@ -10,7 +10,9 @@
 //! those tables), no tags. Left to AWS when unset: nothing (the endpoint policy is not modelled: AWS's
 //! full-access default stays).
 
-use super::{check_id, client_token, on_fresh, state_is, sync_tags, tag_filters, tag_spec, tags_of};
+use super::{check_id, client_token, state_is, sync_tags, tag_filters, tag_spec, tags_of};
+use super::{once, FRESH};
+use crate::error::create_once;
 use crate::error::{is_not_found, sdk, wait_for};
 use crate::tags::{merge_defaults, Tags};
 use crate::Aws;
@@ -121,24 +123,27 @@ impl Resource for VpcEndpoint {
         let ec2 = aws.ec2();
         let token = client_token(meta);
         let service = desired.full_service_name(aws);
-        let out = on_fresh(|| async {
-            ec2.create_vpc_endpoint()
-                .vpc_endpoint_type(VpcEndpointType::Gateway)
-                .vpc_id(&desired.vpc_id)
-                .service_name(&service)
-                .set_route_table_ids((!desired.route_table_ids.is_empty()).then(|| desired.route_table_ids.iter().cloned().collect()))
-                .client_token(&token)
-                .set_tag_specifications(tag_spec(ResourceType::VpcEndpoint, &desired.tags).map(|t| vec![t]))
-                .send()
-                .await
-                .map_err(sdk)
-        })
+        // The client token makes a re-send safe on AWS; the lookup covers a token not honoured (emulators)
+        // and a VPC just made, not visible yet ("not found" is retried).
+        let made = create_once(
+            FRESH,
+            is_not_found,
+            || {
+                ec2.create_vpc_endpoint()
+                    .vpc_endpoint_type(VpcEndpointType::Gateway)
+                    .vpc_id(&desired.vpc_id)
+                    .service_name(&service)
+                    .set_route_table_ids((!desired.route_table_ids.is_empty()).then(|| desired.route_table_ids.iter().cloned().collect()))
+                    .client_token(&token)
+                    .set_tag_specifications(tag_spec(ResourceType::VpcEndpoint, &desired.tags).map(|t| vec![t]))
+                    .customize()
+                    .config_override(once())
+                    .send()
+            },
+            || Self::find_by_tags(aws, desired, meta),
+        )
         .await?;
-        let id = out
-            .vpc_endpoint()
-            .and_then(|e| e.vpc_endpoint_id())
-            .ok_or_else(|| ProviderError::new("CreateVpcEndpoint returned no id"))?
-            .to_string();
+        let id = made.id("CreateVpcEndpoint", |out| out.vpc_endpoint().and_then(|e| e.vpc_endpoint_id()))?;
         wait_for("the VPC endpoint to be available", Duration::from_secs(600), || async {
             let found = describe(aws, std::slice::from_ref(&id)).await?;
             let Some(e) = found.get(&id) else { return Ok(None) };

@@ -4,7 +4,7 @@
 //! duplicate from a retried create) and the state has them all; the destroy leaves nothing.
 
 use ferroform_aws::dynamodb::{AttrType, Table};
-use ferroform_aws::ec2::{Rule, SecurityGroup, Subnet, Vpc};
+use ferroform_aws::ec2::{ElasticIp, InternetGateway, NatGateway, Route, RouteTable, Rule, SecurityGroup, Subnet, Vpc};
 use ferroform_aws::ecr::Repository;
 use ferroform_aws::ecs::{Cluster, Container, TaskDefinition};
 use ferroform_aws::iam::{Policy, PolicyDocument, Role};
@@ -12,7 +12,7 @@ use ferroform_aws::lambda::{Code, Function};
 use ferroform_aws::logs::LogGroup;
 use ferroform_aws::Aws;
 use ferroform_core::{Options, Stack};
-use ferroform_testkit::proxy::{FaultProxy, Faults, ROLE_NOT_ASSUMABLE};
+use ferroform_testkit::proxy::{FaultProxy, Faults, DROP_AFTER_FORWARD, ROLE_NOT_ASSUMABLE};
 use ferroform_testkit::Harness;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -155,5 +155,111 @@ async fn apply_and_destroy_converge_through_faults_without_duplicates() -> anyho
     let left: BTreeMap<_, _> = inventory(&h.account.config).await?.into_iter().filter(|(_, v)| !v.is_empty()).collect();
     assert!(left.is_empty(), "left behind: {left:?}");
     assert!(h.engine().state(STACK).await?.resources.is_empty());
+    Ok(())
+}
+
+const LOST: &str = "lost-answers";
+
+/// Every EC2 type whose create has no idempotency of its own, and a NAT gateway (client token).
+fn network() -> Stack {
+    let mut s = Stack::new(LOST);
+    let vpc = s.add("vpc", Vpc::new("10.31.0.0/16"));
+    let igw = s.add("igw", InternetGateway::new(vpc.id()));
+    let a = s.add("subnet-a", Subnet::new(vpc.id(), "10.31.1.0/24").availability_zone("us-east-1a"));
+    let b = s.add("subnet-b", Subnet::new(vpc.id(), "10.31.2.0/24").availability_zone("us-east-1b"));
+    s.add("rt", RouteTable::new(vpc.id()).route(Route::to_gateway("0.0.0.0/0", igw.id())).subnet(a.id()).subnet(b.id()));
+    s.add("sg", SecurityGroup::new("lost-web", vpc.id()).ingress(Rule::tcp(443).cidr("10.31.0.0/16")));
+    let ip = s.add_with("ip", ElasticIp::new(), Options::new().depends_on(igw.address()));
+    s.add("nat", NatGateway::new(a.id(), ip.id()));
+    s
+}
+
+/// The stack's EC2 objects in the account, read straight from the emulator by their stack tag: address ->
+/// ids (the `ferroform:address` tag), so a duplicate shows as a second id under one address.
+async fn network_inventory(ec2: &aws_sdk_ec2::Client) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
+    use aws_sdk_ec2::types::Tag;
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut put = |tags: &[Tag], id: Option<&str>| {
+        let tag = |k: &str| tags.iter().find(|t| t.key() == Some(k)).and_then(|t| t.value()).map(str::to_string);
+        if let (Some(LOST), Some(address), Some(id)) = (tag("ferroform:stack").as_deref(), tag("ferroform:address"), id) {
+            out.entry(address).or_default().push(id.to_string());
+        }
+    };
+    for v in ec2.describe_vpcs().send().await?.vpcs() {
+        put(v.tags(), v.vpc_id());
+    }
+    for v in ec2.describe_subnets().send().await?.subnets() {
+        put(v.tags(), v.subnet_id());
+    }
+    for v in ec2.describe_internet_gateways().send().await?.internet_gateways() {
+        put(v.tags(), v.internet_gateway_id());
+    }
+    for v in ec2.describe_route_tables().send().await?.route_tables() {
+        put(v.tags(), v.route_table_id());
+    }
+    for v in ec2.describe_security_groups().send().await?.security_groups() {
+        put(v.tags(), v.group_id());
+    }
+    for v in ec2.describe_addresses().send().await?.addresses() {
+        put(v.tags(), v.allocation_id());
+    }
+    // A deleted NAT gateway stays listed as `deleted` for a while (on AWS too).
+    for v in ec2.describe_nat_gateways().send().await?.nat_gateways() {
+        if !v.state().is_some_and(|s| matches!(s.as_str().to_ascii_lowercase().as_str(), "deleted" | "deleting")) {
+            put(v.tags(), v.nat_gateway_id());
+        }
+    }
+    Ok(out)
+}
+
+/// Creates whose answer is lost after EC2 acted (the connection drops once the emulator has answered):
+/// the SDK's retry would send them again and make a second VPC, subnet, gateway, table, group or address.
+/// Through such faults on three mutating calls in ten, apply makes exactly one of each (read straight from
+/// the emulator), the state names those ids, and destroy through the same faults leaves nothing.
+#[tokio::test]
+async fn creates_whose_answer_is_lost_make_one_of_each() -> anyhow::Result<()> {
+    let h = Harness::new().await?;
+    let proxy = FaultProxy::start(&h.account.endpoint, Faults { seed: 55, ..Faults::lost_answers(0.3) }).await?;
+    h.contexts.insert(Aws::from_config(h.account.config_via(proxy.endpoint())));
+    let ec2 = aws_sdk_ec2::Client::new(&h.account.config);
+    let s = network();
+
+    h.apply(&s).await.map_err(|e| anyhow::anyhow!("apply through lost answers {:?}: {e:#}", proxy.faulted_calls()))?;
+    let faulted = proxy.faulted_calls();
+    eprintln!("apply: {} calls, faults {faulted:?}", proxy.calls().len());
+    assert!(faulted.iter().all(|(_, kind)| kind == DROP_AFTER_FORWARD), "{faulted:?}");
+    // The seed is chosen so that creates of several types lose their answer (the draws are sequential over
+    // the mutating calls).
+    const CREATES: &[&str] = &[
+        "ec2.CreateVpc",
+        "ec2.CreateSubnet",
+        "ec2.CreateInternetGateway",
+        "ec2.CreateRouteTable",
+        "ec2.CreateSecurityGroup",
+        "ec2.AllocateAddress",
+        "ec2.CreateNatGateway",
+    ];
+    let creates: Vec<&str> = faulted.iter().map(|(op, _)| op.as_str()).filter(|op| CREATES.contains(op)).collect();
+    assert!(creates.len() >= 3, "too few creates lost their answer to prove anything: {faulted:?}");
+
+    let found = network_inventory(&ec2).await?;
+    let state = h.engine().state(LOST).await?;
+    assert_eq!(found.keys().collect::<Vec<_>>(), state.resources.keys().collect::<Vec<_>>(), "{found:?}");
+    for (address, ids) in &found {
+        assert_eq!(ids, &[h.id_of(&s, address).await?], "{address}: one object, the one in state");
+    }
+    proxy.set_faults(Faults::none());
+    let plan = h.plan(&s).await?;
+    assert!(!plan.has_changes(), "not converged:\n{}", plan.render(false));
+
+    // The draws go on from the seed given at start.
+    proxy.set_faults(Faults { seed: 55, ..Faults::lost_answers(0.3) });
+    proxy.reset();
+    h.destroy(&s).await.map_err(|e| anyhow::anyhow!("destroy through lost answers {:?}: {e:#}", proxy.faulted_calls()))?;
+    eprintln!("destroy: {} calls, faults {:?}", proxy.calls().len(), proxy.faulted_calls());
+    assert!(!proxy.faulted_calls().is_empty());
+    let left = network_inventory(&ec2).await?;
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(h.engine().state(LOST).await?.resources.is_empty());
     Ok(())
 }
