@@ -149,12 +149,18 @@ fn label(v: &Value) -> String {
     }
 }
 
+/// `path["key"]`: how plans name the element of a list of objects whose natural key is `key`.
+pub fn element(path: &str, key: &str) -> String {
+    format!("{path}[{}]", quote(key))
+}
+
 fn quote(key: &str) -> String {
     serde_json::to_string(key).unwrap_or_else(|_| key.to_string())
 }
 
-/// `path.key`, or `path["key"]` for keys that are not plain names.
-fn child(path: &str, key: &str) -> String {
+/// `path.key`, or `path["key"]` for keys that are not plain names: how plans name a map's key (resources
+/// build their `sensitive_paths` with it).
+pub fn child(path: &str, key: &str) -> String {
     let plain = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if plain {
@@ -194,7 +200,23 @@ pub(crate) fn redact(value: &Value, path: &str, sensitive: &BTreeSet<String>) ->
     }
     match value {
         Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), redact(v, &child(path, k), sensitive))).collect()),
-        Value::Array(items) => Value::Array(items.iter().enumerate().map(|(i, v)| redact(v, &format!("{path}[{i}]"), sensitive)).collect()),
+        // Elements by the same names the diff gives them: a natural key where the list has one.
+        Value::Array(items) => {
+            let key = natural_key(items, items).filter(|_| is_object_list(items));
+            Value::Array(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        let at = match key.and_then(|k| v.get(k)) {
+                            Some(id) => format!("{path}[{}]", quote(&label(id))),
+                            None => format!("{path}[{i}]"),
+                        };
+                        redact(v, &at, sensitive)
+                    })
+                    .collect(),
+            )
+        }
         other => other.clone(),
     }
 }
@@ -406,5 +428,14 @@ mod tests {
         // On a create the whole map shows, its secret masked.
         let c = diff_fields(&want, None, &rules(&[], &none, &sensitive));
         assert_eq!(c[0].after, Some(json!({"DB_PASSWORD": "(sensitive)", "A": "1"})));
+        // In a list of objects, an element is named by its natural key, as in diffs.
+        let sensitive: BTreeSet<String> = ["containers[\"worker\"].environment.KEY".to_string()].into();
+        let want =
+            json!({"containers": [{"name": "app", "environment": {"KEY": "a"}}, {"name": "worker", "environment": {"KEY": "s3cret"}}]});
+        let c = diff_fields(&want, None, &rules(&[], &none, &sensitive));
+        assert_eq!(
+            c[0].after,
+            Some(json!([{"name": "app", "environment": {"KEY": "a"}}, {"name": "worker", "environment": {"KEY": "(sensitive)"}}]))
+        );
     }
 }

@@ -6,6 +6,10 @@ extern crate self as ferroform_core;
 
 mod apply;
 mod diff;
+/// How plans name places in a resource's inputs.
+pub mod path {
+    pub use crate::diff::{child, element, SENSITIVE};
+}
 mod engine;
 mod error;
 mod graph;

@@ -361,12 +361,11 @@ impl Resource for TaskDefinition {
     /// `containers["NAME"].environment.KEY` for each [`Container::secret_env`] variable. Also by position
     /// (`containers[0]...`): a create shows the whole list, and its values are walked element by element.
     fn sensitive_paths(&self) -> Vec<String> {
+        use ferroform_core::path::{child, element};
         let mut paths = Vec::new();
-        for (i, c) in self.containers.iter().enumerate() {
+        for c in &self.containers {
             for k in &c.secret_keys {
-                let key = env_key(k);
-                paths.push(format!("containers[{}].environment{key}", quoted(&c.name)));
-                paths.push(format!("containers[{i}].environment{key}"));
+                paths.push(child(&format!("{}.environment", element("containers", &c.name)), k));
             }
         }
         paths
@@ -567,20 +566,6 @@ fn check_containers(e: &mut Vec<FieldError>, td: &TaskDefinition) {
 }
 
 /// A string as the plan quotes a key: JSON.
-fn quoted(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
-}
-
-/// How the plan writes a map key after its parent: `.KEY` for a plain name, `["KEY"]` for anything else.
-fn env_key(k: &str) -> String {
-    let plain = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if plain {
-        format!(".{k}")
-    } else {
-        format!("[{}]", quoted(k))
-    }
-}
 
 fn non_empty(s: &Option<String>) -> Option<String> {
     s.clone().filter(|s| !s.is_empty())
@@ -827,12 +812,7 @@ mod tests {
         );
         assert_eq!(
             t.sensitive_paths(),
-            [
-                r#"containers["worker"].environment.DB_PASSWORD"#,
-                r#"containers[1].environment.DB_PASSWORD"#,
-                r#"containers["worker"].environment["db.url"]"#,
-                r#"containers[1].environment["db.url"]"#,
-            ]
+            [r#"containers["worker"].environment.DB_PASSWORD"#, r#"containers["worker"].environment["db.url"]"#,]
         );
         assert!(!serde_json::to_string(&t).unwrap().contains("secret_keys"));
         assert_eq!(t.containers[1].environment["DB_PASSWORD"], "hunter2-the-secret", "still a variable of the container");

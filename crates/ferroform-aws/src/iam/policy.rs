@@ -124,7 +124,7 @@ impl Resource for Policy {
         Ok((arn.clone(), PolicyOutputs { arn, name: desired.name.clone(), id: p.policy_id().unwrap_or_default().to_string() }))
     }
 
-    async fn read(aws: &Aws, id: &str, _prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {
+    async fn read(aws: &Aws, id: &str, prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {
         let iam = aws.iam();
         let Some(out) = absent_if_not_found(iam.get_policy().policy_arn(id).send().await.map_err(sdk))? else { return Ok(None) };
         let Some(p) = out.policy else { return Ok(None) };
@@ -134,6 +134,8 @@ impl Resource for Policy {
         };
         let text = v.policy_version().and_then(|v| v.document()).unwrap_or_default();
         let document = PolicyDocument::parse_aws(text).map_err(|e| ProviderError::new(format!("policy {id}: {e}")))?;
+        // IAM's spelling of what was applied (action case, statement order) is no diff.
+        let document = PolicyDocument::prior_if_equivalent(document, &prior.document);
         let name = p.policy_name().unwrap_or_default().to_string();
         Ok(Some(Observed {
             inputs: Policy {

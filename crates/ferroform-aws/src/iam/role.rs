@@ -305,17 +305,26 @@ impl Resource for Role {
                 description: role.description().filter(|d| !d.is_empty()).map(str::to_string),
                 max_session_duration: role.max_session_duration(),
                 tags: without_aws_managed(tags),
-            },
+            }
+            .with_prior_spelling(prior),
             outputs: RoleOutputs { arn: role.arn().to_string(), name: role.role_name().to_string(), id: role.role_id().to_string() },
         }))
     }
 
     async fn read_many(aws: &Aws, items: &[(String, Self)]) -> Vec<Result<Option<Observed<Self>>, ProviderError>> {
+        let one_by_one = || ferroform_core::join_bounded(items.iter().map(|(id, prior)| Self::read(aws, id, prior)));
         if items.len() < 2 {
-            return ferroform_core::join_bounded(items.iter().map(|(id, prior)| Self::read(aws, id, prior))).await;
+            return one_by_one().await;
         }
         let all = match account_roles(aws).await {
             Ok(all) => all,
+            // Least privilege: read-only plan roles are often denied GetAccountAuthorizationDetails (it lists
+            // every role and policy of the account). The stack's roles one by one need only iam:GetRole,
+            // iam:ListRolePolicies, iam:GetRolePolicy and iam:ListAttachedRolePolicies.
+            Err(e) if e.code.as_deref().is_some_and(|c| c == "AccessDenied" || c == "AccessDeniedException") => {
+                tracing::debug!("GetAccountAuthorizationDetails denied; reading {} roles one by one", items.len());
+                return one_by_one().await;
+            }
             Err(e) => return items.iter().map(|_| Err(e.clone())).collect(),
         };
         ferroform_core::join_bounded(items.iter().map(|(id, prior)| {
@@ -331,6 +340,7 @@ impl Resource for Role {
                     observed.inputs.description = role.description().filter(|d| !d.is_empty()).map(str::to_string);
                     observed.inputs.max_session_duration = role.max_session_duration();
                 }
+                observed.inputs = observed.inputs.with_prior_spelling(prior);
                 Ok(Some(observed))
             }
         }))
@@ -497,6 +507,20 @@ async fn account_roles(aws: &Aws) -> Result<BTreeMap<String, aws_sdk_iam::types:
         if marker.is_none() {
             return Ok(roles);
         }
+    }
+}
+
+impl Role {
+    /// Documents IAM spells otherwise (action case, statement order) but that mean what was applied are
+    /// taken as applied: no diff where IAM sees none.
+    fn with_prior_spelling(mut self, prior: &Role) -> Role {
+        self.assume_role_policy = PolicyDocument::prior_if_equivalent(self.assume_role_policy, &prior.assume_role_policy);
+        for (name, doc) in self.inline_policies.iter_mut() {
+            if let Some(p) = prior.inline_policies.get(name) {
+                *doc = PolicyDocument::prior_if_equivalent(std::mem::take(doc), p);
+            }
+        }
+        self
     }
 }
 

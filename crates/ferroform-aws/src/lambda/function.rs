@@ -278,7 +278,7 @@ impl Resource for Function {
     }
 
     fn sensitive_paths(&self) -> Vec<String> {
-        self.secret_keys.iter().map(|k| format!("environment.{k}")).collect()
+        self.secret_keys.iter().map(|k| ferroform_core::path::child("environment", k)).collect()
     }
 
     fn set_default_tags(&mut self, tags: &Tags) {
