@@ -39,6 +39,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
+/// The code hash of a binary not built because the command needs no code (`graph`).
+pub const NOT_BUILT: &str = "(not built)";
+
 /// The glibc of Lambda's `provided.al2023` runtime.
 pub const LAMBDA_GLIBC: (u32, u32) = (2, 34);
 
@@ -288,9 +291,32 @@ impl CargoBin {
         self
     }
 
+    /// The binary's name.
+    pub fn bin_name(&self) -> &str {
+        &self.bin
+    }
+    /// The package given with [`CargoBin::package`].
+    pub fn package_name(&self) -> Option<&str> {
+        self.package.as_deref()
+    }
+    /// The workspace given with [`CargoBin::workspace`].
+    pub fn workspace_dir(&self) -> Option<&Path> {
+        self.workspace.as_deref()
+    }
+
+    /// Every binary this process built (or tried to) with the code it gave: how a tool that runs functions
+    /// locally (`serve`) finds which binary a function's zip came from.
+    pub fn declared() -> Vec<(CargoBin, Code)> {
+        cache().lock().map(|c| c.iter().map(|(b, code)| (b.clone(), code.clone())).collect()).unwrap_or_default()
+    }
+
     /// Builds (once per process), packages, hashes. Failures come back as `Code::Unavailable`, which the
     /// function's validation reports.
     pub fn build(self) -> Code {
+        if !ferroform_core::builds_enabled() {
+            // A command that needs no code (`graph`): a stand-in that validates, never uploaded.
+            return Code::Zip { sha256: NOT_BUILT.into(), size: 0 };
+        }
         if let Some(code) = cache().lock().ok().and_then(|c| c.get(&self).cloned()) {
             return code;
         }
@@ -492,6 +518,12 @@ mod tests {
         let skipped = CargoBin::new("nope").workspace("/nonexistent").mode(BuildMode::Skip).build();
         let Code::Unavailable { error } = skipped else { panic!("expected an error") };
         assert!(error.contains("FERROFORM_SKIP_BUILD"), "{error}");
+        // With builds off (a command that needs no code), nothing is built or looked for: a stand-in that
+        // validates. (In this test, not its own: the switch is process-wide.)
+        ferroform_core::set_builds(false);
+        let stand_in = CargoBin::new("nope").workspace("/nonexistent").build();
+        ferroform_core::set_builds(true);
+        assert_eq!(stand_in, Code::Zip { sha256: NOT_BUILT.into(), size: 0 });
     }
 
     #[test]
