@@ -58,7 +58,7 @@ mod tests {
         assert!(cidr(&mut e, "cidr", "10.0.0.0/16").is_some());
         assert!(cidr(&mut e, "cidr", "10.0.0.300/16").is_none());
         assert!(cidr(&mut e, "cidr", "10.0.0.1/16").is_none());
-        assert!(cidr(&mut e, "cidr", "${ref:vpc.cidr}").is_none());
+        assert!(cidr(&mut e, "cidr", "\u{e000}${ref:vpc.cidr}").is_none());
         assert_eq!(e.len(), 2);
     }
 }

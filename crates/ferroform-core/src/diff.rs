@@ -397,7 +397,7 @@ mod tests {
     #[test]
     fn creates_show_whole_fields_and_unknowns() {
         let none = BTreeSet::new();
-        let c = diff_fields(&json!({"name": "f", "role": "${ref:r.arn}", "unset": null}), None, &rules(&[], &none, &none));
+        let c = diff_fields(&json!({"name": "f", "role": "\u{e000}${ref:r.arn}", "unset": null}), None, &rules(&[], &none, &none));
         assert_eq!(paths(&c), ["name - -> \"f\"", "role - -> ?"]);
         assert!(!c[0].forces_replacement, "nothing is replaced on a create");
     }

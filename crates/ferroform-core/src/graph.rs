@@ -72,8 +72,11 @@ pub(crate) fn build(stack: &Stack) -> Result<Config> {
         nodes.insert(d.address.clone(), node_of(d, kind));
     }
 
-    // Dangling references and depends_on, then each resource's own checks.
+    // Broken tokens, dangling references and depends_on, then each resource's own checks.
     for node in nodes.values() {
+        for (field, why) in reference::malformed(&node.inputs) {
+            problems.push(diag(&node.address, Some(&field), why));
+        }
         for (field, r) in references(&node.inputs) {
             if !nodes.contains_key(&r.address) {
                 problems.push(diag(&node.address, Some(&field), format!("refers to `{}`, which is not in the stack", r.address)));
@@ -101,6 +104,9 @@ pub(crate) fn build(stack: &Stack) -> Result<Config> {
         }
     }
     for (name, out) in &stack.outputs {
+        for (_, why) in reference::malformed(&out.value) {
+            problems.push(diag(&format!("output.{name}"), None, why));
+        }
         for (_, r) in references(&out.value) {
             if !nodes.contains_key(&r.address) {
                 problems.push(diag(&format!("output.{name}"), None, format!("refers to `{}`, which is not in the stack", r.address)));

@@ -12,7 +12,10 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::marker::PhantomData;
 
-const OPEN: &str = "${ref:";
+/// Starts every token. The private-use character U+E000 is what makes a token: text a user writes (a
+/// literal `${ref:a.b}` in user data, a shell snippet) can't form one by accident.
+pub const MARK: char = '\u{E000}';
+const OPEN: &str = "\u{E000}${ref:";
 
 /// A typed handle to an output of a resource (`role.arn()`).
 pub struct Ref<T> {
@@ -109,6 +112,40 @@ enum Part<'a> {
 /// True when the string holds at least one reference token (its value is not known yet).
 pub fn has_token(s: &str) -> bool {
     s.contains(OPEN)
+}
+
+/// Strings in a JSON value that hold a broken token (cut by slicing, changed by `to_uppercase`...), with the
+/// path of the field and what is wrong: such a value would otherwise stay "unknown" forever.
+pub fn malformed(value: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    malformed_at(value, String::new(), &mut out);
+    out
+}
+
+fn malformed_at(value: &Value, path: String, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::String(s) if s.contains(MARK) => {
+            let whole = parse(s).iter().filter(|p| matches!(p, Part::Ref(r) if !r.address.is_empty() && !r.field.is_empty())).count();
+            if whole != s.matches(MARK).count() {
+                let shown = s.replace(MARK, "");
+                out.push((
+                    path,
+                    format!("`{shown}` holds a reference that was cut or altered (by slicing, case changes, ...); use the reference as it is, or format!() it whole into a string"),
+                ));
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                malformed_at(v, format!("{path}[{i}]"), out);
+            }
+        }
+        Value::Object(map) => {
+            for (k, v) in map {
+                malformed_at(v, if path.is_empty() { k.clone() } else { format!("{path}.{k}") }, out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Every reference in a JSON value, with the JSON path of the field it sits in.
@@ -230,5 +267,24 @@ mod tests {
     fn other_dollar_braces_are_not_tokens() {
         let v = json!("arn:aws:s3:::bucket/${aws:username}/*");
         assert!(references(&v).is_empty());
+    }
+
+    #[test]
+    fn user_text_cannot_form_a_token() {
+        // What a user might type, or data that happens to look like a token, is plain text.
+        let v = json!({"user_data": "echo ${ref:db.password}", "exact": "${ref:a.b}"});
+        assert!(references(&v).is_empty());
+        assert!(!is_unknown(&v));
+        assert!(malformed(&v).is_empty());
+        assert_eq!(resolve(&v, &|_| Some(json!("leak"))), v);
+    }
+
+    #[test]
+    fn broken_tokens_are_found_with_their_path() {
+        let token = Ref::<String>::new("vpc", "id").token();
+        let cut: String = token.chars().take(8).collect();
+        let v = json!({"ok": format!("x/{token}/y"), "bad": [format!("{cut}-rest")], "upper": token.to_uppercase()});
+        let found: Vec<String> = malformed(&v).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(found, ["bad[0]", "upper"]);
     }
 }

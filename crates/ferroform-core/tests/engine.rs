@@ -811,3 +811,19 @@ async fn adoption_never_takes_the_deposed_object_for_the_new_one() -> R {
     assert_eq!(names, ["a2", "b"], "the old one deleted, nothing duplicated");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_broken_reference_is_a_validation_error_and_a_typed_one_is_text() -> R {
+    let env = Env::new();
+    let mut s = Stack::new("t");
+    let a = s.add("a", Thing::new("a"));
+    let cut: String = a.arn().token().chars().take(6).collect();
+    s.add("b", Thing::new("b").value(format!("{cut}...")));
+    // Text that looks like a token is text: no edge, no unknown.
+    s.add("c", Thing::new("c").value("${ref:a.arn}"));
+    let err = env.plan(&s).await.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("b: field `value`") && err.contains("cut or altered"), "{err}");
+    assert!(!err.contains("c:"), "{err}");
+    assert!(env.cloud.calls().is_empty(), "refused before any call");
+    Ok(())
+}

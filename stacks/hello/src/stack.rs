@@ -282,14 +282,14 @@ mod tests {
         let mut s = with(&[("image_tag", "v7")]);
         stack(&mut s).unwrap();
         let decl = |a: &str| s.resources().iter().find(|d| d.address == a).map(|d| d.inputs.clone()).unwrap_or_else(|| panic!("{a}"));
-        assert_eq!(decl("function")["code"]["image"]["uri"], "${ref:repository.repository_url}:v7");
-        assert_eq!(decl("alarms/api-5xx")["dimensions"]["ApiId"], "${ref:api.id}");
+        assert_eq!(decl("function")["code"]["image"]["uri"], "\u{e000}${ref:repository.repository_url}:v7");
+        assert_eq!(decl("alarms/api-5xx")["dimensions"]["ApiId"], "\u{e000}${ref:api.id}");
         for route in ["get-hello", "post-echo", "get-health"] {
             decl(&format!("api/{route}/route"));
             decl(&format!("api/{route}/permission"));
         }
         let body = decl("dashboard")["body"].to_string();
-        assert!(body.contains("${ref:function.name}") && body.contains("eu-west-1"), "{body}");
+        assert!(body.contains("\u{e000}${ref:function.name}") && body.contains("eu-west-1"), "{body}");
         assert_eq!(s.resources().len(), 19);
     }
 }

@@ -312,7 +312,7 @@ mod tests {
     #[test]
     fn integrations_are_validated() {
         assert!(Integration::lambda("abc", FN).validate().is_empty());
-        assert!(Integration::lambda("abc", "${ref:fn.invoke_arn}").validate().is_empty());
+        assert!(Integration::lambda("abc", "\u{e000}${ref:fn.invoke_arn}").validate().is_empty());
         let fields = |i: Integration| i.validate().into_iter().map(|e| e.field).collect::<Vec<_>>();
         assert_eq!(fields(Integration::lambda("abc", "pedidos-api")), ["integration_uri"]);
         assert_eq!(fields(Integration::lambda("abc", FN).payload_format_version("3.0")), ["payload_format_version"]);

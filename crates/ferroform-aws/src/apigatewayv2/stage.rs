@@ -280,6 +280,6 @@ mod tests {
         assert_eq!(fields(Stage::new("abc", "p").access_log(AccessLog::json(format!("{LOGS}:*")))), ["access_log"]);
         assert_eq!(fields(Stage::new("abc", "p").access_log(AccessLog::json("arn:aws:s3:::bucket"))), ["access_log"]);
         assert_eq!(fields(Stage::new("abc", "p").access_log(AccessLog::json(LOGS).format("$context.status"))), ["access_log"]);
-        assert!(Stage::new("abc", "p").access_log(AccessLog::json("${ref:logs.arn}")).validate().is_empty());
+        assert!(Stage::new("abc", "p").access_log(AccessLog::json("\u{e000}${ref:logs.arn}")).validate().is_empty());
     }
 }

@@ -296,7 +296,7 @@ mod tests {
         assert_eq!((w[0]["x"].as_i64(), w[1]["x"].as_i64(), w[2]["y"].as_i64()), (Some(0), Some(12), Some(6)));
         assert_eq!(w[0]["properties"]["stat"], "Sum");
         assert_eq!(w[1]["properties"]["stat"], "p99");
-        assert_eq!(w[1]["properties"]["metrics"][0][3], "${ref:hello-fn.name}");
+        assert_eq!(w[1]["properties"]["metrics"][0][3], "\u{e000}${ref:hello-fn.name}");
         assert!(Dashboard::new("hello", body()).validate().is_empty());
     }
 
@@ -309,9 +309,9 @@ mod tests {
         d.normalize();
         let inputs = serde_json::to_value(&d).unwrap_or_default();
         assert!(is_unknown(&inputs["body"]));
-        assert_eq!(inputs["body"]["widgets"][0]["properties"]["metrics"][0][3], "${ref:hello-fn.name}");
+        assert_eq!(inputs["body"]["widgets"][0]["properties"]["metrics"][0][3], "\u{e000}${ref:hello-fn.name}");
         // Resolved, the same body is known and still valid.
-        let text = inputs.to_string().replace("${ref:hello-fn.name}", "hello-api");
+        let text = inputs.to_string().replace("\u{e000}${ref:hello-fn.name}", "hello-api");
         let mut resolved: Dashboard = serde_json::from_str(&text).unwrap_or_else(|_| Dashboard::new("x", json!({})));
         resolved.normalize();
         assert!(!is_unknown(&resolved.body) && resolved.validate().is_empty());

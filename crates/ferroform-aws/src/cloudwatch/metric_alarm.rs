@@ -549,7 +549,7 @@ mod tests {
 
     fn ok() -> MetricAlarm {
         MetricAlarm::new("errors", "AWS/Lambda", "Errors")
-            .dimension("FunctionName", "${ref:fn.name}")
+            .dimension("FunctionName", "\u{e000}${ref:fn.name}")
             .statistic(Statistic::Sum)
             .period(60)
             .evaluation_periods(1)
@@ -605,7 +605,7 @@ mod tests {
         assert_eq!(errors_on(&MetricAlarm { threshold: None, comparison_operator: None, ..ok() }), ["threshold", "comparison_operator"]);
         assert_eq!(errors_on(&ok().threshold(f64::NAN)), ["threshold"]);
         assert_eq!(errors_on(&ok().alarm_action("sns-topic")), ["alarm_actions"]);
-        assert!(errors_on(&ok().alarm_action("${ref:topic.arn}")).is_empty());
+        assert!(errors_on(&ok().alarm_action("\u{e000}${ref:topic.arn}")).is_empty());
         assert_eq!(errors_on(&ok().dimension("FunctionName", "")), ["dimensions"]);
         assert_eq!(errors_on(&ok().tag("aws:x", "y")), ["tags"]);
     }
@@ -637,7 +637,7 @@ mod tests {
         assert_eq!(v["statistic"], "Sum");
         assert_eq!(v["comparison_operator"], "GreaterThanOrEqualToThreshold");
         assert_eq!(v["treat_missing_data"], "notBreaching");
-        assert_eq!(v["dimensions"]["FunctionName"], "${ref:fn.name}");
+        assert_eq!(v["dimensions"]["FunctionName"], "\u{e000}${ref:fn.name}");
         for t in [TreatMissingData::Breaching, TreatMissingData::NotBreaching, TreatMissingData::Ignore, TreatMissingData::Missing] {
             assert_eq!(treat_missing_from(treat_missing_str(t)), Some(t));
             assert_eq!(serde_json::to_value(t).unwrap_or_default(), treat_missing_str(t));

@@ -335,17 +335,17 @@ mod tests {
         );
         assert_eq!(h.task_definition.address(), "worker/task");
         let td = &s.resources()[5].inputs;
-        assert_eq!(td["execution_role_arn"], "${ref:worker/execution-role.arn}");
+        assert_eq!(td["execution_role_arn"], "\u{e000}${ref:worker/execution-role.arn}");
         // Containers without logs log to the task's group; the others keep theirs.
-        assert_eq!(td["containers"][0]["logs"]["group"], "${ref:worker/logs.name}");
+        assert_eq!(td["containers"][0]["logs"]["group"], "\u{e000}${ref:worker/logs.name}");
         assert_eq!(td["containers"][1]["logs"]["group"], "/elsewhere");
         assert_eq!(td["tags"]["team"], "a");
         let exec = serde_json::to_string(&s.resources()[2].inputs).unwrap();
-        assert!(exec.contains("secretsmanager:GetSecretValue") && exec.contains("${ref:worker/logs.arn}:*"), "{exec}");
+        assert!(exec.contains("secretsmanager:GetSecretValue") && exec.contains("\u{e000}${ref:worker/logs.arn}:*"), "{exec}");
         let sg = &s.resources()[4].inputs;
         assert!(sg["ingress"].as_array().is_some_and(|a| a.is_empty()));
         assert_eq!(sg["egress"][0]["cidr_blocks"][0], "0.0.0.0/0");
-        assert_eq!(s.resources()[6].inputs["network"]["security_groups"][0], "${ref:worker/security-group.id}");
+        assert_eq!(s.resources()[6].inputs["network"]["security_groups"][0], "\u{e000}${ref:worker/security-group.id}");
     }
 
     #[test]
@@ -356,6 +356,6 @@ mod tests {
         assert_eq!(exec["managed_policy_arns"][0], TASK_EXECUTION_POLICY_ARN);
         let runner = serde_json::to_string(&h.allow_run(Role::for_service("lambda.amazonaws.com"))).unwrap();
         assert!(runner.contains("ecs:RunTask") && runner.contains("task-definition/worker:*"), "{runner}");
-        assert!(runner.contains("iam:PassRole") && runner.contains("${ref:jobs/task-role.arn}"), "{runner}");
+        assert!(runner.contains("iam:PassRole") && runner.contains("\u{e000}${ref:jobs/task-role.arn}"), "{runner}");
     }
 }

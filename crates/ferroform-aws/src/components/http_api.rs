@@ -114,12 +114,12 @@ mod tests {
         assert_eq!(r.route.address(), "api/get-pedidos-id/route");
         let decl = |a: &str| s.resources().iter().find(|d| d.address == a).map(|d| d.inputs.clone()).unwrap();
         let perm = decl("api/get-pedidos-id/permission");
-        assert_eq!(perm["source_arn"], "${ref:api.execution_arn}/*/*");
-        assert_eq!(perm["function_name"], "${ref:fn.name}");
+        assert_eq!(perm["source_arn"], "\u{e000}${ref:api.execution_arn}/*/*");
+        assert_eq!(perm["function_name"], "\u{e000}${ref:fn.name}");
         assert_eq!(perm["principal"], "apigateway.amazonaws.com");
         let route = decl("api/get-pedidos-id/route");
-        assert_eq!(route["target"], "${ref:api/get-pedidos-id/integration.target}");
-        assert_eq!(decl("api/get-pedidos-id/integration")["integration_uri"], "${ref:fn.invoke_arn}");
+        assert_eq!(route["target"], "\u{e000}${ref:api/get-pedidos-id/integration.target}");
+        assert_eq!(decl("api/get-pedidos-id/integration")["integration_uri"], "\u{e000}${ref:fn.invoke_arn}");
         let stage = default_stage(&mut s, &api, None);
         assert_eq!(stage.address(), "api/stage");
     }

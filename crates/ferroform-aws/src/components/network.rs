@@ -434,15 +434,15 @@ mod tests {
             ]
         );
         let inputs = |a: &str| stack.resources().iter().find(|r| r.address == a).map(|r| r.inputs.clone()).unwrap_or_default();
-        assert_eq!(inputs("network/public-rt")["routes"][0]["gateway_id"], "${ref:network/igw.id}");
+        assert_eq!(inputs("network/public-rt")["routes"][0]["gateway_id"], "\u{e000}${ref:network/igw.id}");
         assert_eq!(inputs("network/public-rt")["subnet_ids"].as_array().map(Vec::len), Some(2));
         // Both private tables go through the single NAT gateway.
-        assert_eq!(inputs("network/private-rt-1")["routes"][0]["nat_gateway_id"], "${ref:network/nat-0.id}");
-        assert_eq!(inputs("network/private-rt-1")["subnet_ids"][0], "${ref:network/private-1.id}");
+        assert_eq!(inputs("network/private-rt-1")["routes"][0]["nat_gateway_id"], "\u{e000}${ref:network/nat-0.id}");
+        assert_eq!(inputs("network/private-rt-1")["subnet_ids"][0], "\u{e000}${ref:network/private-1.id}");
         assert_eq!(inputs("network/endpoint-dynamodb")["route_table_ids"].as_array().map(Vec::len), Some(2));
         assert_eq!(inputs("network/public-0")["map_public_ip_on_launch"], true);
         assert_eq!(inputs("network/private-0")["tags"]["team"], "core");
-        assert_eq!(net.private_subnet_ids(), ["${ref:network/private-0.id}", "${ref:network/private-1.id}"]);
+        assert_eq!(net.private_subnet_ids(), ["\u{e000}${ref:network/private-0.id}", "\u{e000}${ref:network/private-1.id}"]);
         assert_eq!(net.nat_gateways.len(), 1);
         let declared = stack.resources().iter().find(|r| r.address == "network/nat-0").map(|r| r.lifecycle.depends_on.clone());
         assert_eq!(declared, Some(BTreeSet::from(["network/igw".to_string()])));
@@ -455,7 +455,7 @@ mod tests {
         Network::new("n", "10.0.0.0/16").zones(["a1", "b1", "c1"]).nat(Nat::PerZone).add_as(&mut stack, "net")?;
         let inputs = |a: &str| stack.resources().iter().find(|r| r.address == a).map(|r| r.inputs.clone()).unwrap_or_default();
         for i in 0..3 {
-            assert_eq!(inputs(&format!("net/private-rt-{i}"))["routes"][0]["nat_gateway_id"], format!("${{ref:net/nat-{i}.id}}"));
+            assert_eq!(inputs(&format!("net/private-rt-{i}"))["routes"][0]["nat_gateway_id"], format!("\u{e000}${{ref:net/nat-{i}.id}}"));
         }
         Ok(())
     }

@@ -228,7 +228,7 @@ mod tests {
     fn ids_and_cidrs_are_checked_when_known() {
         let mut e = Vec::new();
         check_id(&mut e, "vpc_id", "vpc-0123", &["vpc"]);
-        check_id(&mut e, "vpc_id", "${ref:net/vpc.id}", &["vpc"]);
+        check_id(&mut e, "vpc_id", "\u{e000}${ref:net/vpc.id}", &["vpc"]);
         assert!(e.is_empty());
         check_id(&mut e, "vpc_id", "subnet-1", &["vpc"]);
         check_id(&mut e, "vpc_id", "vpc-", &["vpc"]);

@@ -247,7 +247,7 @@ mod tests {
     #[test]
     fn checks_ids_ranges_and_zones() {
         assert!(Subnet::new("vpc-1", "10.0.1.0/24").availability_zone("us-east-1a").validate().is_empty());
-        assert!(Subnet::new("${ref:net/vpc.id}", "10.0.1.0/24").validate().is_empty());
+        assert!(Subnet::new("\u{e000}${ref:net/vpc.id}", "10.0.1.0/24").validate().is_empty());
         let e = Subnet::new("subnet-1", "10.0.1.0/33").availability_zone("US East").validate();
         let fields: Vec<&str> = e.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["vpc_id", "cidr_block", "availability_zone"]);

@@ -421,7 +421,7 @@ mod tests {
         assert_eq!(no_sg.validate()[0].field, "network.security_groups");
         let bad_subnet = Service { network: Network::new(["vpc-1"], ["sg-1"]), ..svc() };
         assert_eq!(bad_subnet.validate()[0].field, "network.subnets");
-        let tokens = Service { network: Network::new(["${ref:net/a.id}"], ["${ref:sg.id}"]), ..svc() };
+        let tokens = Service { network: Network::new(["\u{e000}${ref:net/a.id}"], ["\u{e000}${ref:sg.id}"]), ..svc() };
         assert!(tokens.validate().is_empty());
         assert!(Service { cluster: "arn:aws:ecs:us-east-1:1:cluster/jobs".into(), ..svc() }.validate().is_empty());
     }

@@ -609,7 +609,7 @@ mod tests {
     #[test]
     fn a_plain_function_is_valid() {
         assert!(zip_fn().validate().is_empty(), "{:?}", zip_fn().validate());
-        assert!(zip_fn().role("${ref:role.arn}").memory_size(10240).timeout(900).validate().is_empty());
+        assert!(zip_fn().role("\u{e000}${ref:role.arn}").memory_size(10240).timeout(900).validate().is_empty());
     }
 
     #[test]
