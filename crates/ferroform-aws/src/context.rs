@@ -176,6 +176,11 @@ impl Aws {
         self.config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into())
     }
 
+    /// The partition of this context's region: what its resources' ARNs start with.
+    pub fn region_partition(&self) -> &'static str {
+        partition_of_region(&self.region())
+    }
+
     pub fn sts(&self) -> aws_sdk_sts::Client {
         let conf = aws_sdk_sts::config::Builder::from(&self.config).interceptor(self.calls.clone()).interceptor(self.fence.clone()).build();
         aws_sdk_sts::Client::from_conf(conf)
@@ -229,6 +234,29 @@ impl Context for Aws {
     }
 }
 
+/// The partition a region's resources are named in: `aws-cn` for `cn-*`, `aws-us-gov` for `us-gov-*`, the
+/// ISO partitions for `us-iso-*`/`us-isob-*`, else `aws`. ARNs are built with it, never with a literal `aws`.
+pub fn partition_of_region(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("us-isob-") {
+        "aws-iso-b"
+    } else if region.starts_with("us-iso-") {
+        "aws-iso"
+    } else {
+        "aws"
+    }
+}
+
+/// The partition for ARNs written when a stack is declared (policies built before any call): the region of
+/// the environment (`AWS_REGION`, `AWS_DEFAULT_REGION`), as the SDK will use it.
+pub fn declared_partition() -> &'static str {
+    let region = std::env::var("AWS_REGION").or_else(|_| std::env::var("AWS_DEFAULT_REGION")).unwrap_or_default();
+    partition_of_region(&region)
+}
+
 /// `arn:PARTITION:...` -> PARTITION.
 fn partition_of(arn: &str) -> Option<&str> {
     let mut parts = arn.split(':');
@@ -245,6 +273,16 @@ mod tests {
         for op in ["CreateVpc", "PutObject", "DeleteRole", "UpdateFunctionCode", "TagResource", "RunTask", "PutItem"] {
             assert!(!super::is_read(op), "{op}");
         }
+    }
+
+    #[test]
+    fn regions_name_their_partition() {
+        assert_eq!(super::partition_of_region("cn-north-1"), "aws-cn");
+        assert_eq!(super::partition_of_region("us-gov-west-1"), "aws-us-gov");
+        assert_eq!(super::partition_of_region("us-iso-east-1"), "aws-iso");
+        assert_eq!(super::partition_of_region("us-isob-east-1"), "aws-iso-b");
+        assert_eq!(super::partition_of_region("eu-west-1"), "aws");
+        assert_eq!(super::partition_of_region(""), "aws");
     }
 
     #[test]

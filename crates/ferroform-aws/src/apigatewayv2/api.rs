@@ -335,7 +335,7 @@ async fn outputs(aws: &Aws, id: &str, endpoint: Option<&str>) -> Result<HttpApiO
         id: id.to_string(),
         endpoint: endpoint.map(str::to_string).unwrap_or_else(|| format!("https://{id}.execute-api.{region}.amazonaws.com")),
         arn: resource_arn(aws, &format!("/apis/{id}")),
-        execution_arn: format!("arn:aws:execute-api:{region}:{}:{id}", aws.account_id().await?),
+        execution_arn: format!("arn:{}:execute-api:{region}:{}:{id}", aws.region_partition(), aws.account_id().await?),
     })
 }
 

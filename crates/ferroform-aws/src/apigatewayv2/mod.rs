@@ -84,9 +84,9 @@ pub(crate) fn split_part_id<'a>(id: &'a str, prior_api: &'a str) -> (&'a str, &'
     }
 }
 
-/// The ARN tagging calls take: `arn:aws:apigateway:REGION::/apis/ID` (and `/stages/NAME` for a stage).
+/// The ARN tagging calls take: `arn:PARTITION:apigateway:REGION::/apis/ID` (and `/stages/NAME` for a stage).
 pub(crate) fn resource_arn(aws: &Aws, path: &str) -> String {
-    format!("arn:aws:apigateway:{}::{path}", aws.region())
+    format!("arn:{}:apigateway:{}::{path}", aws.region_partition(), aws.region())
 }
 
 /// Brings the live tags of `arn` from `prior` to `desired`.

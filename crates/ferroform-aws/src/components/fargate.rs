@@ -32,8 +32,10 @@ use crate::logs::LogGroup;
 use crate::tags::Tags;
 use ferroform_core::{Handle, Stack};
 
-/// The AWS managed policy for task execution roles.
-pub const TASK_EXECUTION_POLICY_ARN: &str = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy";
+/// The AWS managed policy for task execution roles, in the partition of the environment's region.
+pub fn task_execution_policy_arn() -> String {
+    format!("arn:{}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy", crate::context::declared_partition())
+}
 
 /// The ECR actions a pull needs (`GetAuthorizationToken` has no resource-level permissions).
 pub const ECR_PULL_ACTIONS: &[&str] =
@@ -99,11 +101,10 @@ impl FargateTaskHandles {
         vec![
             // Named by family, not through the task definition's outputs: a new revision then leaves the caller's
             // policy alone (region and account are the caller's own, as `ecs:cluster` pins the cluster anyway).
-            Statement::allow().action("ecs:RunTask").resource(format!("arn:aws:ecs:*:*:task-definition/{}:*", self.family)).condition(
-                "ArnEquals",
-                "ecs:cluster",
-                self.cluster.arn(),
-            ),
+            Statement::allow()
+                .action("ecs:RunTask")
+                .resource(format!("arn:{}:ecs:*:*:task-definition/{}:*", crate::context::declared_partition(), self.family))
+                .condition("ArnEquals", "ecs:cluster", self.cluster.arn()),
             Statement::allow().action("iam:PassRole").resources([self.execution_role.arn(), self.task_role.arn()]),
             Statement::allow().actions(["ecs:DescribeTasks", "ecs:StopTask"]).resource("*").condition(
                 "ArnEquals",
@@ -247,7 +248,7 @@ impl FargateTask {
                 }
                 execution = execution.inline_policy("execution", doc);
             }
-            ExecutionPolicy::AwsManaged => execution = execution.managed_policy(TASK_EXECUTION_POLICY_ARN),
+            ExecutionPolicy::AwsManaged => execution = execution.managed_policy(task_execution_policy_arn()),
         }
         if !self.execution_statements.is_empty() {
             let doc = self.execution_statements.iter().cloned().fold(PolicyDocument::new(), PolicyDocument::statement);
@@ -353,7 +354,7 @@ mod tests {
         let mut s = Stack::new("st");
         let h = task().execution_policy(ExecutionPolicy::AwsManaged).add_as(&mut s, "jobs");
         let exec = &s.resources()[2].inputs;
-        assert_eq!(exec["managed_policy_arns"][0], TASK_EXECUTION_POLICY_ARN);
+        assert_eq!(exec["managed_policy_arns"][0], task_execution_policy_arn());
         let runner = serde_json::to_string(&h.allow_run(Role::for_service("lambda.amazonaws.com"))).unwrap();
         assert!(runner.contains("ecs:RunTask") && runner.contains("task-definition/worker:*"), "{runner}");
         assert!(runner.contains("iam:PassRole") && runner.contains("\u{e000}${ref:jobs/task-role.arn}"), "{runner}");

@@ -5,6 +5,7 @@
 //! let bucket = components::state_bucket(&mut stack, "my-team-ferroform-state");
 //! ```
 
+use crate::context::declared_partition;
 use crate::iam::Statement;
 use crate::s3::Bucket;
 use ferroform_core::{Handle, Stack};
@@ -31,8 +32,8 @@ pub fn state_access(bucket: impl Into<String>, keys: &str, write: bool) -> Vec<S
         object_actions.extend(["s3:PutObject", "s3:DeleteObject"]);
     }
     vec![
-        Statement::allow().action("s3:ListBucket").resource(format!("arn:aws:s3:::{bucket}")),
-        Statement::allow().actions(object_actions).resource(format!("arn:aws:s3:::{bucket}/{keys}")),
+        Statement::allow().action("s3:ListBucket").resource(format!("arn:{p}:s3:::{bucket}", p = declared_partition())),
+        Statement::allow().actions(object_actions).resource(format!("arn:{p}:s3:::{bucket}/{keys}", p = declared_partition())),
     ]
 }
 

@@ -134,9 +134,9 @@ pub(crate) fn state_is(state: Option<&str>, want: &str) -> bool {
     state.is_some_and(|s| s.eq_ignore_ascii_case(want))
 }
 
-/// `arn:aws:ec2:REGION:OWNER:KIND/ID`.
+/// `arn:PARTITION:ec2:REGION:OWNER:KIND/ID`.
 pub(crate) fn arn(aws: &Aws, owner: &str, kind: &str, id: &str) -> String {
-    format!("arn:aws:ec2:{}:{owner}:{kind}/{id}", aws.region())
+    format!("arn:{}:ec2:{}:{owner}:{kind}/{id}", aws.region_partition(), aws.region())
 }
 
 /// Checks the shape of an EC2 id (`vpc-0abc...`) when it is known.

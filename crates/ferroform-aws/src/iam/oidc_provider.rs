@@ -250,7 +250,7 @@ impl Resource for OpenIdConnectProvider {
 
     /// The ARN follows from account and URL: ours when it carries our address tag.
     async fn find_by_tags(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<Option<String>, ProviderError> {
-        let arn = format!("arn:aws:iam::{}:oidc-provider/{}", aws.account_id().await?, host_of(&desired.url));
+        let arn = aws.arn("iam", &format!("oidc-provider/{}", host_of(&desired.url))).await?;
         let got = aws.iam().get_open_id_connect_provider().open_id_connect_provider_arn(&arn).send().await.map_err(sdk);
         let Some(out) = absent_if_not_found(got)? else { return Ok(None) };
         Ok((sdk_tags(out.tags()).get(TAG_ADDRESS) == Some(&meta.address)).then_some(arn))

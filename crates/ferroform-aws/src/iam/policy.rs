@@ -200,7 +200,7 @@ impl Resource for Policy {
     /// The ARN follows from account, path and name: GetPolicy by it, ours when tagged with our address.
     async fn find_by_tags(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<Option<String>, ProviderError> {
         let path = desired.path.as_deref().unwrap_or("/");
-        let arn = format!("arn:aws:iam::{}:policy{path}{}", aws.account_id().await?, desired.name);
+        let arn = format!("arn:{}:iam::{}:policy{path}{}", aws.partition().await?, aws.account_id().await?, desired.name);
         let Some(out) = absent_if_not_found(aws.iam().get_policy().policy_arn(&arn).send().await.map_err(sdk))? else {
             return Ok(None);
         };

@@ -562,7 +562,8 @@ fn outputs(aws: &Aws, c: &FunctionConfiguration) -> FunctionOutputs {
 
 /// The URI API Gateway calls a function by.
 pub fn invoke_arn(region: &str, function_arn: &str) -> String {
-    format!("arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}/invocations")
+    let partition = crate::context::partition_of_region(region);
+    format!("arn:{partition}:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}/invocations")
 }
 
 /// The create and get-configuration responses carry the same fields; this lets them be handled as one type.
@@ -718,6 +719,14 @@ mod tests {
 
     #[test]
     fn invoke_arns_wrap_the_function_arn() {
+        assert_eq!(
+            invoke_arn("us-east-1", "arn:aws:lambda:us-east-1:123456789012:function:f"),
+            "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:f/invocations"
+        );
+        assert_eq!(
+            invoke_arn("cn-north-1", "arn:aws-cn:lambda:cn-north-1:123456789012:function:f"),
+            "arn:aws-cn:apigateway:cn-north-1:lambda:path/2015-03-31/functions/arn:aws-cn:lambda:cn-north-1:123456789012:function:f/invocations"
+        );
         assert_eq!(
             invoke_arn("us-east-1", "arn:aws:lambda:us-east-1:123456789012:function:f"),
             "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:f/invocations"
