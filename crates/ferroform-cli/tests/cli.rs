@@ -101,9 +101,9 @@ fn apply_and_signal(grace: &str, signals: usize) -> anyhow::Result<(Option<i32>,
         .env("FF_TEST_SIGNAL_STATE", &state)
         .env("FF_TEST_GRACE", grace)
         .spawn()?;
-    // The first resources are made after a few 300 ms calls.
+    // Signalled once r1 (20 s) is under way: its `creating` record is written before its create call.
     let started = std::time::Instant::now();
-    while !std::fs::read_to_string(&state).unwrap_or_default().contains("\"r0\"") {
+    while !std::fs::read_to_string(&state).unwrap_or_default().contains("\"r1\"") {
         anyhow::ensure!(started.elapsed() < std::time::Duration::from_secs(60), "the child made nothing");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }

@@ -20,6 +20,7 @@ fn cli_child() {
     let name = match kind.as_str() {
         "crash" => "crash",
         "fenced" => crate::s3::FENCED,
+        "newuser" => "newuser",
         _ => "catalogue",
     };
     let code = ferroform_cli::Cli::new(name)
@@ -45,6 +46,7 @@ fn build(kind: &str, s: &mut Stack) -> anyhow::Result<()> {
             crate::s3::build_fenced(s);
             Ok(())
         }
+        "newuser" => crate::newuser::build(s),
         other => crate::bad_input::build(other, s),
     }
 }

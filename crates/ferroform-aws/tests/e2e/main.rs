@@ -30,5 +30,7 @@ mod iam;
 mod lambda;
 #[cfg(feature = "logs")]
 mod logs;
+#[cfg(feature = "all")]
+mod newuser;
 #[cfg(feature = "s3")]
 mod s3;
