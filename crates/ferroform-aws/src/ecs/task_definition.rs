@@ -565,8 +565,6 @@ fn check_containers(e: &mut Vec<FieldError>, td: &TaskDefinition) {
     }
 }
 
-/// A string as the plan quotes a key: JSON.
-
 fn non_empty(s: &Option<String>) -> Option<String> {
     s.clone().filter(|s| !s.is_empty())
 }
