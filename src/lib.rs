@@ -10,6 +10,11 @@ pub use ferroform_core::*;
 #[cfg(feature = "aws")]
 pub use ferroform_aws as aws;
 
+/// Running a stack on this machine against the emulator (`serve`), and declaring where a container's or an
+/// image function's local program comes from.
+#[cfg(feature = "aws")]
+pub use ferroform_local as local;
+
 /// The command line for a stack program.
 pub mod cli {
     pub use ferroform_cli::*;
@@ -35,6 +40,10 @@ pub mod cli {
                     Ok(std::sync::Arc::new(backend) as std::sync::Arc<dyn crate::Backend>)
                 }),
             );
+            cli = cli.server(std::sync::Arc::new(|stack, state, args, stop| {
+                let opts = ferroform_local::ServeOptions { port: args.port, max_instances: args.max_instances };
+                Box::pin(ferroform_local::serve(stack, state, opts, stop))
+            }));
         }
         cli
     }

@@ -17,6 +17,7 @@ pub(crate) struct Ctx<'a> {
     pub opts: &'a Opts,
     pub color: bool,
     pub signals: &'a Signals,
+    pub server: Option<crate::ServeFn>,
 }
 
 impl Ctx<'_> {
@@ -70,6 +71,13 @@ pub(crate) async fn run(ctx: Ctx<'_>) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::State(cmd) => state(&ctx, cmd).await,
+        Command::Serve { port, max_instances } => {
+            let Some(server) = ctx.server.clone() else { bail!("this program was built without a local runtime: no `serve`") };
+            let state = ctx.engine(1).state(ctx.stack.name()).await?;
+            // The first signal asks serving to stop (every process it started is killed), not to exit at once.
+            server(&ctx.stack, state, crate::ServeArgs { port: *port, max_instances: *max_instances }, ctx.signals.stop.clone()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::ForceUnlock { lock_id } => {
             ctx.engine(1).force_unlock(lock_id).await?;
             println!("The state lock was removed.");

@@ -13,6 +13,26 @@ use ferroform_core::{Backend, Contexts, LocalBackend, Registry, Stack};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+/// What `serve` is given: the port of the first API and the most instances a function may run.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeArgs {
+    pub port: u16,
+    pub max_instances: usize,
+}
+
+/// Runs the stack locally (`serve`): the stack, its state, the arguments, and a flag that turns true on
+/// Ctrl-C. Provided by a layer above the engine (ferroform-local), like a backend.
+pub type ServeFn = Arc<
+    dyn for<'a> Fn(
+            &'a Stack,
+            ferroform_core::State,
+            ServeArgs,
+            tokio::sync::watch::Receiver<bool>,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send + 'a>>
+        + Send
+        + Sync,
+>;
+
 /// Builds a state backend from a `--state` location with a given scheme (`s3://...`).
 pub type BackendFactory = Arc<dyn Fn(&str, &Contexts) -> anyhow::Result<Arc<dyn Backend>> + Send + Sync>;
 
@@ -127,6 +147,16 @@ pub enum Command {
     State(StateCommand),
     /// Remove a lock left behind (see the lock error for the id).
     ForceUnlock { lock_id: String },
+    /// Run the stack's HTTP APIs, functions and tasks on this machine against the local emulator (after an
+    /// apply to it); Ctrl-C stops every process.
+    Serve {
+        /// The first API's port (the next APIs take the following ones).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Instances per function at most (concurrent requests beyond wait).
+        #[arg(long, default_value_t = 8)]
+        max_instances: usize,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -147,11 +177,12 @@ pub struct Cli {
     registry: Registry,
     contexts: Contexts,
     backends: Vec<(String, BackendFactory)>,
+    server: Option<ServeFn>,
 }
 
 impl Cli {
     pub fn new(name: &str) -> Self {
-        Self { name: name.to_string(), registry: Registry::default(), contexts: Contexts::new(), backends: Vec::new() }
+        Self { name: name.to_string(), registry: Registry::default(), contexts: Contexts::new(), backends: Vec::new(), server: None }
     }
 
     /// Resource types whose state entries this program can read and delete even when the code no longer
@@ -169,6 +200,12 @@ impl Cli {
     /// Handles `--state SCHEME://...`.
     pub fn backend(mut self, scheme: &str, factory: BackendFactory) -> Self {
         self.backends.push((scheme.to_string(), factory));
+        self
+    }
+
+    /// Gives the program its `serve` command.
+    pub fn server(mut self, serve: ServeFn) -> Self {
+        self.server = Some(serve);
         self
     }
 
@@ -191,7 +228,12 @@ impl Cli {
             // Only commands that write state need a chance to save it before exiting.
             let saves_state = matches!(
                 opts.command,
-                Command::Apply { .. } | Command::Destroy { .. } | Command::Refresh | Command::Import { .. } | Command::State(_)
+                Command::Apply { .. }
+                    | Command::Destroy { .. }
+                    | Command::Refresh
+                    | Command::Import { .. }
+                    | Command::State(_)
+                    | Command::Serve { .. }
             );
             let signals = match signals::Signals::install(saves_state) {
                 Ok(s) => s,
@@ -241,7 +283,7 @@ impl Cli {
         }
         stack.register_types(&self.registry);
         let backend = self.backend_for(opts.state.as_deref())?;
-        commands::run(commands::Ctx { stack, backend, contexts: self.contexts, opts, color, signals }).await
+        commands::run(commands::Ctx { stack, backend, contexts: self.contexts, opts, color, signals, server: self.server }).await
     }
 
     fn backend_for(&self, location: Option<&str>) -> anyhow::Result<Arc<dyn Backend>> {

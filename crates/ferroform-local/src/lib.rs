@@ -8,4 +8,14 @@
 
 pub mod cors;
 pub mod event;
+pub mod gateway;
+pub mod http;
+pub mod logs;
+pub mod program;
 pub mod router;
+pub mod runtime;
+pub mod serve;
+pub mod tasks;
+
+pub use program::{container, function, LocalProgram};
+pub use serve::{local_endpoint, serve, start, Emulator, ServeOptions, Served};

@@ -41,6 +41,7 @@ use ferroform::aws::ecs::Container;
 use ferroform::aws::iam::{PolicyDocument, Role};
 use ferroform::aws::lambda::{CargoBin, Code, Function};
 use ferroform::aws::logs::LogGroup;
+use ferroform::local::LocalProgram;
 use ferroform::prelude::*;
 
 /// The routes the API function answers.
@@ -148,10 +149,18 @@ pub fn build(s: &mut Stack, cfg: &Config) -> Result<()> {
     let image = format!("{}:{}", repo.repository_url(), cfg.worker_image_tag);
     let worker = FargateTask::new(format!("{name}-worker"), net.vpc_id())
         .size(256, 512)
-        .container(Container::new(WORKER_CONTAINER, image).env(ENV_TABLE_NAME, table.name()))
+        // The container's hard memory limit is the task's: the same on AWS, and the emulator's RunTask
+        // (which `serve` runs locally) fails on a container without one.
+        .container(Container::new(WORKER_CONTAINER, image).env(ENV_TABLE_NAME, table.name()).memory(512))
         .allow(WORKER_TABLE_ACTIONS.iter().copied(), [table.arn()])
         .log_retention_days(cfg.log_retention_days)
         .add_as(s, "worker");
+    // `serve` runs the worker's tasks as this binary, built for this machine, instead of the image.
+    ferroform::local::container(
+        worker.task_definition.address(),
+        WORKER_CONTAINER,
+        LocalProgram::cargo_bin("pedidos-worker").package("pedidos"),
+    );
 
     let function_logs = s.add("function-logs", LogGroup::new(format!("/aws/lambda/{name}-api")).retention_days(cfg.log_retention_days));
     // RunTask on the worker's family (in its cluster) and PassRole on its two roles. The component's other

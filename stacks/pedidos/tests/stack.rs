@@ -367,3 +367,156 @@ async fn assert_nothing_left(config: &SdkConfig, role_arns: &[String]) {
     assert!(nats.nat_gateways().iter().all(|n| n.state().map(|s| s.as_str()) == Some("deleted")), "{nats:?}");
     assert!(ec2.describe_addresses().send().await.unwrap().addresses().is_empty());
 }
+
+/// An HTTP/1.1 answer: status, lower-case headers, body.
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// One request over a plain TCP connection (`Connection: close`, the body read to the end).
+async fn http(url: &str, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Answer {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let body = body.unwrap_or("");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\ncontent-length: {}\r\n", body.len());
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let headers = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string())).collect();
+    Answer { status, headers, body: body.to_string() }
+}
+
+/// Every message of every stream of a log group.
+async fn log_lines(logs: &aws_sdk_cloudwatchlogs::Client, group: &str) -> Vec<String> {
+    let streams =
+        logs.describe_log_streams().log_group_name(group).send().await.map(|s| s.log_streams.unwrap_or_default()).unwrap_or_default();
+    let mut out = Vec::new();
+    for s in streams {
+        let Some(name) = s.log_stream_name else { continue };
+        let events = logs.get_log_events().log_group_name(group).log_stream_name(&name).start_from_head(true).send().await.unwrap();
+        out.extend(events.events.unwrap_or_default().into_iter().filter_map(|e| e.message));
+    }
+    out
+}
+
+/// `serve` runs the applied stack as a system: real HTTP -> the front door -> the API function's process
+/// (runtime API) -> DynamoDB, and RunTask -> the worker's process -> the verdict; each effect confirmed
+/// with independent reads.
+#[tokio::test(flavor = "multi_thread")]
+async fn pedidos_serves_locally_as_a_system() {
+    use ferroform::local::{Emulator, LocalProgram, ServeOptions};
+    let h = Harness::new().await.unwrap();
+    h.contexts.insert(Aws::from_config(h.account.config.clone()));
+    let config = &h.account.config;
+    let (ddb, ecs, logs) =
+        (aws_sdk_dynamodb::Client::new(config), aws_sdk_ecs::Client::new(config), aws_sdk_cloudwatchlogs::Client::new(config));
+    let stack = declared();
+    // This test's debug binaries (cargo built them for the test): no build inside the test.
+    ferroform::local::function("function", LocalProgram::command(env!("CARGO_BIN_EXE_pedidos-api"), &[]));
+    ferroform::local::container("worker/task", WORKER_CONTAINER, LocalProgram::command(env!("CARGO_BIN_EXE_pedidos-worker"), &[]));
+    let state = h.apply(&stack).await.unwrap();
+
+    let emulator = Emulator::new(config.clone(), h.account.env()).unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let opts = ServeOptions { port: 0, max_instances: 4 };
+    let served = ferroform::local::start(&stack, &state, &emulator, &opts, stopped.clone()).await.unwrap();
+    let url = served.url("api").expect("the API is served");
+
+    // POST -> 202 PENDING; the worker's process records CREATED.
+    let order = r#"{"customer":"ana","items":[{"sku":"a","quantity":2,"price":1.5}]}"#;
+    let r = http(&url, "POST", "/pedidos", &[("content-type", "application/json")], Some(order)).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.json()["status"], "PENDING", "{}", r.body);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let mut status = String::new();
+    for _ in 0..200 {
+        let r = http(&url, "GET", &format!("/pedidos/{id}"), &[], None).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        status = r.json()["status"].as_str().unwrap_or_default().to_string();
+        if status != "PENDING" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "CREATED");
+    let item = ddb
+        .get_item()
+        .table_name("pedidos")
+        .key("id", aws_sdk_dynamodb::types::AttributeValue::S(id.clone()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(item["status"].as_s().unwrap(), "CREATED");
+    // The task was stopped in the emulator with the worker's exit code.
+    let cluster = state.outputs["cluster_arn"].value.as_str().unwrap().to_string();
+    let mut reason = String::new();
+    for _ in 0..100 {
+        let stopped = ecs.list_tasks().cluster(&cluster).desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped).send().await.unwrap();
+        if let Some(arn) = stopped.task_arns().first() {
+            let t = ecs.describe_tasks().cluster(&cluster).tasks(arn).send().await.unwrap();
+            reason = t.tasks()[0].stopped_reason().unwrap_or_default().to_string();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(reason.contains("exit code 0"), "{reason}");
+
+    // A bad body is a 400 naming the field; an unknown path is the gateway's 404.
+    let r = http(&url, "POST", "/pedidos", &[("content-type", "application/json")], Some(r#"{"customer":"a"}"#)).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("missing field `items`"), "{}", r.body);
+    let r = http(&url, "GET", "/nothing/here", &[], None).await;
+    assert_eq!((r.status, r.body.as_str()), (404, r#"{"message":"Not Found"}"#));
+    // CORS preflight answered by the gateway from the API's configuration.
+    let r =
+        http(&url, "OPTIONS", "/pedidos", &[("origin", "http://localhost:3000"), ("access-control-request-method", "POST")], None).await;
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+
+    // DELETE -> 204, then 404; the item is gone from the table.
+    let r = http(&url, "DELETE", &format!("/pedidos/{id}"), &[], None).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(http(&url, "GET", &format!("/pedidos/{id}"), &[], None).await.status, 404);
+    let gone = ddb.get_item().table_name("pedidos").key("id", aws_sdk_dynamodb::types::AttributeValue::S(id.clone())).send().await.unwrap();
+    assert!(gone.item.is_none());
+
+    // The function's and the worker's output reached their log groups.
+    let mut function_lines = Vec::new();
+    let mut worker_lines = Vec::new();
+    for _ in 0..100 {
+        function_lines = log_lines(&logs, "/aws/lambda/pedidos-api").await;
+        worker_lines = log_lines(&logs, "/ecs/pedidos-worker").await;
+        if function_lines.iter().any(|l| l.starts_with("END RequestId")) && worker_lines.iter().any(|l| l.contains("order processed")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(function_lines.iter().any(|l| l.starts_with("START RequestId")), "{function_lines:?}");
+    assert!(worker_lines.iter().any(|l| l.contains("order processed")), "{worker_lines:?}");
+
+    stop.send(true).unwrap();
+    served.wait(stopped).await;
+}

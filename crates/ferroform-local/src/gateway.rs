@@ -1,0 +1,106 @@
+//! The front door: one HTTP listener per API, answering as API Gateway's HTTP API does (routes, payload
+//! format 2.0, CORS, its own 404/500/503) and invoking the route's function through the runtime API.
+
+use crate::cors;
+use crate::event::{self, Request, Response};
+use crate::http::{self, Incomingish};
+use crate::router::Router;
+use crate::runtime::{Function, InvokeError};
+use ferroform_aws::apigatewayv2::Cors;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// API Gateway's limit on an integration's time, whatever the function's timeout.
+pub const INTEGRATION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where a route goes.
+#[derive(Clone)]
+pub enum Target {
+    Function(Arc<Function>),
+    /// The route's function can't run here: why.
+    Unavailable(String),
+}
+
+/// One API as served.
+pub struct Api {
+    pub id: String,
+    pub name: String,
+    pub account_id: String,
+    pub cors: Option<Cors>,
+    pub router: Router,
+    /// By route key.
+    pub targets: BTreeMap<String, Target>,
+}
+
+impl Api {
+    /// Answers one request.
+    pub async fn handle(&self, req: Request, host: &str) -> Response {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let mut res = self.answer(&req, host, &request_id).await;
+        if let Some(cors) = &self.cors {
+            if !cors::is_preflight(&req) {
+                res = cors::decorate(cors, &req, res);
+            }
+        }
+        res.headers.push(("apigw-requestid".into(), request_id));
+        res
+    }
+
+    async fn answer(&self, req: &Request, host: &str, request_id: &str) -> Response {
+        if let Some(cors) = &self.cors {
+            if cors::is_preflight(req) {
+                return cors::preflight(cors, req);
+            }
+        }
+        let Some(matched) = self.router.select(&req.method, &req.path) else { return Response::not_found() };
+        let function = match self.targets.get(&matched.route_key) {
+            Some(Target::Function(f)) => f.clone(),
+            Some(Target::Unavailable(why)) => {
+                println!("{} | {} {}: {why}", self.name, req.method, req.path);
+                return Response::internal_error();
+            }
+            None => return Response::not_found(),
+        };
+        let ctx = event::Context {
+            api_id: self.id.clone(),
+            account_id: self.account_id.clone(),
+            stage: "$default".into(),
+            domain_name: host.to_string(),
+            route_key: matched.route_key,
+            path_parameters: matched.path_parameters,
+            request_id: request_id.to_string(),
+            time: chrono::Utc::now(),
+        };
+        let payload = event::event(req, &ctx).to_string().into_bytes();
+        match tokio::time::timeout(INTEGRATION_TIMEOUT, function.invoke(payload)).await {
+            Ok(Ok(output)) => event::response(&output),
+            Ok(Err(InvokeError::Timeout)) | Err(_) => Response::unavailable(),
+            Ok(Err(InvokeError::Function(_) | InvokeError::Crashed(_))) => Response::internal_error(),
+        }
+    }
+}
+
+/// Serves `api` on `listener` until dropped.
+pub async fn serve(api: Arc<Api>, listener: tokio::net::TcpListener) {
+    http::serve(listener, move |req: Incomingish| {
+        let api = api.clone();
+        async move {
+            let started = std::time::Instant::now();
+            let host = req.headers.iter().find(|(k, _)| k == "host").map(|(_, v)| v.clone()).unwrap_or_default();
+            let request = Request {
+                method: req.method,
+                path: req.path,
+                query: req.query,
+                headers: req.headers,
+                body: req.body,
+                source_ip: req.peer.ip().to_string(),
+            };
+            let line = format!("{} {}", request.method, request.path);
+            let res = api.handle(request, &host).await;
+            println!("{} | {line} -> {} ({} ms)", api.name, res.status, started.elapsed().as_millis());
+            http::response(res.status, &res.headers, res.body)
+        }
+    })
+    .await
+}

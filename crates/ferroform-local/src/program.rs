@@ -1,0 +1,115 @@
+//! Where a function's or a task's local program comes from. A `Code::cargo_bin` function runs its binary
+//! built natively for this machine (not the Lambda zip); an image-based function or a Fargate container
+//! declares its program in the stack:
+//!
+//! ```ignore
+//! ferroform::local::container(worker.task_definition.address(), "worker", LocalProgram::cargo_bin("pedidos-worker"));
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+/// A program to run on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalProgram {
+    /// A binary of this workspace, built with `cargo build` for this machine.
+    CargoBin { bin: String, package: Option<String> },
+    /// An executable and its arguments.
+    Command { program: PathBuf, args: Vec<String> },
+}
+
+impl LocalProgram {
+    pub fn cargo_bin(bin: impl Into<String>) -> LocalProgram {
+        LocalProgram::CargoBin { bin: bin.into(), package: None }
+    }
+    /// The package holding the binary (for `cargo_bin`).
+    pub fn package(self, package: impl Into<String>) -> LocalProgram {
+        match self {
+            LocalProgram::CargoBin { bin, .. } => LocalProgram::CargoBin { bin, package: Some(package.into()) },
+            other => other,
+        }
+    }
+    pub fn command(program: impl Into<PathBuf>, args: &[&str]) -> LocalProgram {
+        LocalProgram::Command { program: program.into(), args: args.iter().map(|a| a.to_string()).collect() }
+    }
+
+    /// Builds it when needed; the executable and its arguments. Blocking (runs cargo).
+    pub fn prepare(&self) -> Result<(PathBuf, Vec<String>), String> {
+        match self {
+            LocalProgram::CargoBin { bin, package } => Ok((build_native(bin, package.as_deref(), None)?, Vec::new())),
+            LocalProgram::Command { program, args } => Ok((program.clone(), args.clone())),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            LocalProgram::CargoBin { bin, .. } => format!("cargo binary `{bin}`"),
+            LocalProgram::Command { program, .. } => program.display().to_string(),
+        }
+    }
+}
+
+/// What the stack declared to run where: (resource address, container name or `None` for a function).
+type Declared = Mutex<Vec<(String, Option<String>, LocalProgram)>>;
+
+fn declared() -> &'static Declared {
+    static DECLARED: OnceLock<Declared> = OnceLock::new();
+    DECLARED.get_or_init(Default::default)
+}
+
+/// Declares the local program of container `container` of the task definition at `task_definition_address`.
+pub fn container(task_definition_address: &str, container: &str, program: LocalProgram) {
+    if let Ok(mut d) = declared().lock() {
+        d.retain(|(a, c, _)| !(a == task_definition_address && c.as_deref() == Some(container)));
+        d.push((task_definition_address.to_string(), Some(container.to_string()), program));
+    }
+}
+
+/// Declares the local program of the function at `function_address` (for image-based functions).
+pub fn function(function_address: &str, program: LocalProgram) {
+    if let Ok(mut d) = declared().lock() {
+        d.retain(|(a, c, _)| !(a == function_address && c.is_none()));
+        d.push((function_address.to_string(), None, program));
+    }
+}
+
+/// The program declared for a resource (and container).
+pub fn declared_for(address: &str, container: Option<&str>) -> Option<LocalProgram> {
+    declared().lock().ok()?.iter().find(|(a, c, _)| a == address && c.as_deref() == container).map(|(_, _, p)| p.clone())
+}
+
+/// The directory holding `Cargo.lock`, from the current directory up.
+pub fn workspace_root() -> Result<PathBuf, String> {
+    let cwd = std::env::current_dir().map_err(|e| format!("no current directory: {e}"))?;
+    cwd.ancestors()
+        .find(|d| d.join("Cargo.lock").is_file())
+        .map(Path::to_path_buf)
+        .ok_or_else(|| format!("no cargo workspace at or above {}", cwd.display()))
+}
+
+/// `cargo build --bin BIN [-p PACKAGE]` for this machine; the executable's path.
+pub fn build_native(bin: &str, package: Option<&str>, workspace: Option<&Path>) -> Result<PathBuf, String> {
+    let root = match workspace {
+        Some(w) => w.to_path_buf(),
+        None => workspace_root()?,
+    };
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&root).args(["build", "--bin", bin, "--message-format=json-render-diagnostics"]);
+    if let Some(p) = package {
+        cmd.args(["-p", p]);
+    }
+    cmd.stderr(std::process::Stdio::inherit());
+    let out = cmd.output().map_err(|e| format!("can't run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("`cargo build --bin {bin}` exited with {}", out.status));
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == bin)
+        .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .next_back()
+        .ok_or_else(|| format!("cargo built no executable named `{bin}`"))
+}

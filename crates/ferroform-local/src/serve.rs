@@ -1,0 +1,395 @@
+//! `serve`: the stack's HTTP APIs, functions and tasks as local processes against the emulator, from the
+//! stack's declarations and state and each function's configuration as deployed.
+
+use crate::gateway::{self, Api, Target};
+use crate::program::{self, LocalProgram};
+use crate::router::Router;
+use crate::runtime::{Function, FunctionSpec};
+use crate::tasks::{ContainerRun, TaskDef, TaskRunner};
+use anyhow::{bail, Context as _};
+use ferroform_aws::apigatewayv2::Cors;
+use ferroform_aws::ecs::Container;
+use ferroform_aws::lambda::{CargoBin, Code};
+use ferroform_core::state::ResourceState;
+use ferroform_core::{Stack, State};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The first API's port; the next APIs take the following ones.
+    pub port: u16,
+    /// Instances per function at most.
+    pub max_instances: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions { port: 8080, max_instances: 8 }
+    }
+}
+
+/// `Ok(endpoint)` when the AWS SDK points at an emulator on this machine; else why `serve` refuses.
+pub fn local_endpoint() -> anyhow::Result<String> {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").ok();
+    check_local(endpoint.as_deref())?;
+    Ok(endpoint.unwrap_or_default())
+}
+
+fn check_local(endpoint: Option<&str>) -> anyhow::Result<()> {
+    let Some(endpoint) = endpoint.filter(|e| !e.trim().is_empty()) else {
+        bail!(
+            "serve runs a stack against the local emulator only, and AWS_ENDPOINT_URL is not set: the processes it starts \
+             would call real AWS with your credentials. Point it at the emulator (`scripts/deploy-local serve`, or \
+             `source .ferroform/emulator.env`)"
+        )
+    };
+    let host = endpoint.split("://").nth(1).unwrap_or(endpoint).split('/').next().unwrap_or_default();
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host),
+    };
+    if !matches!(host, "localhost" | "::1") && !host.starts_with("127.") {
+        bail!(
+            "serve runs a stack against the local emulator only, and AWS_ENDPOINT_URL={endpoint} is not on this machine: \
+             the processes it starts would act on that endpoint's real resources"
+        );
+    }
+    Ok(())
+}
+
+fn of_type<'a>(state: &'a State, type_name: &'a str) -> impl Iterator<Item = (&'a String, &'a ResourceState)> + 'a {
+    state.resources.iter().filter(move |(_, r)| r.type_name == type_name)
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(String::from)
+}
+
+/// `...:function:NAME[:qualifier]` inside a function ARN or an invoke ARN.
+fn function_name_of(uri: &str) -> Option<String> {
+    let rest = uri.split(":function:").nth(1)?;
+    Some(rest.split(['/', ':']).next()?.to_string())
+}
+
+/// The environment every process gets from `serve`: the emulator's endpoints and credentials, the region,
+/// and what a program needs to run at all.
+fn base_env(region: &str) -> BTreeMap<String, String> {
+    let mut env: BTreeMap<String, String> = std::env::vars()
+        .filter(|(k, _)| {
+            k.starts_with("AWS_ENDPOINT_URL")
+                || matches!(
+                    k.as_str(),
+                    "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" | "AWS_SESSION_TOKEN" | "PATH" | "HOME" | "TMPDIR" | "RUST_BACKTRACE"
+                )
+        })
+        .collect();
+    env.insert("AWS_REGION".into(), region.into());
+    env.insert("AWS_DEFAULT_REGION".into(), region.into());
+    env
+}
+
+/// The local program of a declared function: its cargo binary, or what the stack declared for it.
+fn function_program(stack: &Stack, address: &str) -> Result<LocalProgram, String> {
+    if let Some(p) = program::declared_for(address, None) {
+        return Ok(p);
+    }
+    let declared =
+        stack.resources().iter().find(|d| d.address == address).ok_or_else(|| format!("{address} is not in the stack's code"))?;
+    let code: Code = serde_json::from_value(declared.inputs["code"].clone()).map_err(|e| format!("{address}: its code: {e}"))?;
+    match &code {
+        Code::Zip { .. } => CargoBin::declared()
+            .into_iter()
+            .find(|(_, c)| *c == code)
+            .map(|(bin, _)| LocalProgram::CargoBin { bin: bin.bin_name().to_string(), package: bin.package_name().map(String::from) })
+            .ok_or_else(|| "a zip not built from a cargo binary: declare its program with ferroform::local::function(..)".to_string()),
+        Code::Image { uri } => Err(format!(
+            "an image ({uri}): declare its local program with ferroform::local::function(\"{address}\", LocalProgram::cargo_bin(..))"
+        )),
+        Code::Unavailable { error } => Err(error.clone()),
+    }
+}
+
+/// Where the processes `serve` starts are pointed: the emulator's SDK configuration (what `serve` itself
+/// calls) and the environment every child gets (endpoint, credentials, region, PATH).
+#[derive(Debug, Clone)]
+pub struct Emulator {
+    pub sdk: aws_config::SdkConfig,
+    pub env: BTreeMap<String, String>,
+}
+
+impl Emulator {
+    /// From this process's environment; refused unless `AWS_ENDPOINT_URL` is on this machine.
+    pub async fn from_env() -> anyhow::Result<Emulator> {
+        local_endpoint()?;
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let region = sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+        Ok(Emulator { sdk, env: base_env(&region) })
+    }
+
+    /// An SDK configuration and the children's environment (`AWS_ENDPOINT_URL`, credentials, `AWS_REGION`);
+    /// PATH and HOME are added from this process.
+    pub fn new(sdk: aws_config::SdkConfig, env: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<Emulator> {
+        let env: BTreeMap<String, String> = env.into_iter().collect();
+        check_local(env.get("AWS_ENDPOINT_URL").map(String::as_str))?;
+        let mut all: BTreeMap<String, String> =
+            std::env::vars().filter(|(k, _)| matches!(k.as_str(), "PATH" | "HOME" | "TMPDIR" | "RUST_BACKTRACE")).collect();
+        all.extend(env);
+        Ok(Emulator { sdk, env: all })
+    }
+}
+
+/// Runs until `stop` turns true: [`start`], print where, wait.
+pub async fn serve(stack: &Stack, state: State, opts: ServeOptions, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let emulator = Emulator::from_env().await?;
+    let served = start(stack, &state, &emulator, &opts, stop.clone()).await?;
+    println!("Serving; Ctrl-C stops every process.");
+    served.wait(stop).await;
+    Ok(())
+}
+
+/// What [`start`] started.
+pub struct Served {
+    /// Each API: its address in the stack, its name, where it listens.
+    pub apis: Vec<(String, String, std::net::SocketAddr)>,
+    servers: Vec<tokio::task::JoinHandle<()>>,
+    tasks: tokio::task::JoinHandle<()>,
+}
+
+impl Served {
+    /// The local URL of the API at `address` in the stack.
+    pub fn url(&self, address: &str) -> Option<String> {
+        self.apis.iter().find(|(a, _, _)| a == address).map(|(_, _, addr)| format!("http://{addr}"))
+    }
+
+    /// Until `stop` turns true; then every listener closes and every process is killed.
+    pub async fn wait(self, mut stop: watch::Receiver<bool>) {
+        while !*stop.borrow() {
+            if stop.changed().await.is_err() {
+                break;
+            }
+        }
+        for s in &self.servers {
+            s.abort();
+        }
+        self.tasks.abort();
+        // Instances and task processes watch `stop` too and are killed; give them a moment.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Builds the functions' and containers' programs, opens a listener per API (from `opts.port` up; 0 for
+/// any free port) and starts the task runner. Processes stop when `stop` turns true.
+pub async fn start(
+    stack: &Stack,
+    state: &State,
+    emulator: &Emulator,
+    opts: &ServeOptions,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<Served> {
+    if state.resources.is_empty() {
+        bail!("stack `{}` has no state yet: apply it to the emulator first (`scripts/deploy-local`)", stack.name());
+    }
+    if state.stack != stack.name() {
+        bail!("the state is stack `{}`'s, not `{}`'s: pass this stack's --state", state.stack, stack.name());
+    }
+    let aws = &emulator.sdk;
+    let lambda = aws_sdk_lambda::Client::new(aws);
+    let logs = aws_sdk_cloudwatchlogs::Client::new(aws);
+    let ecs = aws_sdk_ecs::Client::new(aws);
+    let env = emulator.env.clone();
+    let account_id = state.account.as_ref().map(|a| a.account.clone()).unwrap_or_else(|| "123456789012".into());
+
+    // Integrations by target (`integrations/ID`): the function they call.
+    let mut integration_function: BTreeMap<String, String> = BTreeMap::new();
+    for (_, r) in of_type(state, "aws_apigatewayv2_integration") {
+        if let (Some(target), Some(name)) =
+            (text(&r.outputs, "target"), text(&r.inputs, "integration_uri").as_deref().and_then(function_name_of))
+        {
+            integration_function.insert(target, name);
+        }
+    }
+    let function_addresses: BTreeMap<String, String> =
+        of_type(state, "aws_lambda_function").filter_map(|(a, r)| Some((text(&r.inputs, "name")?, a.clone()))).collect();
+
+    // Functions, once each, with their deployed configuration and native build.
+    let mut functions: BTreeMap<String, Target> = BTreeMap::new();
+    for name in integration_function.values() {
+        if functions.contains_key(name) {
+            continue;
+        }
+        let target = match prepare_function(stack, name, function_addresses.get(name), &lambda, &env, &logs, opts, stop.clone()).await {
+            Ok(f) => Target::Function(f),
+            Err(why) => {
+                println!("function {name} can't run here: {why}");
+                Target::Unavailable(why)
+            }
+        };
+        functions.insert(name.clone(), target);
+    }
+
+    let mut servers = Vec::new();
+    let mut apis = Vec::new();
+    let mut port = opts.port;
+    for (address, r) in of_type(state, "aws_apigatewayv2_api") {
+        let id = text(&r.outputs, "id").or_else(|| r.id.clone()).unwrap_or_default();
+        let name = text(&r.inputs, "name").unwrap_or_else(|| address.clone());
+        let cors: Option<Cors> =
+            r.inputs.get("cors").cloned().and_then(|c| serde_json::from_value(c).ok()).filter(|c: &Cors| *c != Cors::none());
+        let mut router = Router::default();
+        let mut targets = BTreeMap::new();
+        for (_, route) in
+            of_type(state, "aws_apigatewayv2_route").filter(|(_, rt)| text(&rt.inputs, "api_id").as_deref() == Some(id.as_str()))
+        {
+            let Some(key) = text(&route.inputs, "route_key") else { continue };
+            if let Err(e) = router.add(&key) {
+                println!("api {name}: {e}");
+                continue;
+            }
+            let target = text(&route.inputs, "target")
+                .and_then(|t| integration_function.get(&t))
+                .and_then(|f| functions.get(f).cloned())
+                .unwrap_or_else(|| Target::Unavailable(format!("route `{key}` has no Lambda integration this stack declares")));
+            targets.insert(key, target);
+        }
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .with_context(|| format!("can't listen on 127.0.0.1:{port} for API {name} (in use? pass --port)"))?;
+        let local = listener.local_addr()?;
+        println!("API {name} ({address}): http://{local}");
+        for key in targets.keys() {
+            println!("  {key}");
+        }
+        apis.push((address.clone(), name.clone(), local));
+        let api = Arc::new(Api { id, name, account_id: account_id.clone(), cors, router, targets });
+        servers.push(tokio::spawn(gateway::serve(api, listener)));
+        if port != 0 {
+            port = port.checked_add(1).context("out of ports")?;
+        }
+    }
+
+    let runner = Arc::new(TaskRunner {
+        ecs,
+        logs: logs.clone(),
+        clusters: of_type(state, "aws_ecs_cluster").filter_map(|(_, r)| text(&r.outputs, "arn")).collect(),
+        definitions: task_definitions(state).await,
+        base_env: env,
+    });
+    for def in &runner.definitions {
+        for c in &def.containers {
+            match &c.program {
+                Ok((p, _)) => println!("task {} container {}: runs {}", def.arn, c.name, p.display()),
+                Err(why) => println!("task {} container {}: can't run here: {why}", def.arn, c.name),
+            }
+        }
+    }
+    let tasks = tokio::spawn(runner.run(stop.clone()));
+    Ok(Served { apis, servers, tasks })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn prepare_function(
+    stack: &Stack,
+    name: &str,
+    address: Option<&String>,
+    lambda: &aws_sdk_lambda::Client,
+    env: &BTreeMap<String, String>,
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    opts: &ServeOptions,
+    stop: watch::Receiver<bool>,
+) -> Result<Arc<Function>, String> {
+    let address = address.ok_or_else(|| "not a function of this stack".to_string())?;
+    let program = function_program(stack, address)?;
+    let config = lambda
+        .get_function_configuration()
+        .function_name(name)
+        .send()
+        .await
+        .map_err(|e| format!("GetFunctionConfiguration: {}", aws_sdk_lambda::error::DisplayErrorContext(&e)))?;
+    let p = program.clone();
+    let (exe, _args) = tokio::task::spawn_blocking(move || p.prepare()).await.map_err(|e| e.to_string())??;
+    let memory = config.memory_size.unwrap_or(128);
+    let timeout = Duration::from_secs(u64::try_from(config.timeout.unwrap_or(3)).unwrap_or(3));
+    let log_group = config.logging_config.as_ref().and_then(|l| l.log_group.clone()).unwrap_or_else(|| format!("/aws/lambda/{name}"));
+    let mut vars = env.clone();
+    vars.extend(config.environment.and_then(|e| e.variables).unwrap_or_default());
+    vars.insert("AWS_LAMBDA_FUNCTION_NAME".into(), name.into());
+    vars.insert("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), memory.to_string());
+    vars.insert("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into());
+    vars.insert("AWS_LAMBDA_LOG_GROUP_NAME".into(), log_group.clone());
+    vars.insert("AWS_EXECUTION_ENV".into(), "AWS_Lambda_provided.al2023".into());
+    let arn = config.function_arn.unwrap_or_default();
+    println!("function {name}: {} ({} MB, {} s timeout, logs {log_group})", exe.display(), memory, timeout.as_secs());
+    let spec = FunctionSpec {
+        name: name.into(),
+        arn,
+        program: exe,
+        env: vars,
+        timeout,
+        max_instances: opts.max_instances,
+        log_group: Some(log_group),
+    };
+    Ok(Function::new(spec, Some(logs.clone()), stop))
+}
+
+/// The stack's task definitions as applied, with each container's local program (built now).
+async fn task_definitions(state: &State) -> Vec<TaskDef> {
+    let mut defs = Vec::new();
+    for (address, r) in of_type(state, "aws_ecs_task_definition") {
+        let Some(arn) = text(&r.outputs, "arn") else { continue };
+        let containers: Vec<Container> =
+            r.inputs.get("containers").cloned().and_then(|c| serde_json::from_value(c).ok()).unwrap_or_default();
+        let mut runs = Vec::new();
+        for c in containers {
+            let program = match program::declared_for(address, Some(&c.name)) {
+                Some(p) => tokio::task::spawn_blocking(move || p.prepare()).await.unwrap_or_else(|e| Err(e.to_string())),
+                None => Err(format!(
+                    "image {} has no local program: declare one with ferroform::local::container(\"{address}\", \"{}\", LocalProgram::cargo_bin(..))",
+                    c.image, c.name
+                )),
+            };
+            runs.push(ContainerRun {
+                name: c.name.clone(),
+                essential: c.essential,
+                program,
+                env: c.environment.clone(),
+                logs: c.logs.as_ref().map(|l| (l.group.clone(), l.stream_prefix.clone())),
+            });
+        }
+        defs.push(TaskDef { arn, containers: runs });
+    }
+    defs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_endpoints_on_this_machine_are_served() {
+        for ok in ["http://127.0.0.1:5000", "http://localhost:4566/", "http://[::1]:5000", "http://127.0.0.2:1"] {
+            assert!(check_local(Some(ok)).is_ok(), "{ok}");
+        }
+        for refused in ["https://dynamodb.us-east-1.amazonaws.com", "http://10.0.0.5:4566", "http://localhost.evil.com:80"] {
+            let e = check_local(Some(refused)).unwrap_err().to_string();
+            assert!(e.contains("is not on this machine"), "{e}");
+        }
+        assert!(check_local(None).unwrap_err().to_string().contains("AWS_ENDPOINT_URL is not set"));
+    }
+
+    #[test]
+    fn function_names_from_arns() {
+        assert_eq!(function_name_of("arn:aws:lambda:us-east-1:123:function:pedidos-api").as_deref(), Some("pedidos-api"));
+        assert_eq!(
+            function_name_of(
+                "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123:function:f/invocations"
+            )
+            .as_deref(),
+            Some("f")
+        );
+        assert_eq!(function_name_of("https://example.com"), None);
+    }
+}
