@@ -38,6 +38,8 @@ pub struct Faults {
     pub role_propagation: Option<Duration>,
     /// Seed of the fault choice, so a failing run can be replayed.
     pub seed: u64,
+    /// Operations (`GetAccountAuthorizationDetails`) answered AccessDenied, as for a least-privilege role.
+    pub deny: Vec<String>,
 }
 
 impl Faults {
@@ -146,7 +148,7 @@ impl FaultProxy {
     /// How many of the injected faults were drawn at random (throttles, 5xx, drops): all but the young-role
     /// refusals, which come from `role_propagation`, not from the rate.
     pub fn random_injected(&self) -> usize {
-        self.injected().into_iter().filter(|(kind, _)| kind != ROLE_NOT_ASSUMABLE).map(|(_, n)| n).sum()
+        self.injected().into_iter().filter(|(kind, _)| kind != ROLE_NOT_ASSUMABLE && kind != DENIED).map(|(_, n)| n).sum()
     }
 
     pub fn reset(&self) {
@@ -169,6 +171,9 @@ impl FaultProxy {
         }
     }
 }
+
+/// The kind [`FaultProxy::injected`] counts a call refused by [`Faults::deny`] under.
+pub const DENIED: &str = "denied";
 
 /// The kind [`FaultProxy::injected`] counts a Lambda create refused for a young role under.
 pub const ROLE_NOT_ASSUMABLE: &str = "role-not-assumable";
@@ -317,6 +322,11 @@ async fn handle(
     let faults = shared.faults.lock().map(|f| f.clone()).unwrap_or_default();
     if !faults.latency.is_zero() {
         tokio::time::sleep(faults.latency).await;
+    }
+
+    if faults.deny.iter().any(|d| op.rsplit(['.', ':']).next() == Some(d.as_str())) {
+        count(&shared, &op, DENIED);
+        return Ok(error_reply(403, "AccessDenied", &format!("not authorized to perform {op}"), &parts.headers, &body));
     }
 
     // IAM eventual consistency: a young role can't be assumed by Lambda yet.

@@ -384,3 +384,33 @@ async fn settings_removed_from_the_code_go_back_to_iams_defaults() -> anyhow::Re
     h.destroy(&mk(false)).await?;
     Ok(())
 }
+
+/// Least privilege: a plan role denied `iam:GetAccountAuthorizationDetails` (it lists the whole account)
+/// still plans, reading the stack's roles one by one, and still sees drift.
+#[tokio::test]
+async fn roles_are_read_one_by_one_when_the_account_listing_is_denied() -> anyhow::Result<()> {
+    use ferroform_testkit::proxy::{FaultProxy, Faults, DENIED};
+    let (h, _calls) = harness().await?;
+    let roles = |desc: &str| {
+        let mut s = Stack::new("leastpriv");
+        for i in 0..3 {
+            s.add(&format!("r{i}"), Role::for_service("lambda.amazonaws.com").description(desc).inline_policy("read", read_policy()));
+        }
+        s
+    };
+    h.apply(&roles("v1")).await?;
+    let proxy =
+        FaultProxy::start(&h.account.endpoint, Faults { deny: vec!["GetAccountAuthorizationDetails".into()], ..Faults::none() }).await?;
+    h.contexts.insert(ferroform_aws::Aws::from_config(h.account.config_via(proxy.endpoint())));
+    let plan = h.plan(&roles("v1")).await?;
+    assert!(!plan.has_changes(), "{}", plan.render(false));
+    assert_eq!(proxy.injected().get(DENIED), Some(&1), "the listing was tried once and denied: {:?}", proxy.calls());
+    assert!(proxy.calls().iter().filter(|c| c.ends_with("GetRole")).count() >= 3, "{:?}", proxy.calls());
+    // Drift made behind the engine's back is still seen.
+    let iam = aws_sdk_iam::Client::new(&h.account.config);
+    let name = h.engine().state("leastpriv").await?.resources["r1"].id.clone().unwrap_or_default();
+    iam.update_role().role_name(&name).description("changed by hand").send().await?;
+    let plan = h.plan(&roles("v1")).await?;
+    assert_eq!(change(&plan, "r1"), (Action::Update, vec!["description".to_string()]), "{}", plan.render(false));
+    Ok(())
+}
