@@ -61,6 +61,30 @@ fn main() -> anyhow::Result<()> {
             "  Terraform's AWS provider, for comparison: ~{terraform_calls:.0} calls ({TERRAFORM_CALLS_PER_RESOURCE} per resource), >= {terraform_time:.2}s at 10 at a time"
         );
         println!("  calls by operation: {}", by_op.iter().map(|(op, n)| format!("{op} x{n}")).collect::<Vec<_>>().join(", "));
+
+        // The same plan in an account that holds many unrelated roles: the one-call listing of the account
+        // (GetAccountAuthorizationDetails) grows with the account, the one-by-one reads a least-privilege
+        // plan role falls back to grow with the stack.
+        let unrelated = if full { 1000 } else { 20 };
+        let iam = aws_sdk_iam::Client::new(&account.config);
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+        for i in 0..unrelated {
+            iam.create_role().role_name(format!("unrelated-{i}")).assume_role_policy_document(trust).send().await?;
+        }
+        for (label, deny) in [("account listing", vec![]), ("listing denied, one by one", vec!["GetAccountAuthorizationDetails".to_string()])] {
+            proxy.set_faults(Faults { latency, deny, ..Faults::none() });
+            proxy.reset();
+            let t = Instant::now();
+            let plan = engine.plan(&stack, &PlanOptions::default()).await?;
+            let took = t.elapsed();
+            anyhow::ensure!(!plan.has_changes(), "{label}: the plan has changes:\n{}", plan.render(false));
+            let iam_calls = proxy.calls().iter().filter(|c| c.starts_with("iam.")).count();
+            println!(
+                "  with {unrelated} unrelated roles in the account, {label}: {} calls ({iam_calls} to IAM), {:.2}s",
+                proxy.calls().len(),
+                took.as_secs_f64()
+            );
+        }
         proxy.set_faults(Faults::none());
         engine.destroy(&stack).await?;
         anyhow::Ok(())
