@@ -104,3 +104,69 @@ pub async fn serve(api: Arc<Api>, listener: tokio::net::TcpListener) {
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::FunctionSpec;
+    use crate::testing;
+
+    async fn api(dir: &std::path::Path, stop: tokio::sync::watch::Receiver<bool>) -> Api {
+        let spec = FunctionSpec {
+            name: "f".into(),
+            arn: "arn:aws:lambda:us-east-1:123456789012:function:f".into(),
+            program: testing::script(dir),
+            env: testing::env(&[]),
+            timeout: Duration::from_secs(1),
+            max_instances: 2,
+            log_group: None,
+        };
+        let f = Function::new(spec, None, stop);
+        let keys = ["GET /items", "POST /items/{id}", "GET /broken"];
+        let mut targets: BTreeMap<String, Target> = keys.iter().map(|k| (k.to_string(), Target::Function(f.clone()))).collect();
+        targets.insert("GET /broken".into(), Target::Unavailable("no program".into()));
+        Api {
+            id: "abc".into(),
+            name: "api".into(),
+            account_id: "123456789012".into(),
+            cors: Some(Cors::builder().origins(["http://localhost:3000"]).methods(["GET", "POST"])),
+            router: Router::new(&keys).unwrap(),
+            targets,
+        }
+    }
+
+    fn req(method: &str, path: &str, body: &str, headers: &[(&str, &str)]) -> Request {
+        Request {
+            method: method.into(),
+            path: path.into(),
+            body: body.as_bytes().to_vec(),
+            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            source_ip: "127.0.0.1".into(),
+            ..Request::default()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_gateway_answers_as_api_gateway() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+        let api = api(dir.path(), stop).await;
+        let ok = api.handle(req("GET", "/items", "", &[("origin", "http://localhost:3000")]), "localhost").await;
+        assert_eq!(ok.status, 200);
+        assert_eq!(ok.header("access-control-allow-origin"), Some("http://localhost:3000"));
+        assert!(ok.header("apigw-requestid").is_some());
+        let missing = api.handle(req("GET", "/nothing", "", &[]), "localhost").await;
+        assert_eq!((missing.status, missing.body.as_slice()), (404, br#"{"message":"Not Found"}"#.as_slice()));
+        let failed = api.handle(req("POST", "/items/1", "fail", &[("content-type", "text/plain")]), "localhost").await;
+        assert_eq!((failed.status, failed.body.as_slice()), (500, br#"{"message":"Internal Server Error"}"#.as_slice()));
+        let unavailable = api.handle(req("GET", "/broken", "", &[]), "localhost").await;
+        assert_eq!(unavailable.status, 500);
+        let slow = api.handle(req("POST", "/items/1", "sleep", &[("content-type", "text/plain")]), "localhost").await;
+        assert_eq!((slow.status, slow.body.as_slice()), (503, br#"{"message":"Service Unavailable"}"#.as_slice()));
+        let preflight = api
+            .handle(req("OPTIONS", "/items", "", &[("origin", "http://localhost:3000"), ("access-control-request-method", "GET")]), "h")
+            .await;
+        assert_eq!(preflight.status, 204);
+        assert_eq!(preflight.header("access-control-allow-methods"), Some("GET,POST"));
+    }
+}

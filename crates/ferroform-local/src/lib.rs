@@ -16,6 +16,8 @@ pub mod router;
 pub mod runtime;
 pub mod serve;
 pub mod tasks;
+#[cfg(test)]
+mod testing;
 
 pub use program::{container, function, LocalProgram};
 pub use serve::{local_endpoint, serve, start, Emulator, ServeOptions, Served};

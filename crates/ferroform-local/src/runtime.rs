@@ -185,6 +185,7 @@ impl Function {
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
+            .process_group(0)
             .kill_on_drop(true);
         let mut child = match cmd.spawn() {
             Ok(c) => c,
@@ -238,14 +239,14 @@ impl Function {
                         log.line(&format!("{} Task timed out after {:.2} seconds", f.id, spec.timeout.as_secs_f64()));
                         let _ = f.reply.send(Err(InvokeError::Timeout));
                         self.done_one();
-                        let _ = child.kill().await;
+                        kill_group(&mut child).await;
                         break "timed out".to_string();
                     }
                 }
                 _ = deadline_rx.changed() => {}
                 _ = stop.changed() => {
                     if *stop.borrow() {
-                        let _ = child.kill().await;
+                        kill_group(&mut child).await;
                         break "serving stopped".to_string();
                     }
                 }
@@ -272,6 +273,15 @@ impl Function {
             c.busy = c.busy.saturating_sub(1);
         }
     }
+}
+
+/// Kills a process started in a group of its own and everything it started (a shell's children too).
+pub(crate) async fn kill_group(child: &mut tokio::process::Child) {
+    if let Some(pid) = child.id() {
+        // No unsafe here (no libc::kill): kill(1) signals the group.
+        let _ = tokio::process::Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).status().await;
+    }
+    let _ = child.kill().await;
 }
 
 /// One running instance: what it is working on.
@@ -378,5 +388,108 @@ impl Instance {
         }
         let _ = self.deadline.send(Some(deadline));
         http::response(200, &headers, inv.payload)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing;
+
+    fn spec(dir: &std::path::Path, timeout: Duration, max: usize, env: &[(&str, &str)]) -> FunctionSpec {
+        FunctionSpec {
+            name: "f".into(),
+            arn: "arn:aws:lambda:us-east-1:123456789012:function:f".into(),
+            program: testing::script(dir),
+            env: testing::env(env),
+            timeout,
+            max_instances: max,
+            log_group: None,
+        }
+    }
+
+    fn body(out: &[u8]) -> String {
+        let v: serde_json::Value = serde_json::from_slice(out).unwrap();
+        v["body"].as_str().unwrap().to_string()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn answers_errors_and_the_next_invocation_headers() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_stop_tx, stop) = watch::channel(false);
+        let f = Function::new(spec(dir.path(), Duration::from_secs(60), 1, &[]), None, stop);
+        let out = body(&f.invoke(b"{\"hello\":1}".to_vec()).await.unwrap());
+        let parts: Vec<&str> = out.split(' ').collect();
+        assert_eq!(parts[1], "arn:aws:lambda:us-east-1:123456789012:function:f");
+        let deadline: u128 = parts[2].parse().unwrap();
+        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis();
+        assert!(deadline > now && deadline <= now + 60_000, "{deadline} vs {now}");
+        let err = f.invoke(b"\"fail\"".to_vec()).await.unwrap_err();
+        assert_eq!(err, InvokeError::Function(json!({"errorMessage": "boom", "errorType": "Boom"})));
+        // The same instance answers again (a handler error does not end it).
+        let again = body(&f.invoke(b"{}".to_vec()).await.unwrap());
+        assert_eq!(again.split(' ').next(), Some(parts[0]));
+        assert_eq!(f.instances(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_timeout_kills_the_instance_and_a_fresh_one_takes_the_next_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_stop_tx, stop) = watch::channel(false);
+        let f = Function::new(spec(dir.path(), Duration::from_secs(1), 1, &[]), None, stop);
+        let first = body(&f.invoke(b"{}".to_vec()).await.unwrap());
+        assert_eq!(f.invoke(b"\"sleep\"".to_vec()).await.unwrap_err(), InvokeError::Timeout);
+        let after = body(&f.invoke(b"{}".to_vec()).await.unwrap());
+        assert_ne!(first.split(' ').next(), after.split(' ').next(), "another process");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_init_error_fails_the_call_with_its_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_stop_tx, stop) = watch::channel(false);
+        let f = Function::new(spec(dir.path(), Duration::from_secs(60), 1, &[("INIT_FAIL", "1")]), None, stop);
+        let InvokeError::Crashed(why) = f.invoke(b"{}".to_vec()).await.unwrap_err() else { panic!() };
+        assert!(why.contains("init error") && why.contains("bad config"), "{why}");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn concurrent_calls_run_in_parallel_instances_up_to_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let go = dir.path().join("go");
+        let go_env = go.to_string_lossy().into_owned();
+        let (_stop_tx, stop) = watch::channel(false);
+        let f = Function::new(spec(dir.path(), Duration::from_secs(120), 3, &[("GO", &go_env)]), None, stop);
+        let calls: Vec<_> = (0..4)
+            .map(|_| {
+                let f = f.clone();
+                tokio::spawn(async move { f.invoke(b"\"wait\"".to_vec()).await })
+            })
+            .collect();
+        // Three are held inside three instances; the fourth waits for one of them.
+        while f.counts.lock().map(|c| c.busy).unwrap() < 3 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(f.instances(), 3);
+        assert_eq!(f.counts.lock().map(|c| c.queued).unwrap(), 1);
+        std::fs::write(&go, "").unwrap();
+        let mut pids = std::collections::BTreeSet::new();
+        for c in calls {
+            pids.insert(body(&c.await.unwrap().unwrap()).split(' ').next().unwrap().to_string());
+        }
+        assert_eq!(pids.len(), 3, "{pids:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn stopping_kills_every_instance() {
+        let dir = tempfile::tempdir().unwrap();
+        let (stop_tx, stop) = watch::channel(false);
+        let f = Function::new(spec(dir.path(), Duration::from_secs(60), 2, &[]), None, stop);
+        let pid: i32 = body(&f.invoke(b"{}".to_vec()).await.unwrap()).split(' ').next().unwrap().parse().unwrap();
+        stop_tx.send(true).unwrap();
+        while f.instances() > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The process is gone (reaped by the instance): no such pid in /proc.
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
     }
 }

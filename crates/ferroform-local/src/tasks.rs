@@ -147,6 +147,7 @@ impl TaskRunner {
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
+                .process_group(0)
                 .kill_on_drop(true);
             match cmd.spawn() {
                 Ok(mut child) => {
