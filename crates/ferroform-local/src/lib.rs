@@ -6,6 +6,7 @@
 //!
 //! The engine and the AWS resources know nothing of this crate; the command line gets `serve` from it.
 
+pub mod client;
 pub mod cors;
 pub mod event;
 pub mod gateway;

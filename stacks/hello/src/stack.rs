@@ -40,6 +40,7 @@ use ferroform::aws::ecr::Repository;
 use ferroform::aws::iam::Role;
 use ferroform::aws::lambda::{Code, Function};
 use ferroform::aws::logs::LogGroup;
+use ferroform::local::LocalProgram;
 use ferroform::prelude::*;
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -150,6 +151,8 @@ pub fn stack(s: &mut Stack) -> Result<()> {
         function = function.env(k, v);
     }
     let function = s.add("function", function);
+    // `serve` runs the image's handler as the `hello` binary built for this machine.
+    ferroform::local::function(function.address(), LocalProgram::cargo_bin("hello").package("hello"));
 
     let api = s.add(
         "api",

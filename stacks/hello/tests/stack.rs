@@ -260,3 +260,78 @@ fn as_list(v: &serde_json::Value) -> Vec<String> {
         _ => vec![],
     }
 }
+
+/// `serve` runs the applied stack: real HTTP -> the front door -> the function's program (this test's `hello`
+/// binary, standing in for the image) behind the runtime API, with the deployed environment (the greeting).
+#[tokio::test(flavor = "multi_thread")]
+async fn hello_serves_locally_over_http() -> anyhow::Result<()> {
+    use ferroform::local::client::request;
+    use ferroform::local::{Emulator, LocalProgram, ServeOptions};
+    let h = Harness::new().await?;
+    let shim = CborShim::start(&h.account.endpoint).await?;
+    let config = h.account.config_via(shim.endpoint());
+    h.contexts.insert(Aws::from_config(config.clone()));
+    let ecr = aws_sdk_ecr::Client::new(&config);
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
+    let stack = hello(&[("image_tag", "v1"), ("greeting", "Hola")]);
+    ferroform::local::function("function", LocalProgram::command(env!("CARGO_BIN_EXE_hello"), &[]));
+    let opts = PlanOptions { targets: vec!["repository".into()], ..PlanOptions::default() };
+    h.engine().apply(&stack, &opts).await?;
+    push_manifest(&ecr, NAME, "v1").await?;
+    let state = h.apply(&stack).await?;
+
+    let emulator = Emulator::new(config.clone(), h.account.env())?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let served = ferroform::local::start(&stack, &state, &emulator, &ServeOptions { port: 0, max_instances: 2 }, stopped.clone()).await?;
+    let url = served.url("api").context("the API is served")?;
+
+    let r = request(&url, "GET", "/hello", &[], None).await?;
+    assert_eq!((r.status, r.json()), (200, serde_json::json!({"message": "Hola, World!"})), "{}", r.body);
+    let r = request(&url, "GET", "/hello?name=Ana", &[], None).await?;
+    assert_eq!(r.json()["message"], "Hola, Ana!", "{}", r.body);
+    let body = r#"{"n": 12345678901234567890, "s": "é"}"#;
+    let r = request(&url, "POST", "/echo", &[("content-type", "application/json")], Some(body)).await?;
+    assert_eq!((r.status, r.body.as_str()), (200, body));
+    let r = request(&url, "GET", "/health", &[], None).await?;
+    assert_eq!((r.status, r.json()), (200, serde_json::json!({"status": "ok"})));
+    // A preflight from a development origin, answered by the gateway from the API's CORS configuration.
+    let preflight = [
+        ("origin", "http://localhost:5173"),
+        ("access-control-request-method", "POST"),
+        ("access-control-request-headers", "content-type"),
+    ];
+    let r = request(&url, "OPTIONS", "/echo", &preflight, None).await?;
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("access-control-allow-origin"), Some("http://localhost:5173"));
+    let r = request(&url, "GET", "/nope", &[], None).await?;
+    assert_eq!((r.status, r.body.as_str()), (404, r#"{"message":"Not Found"}"#));
+
+    // The function's output reached its log group (read back with GetLogEvents).
+    let group = aws_sdk_lambda::Client::new(&config)
+        .get_function_configuration()
+        .function_name(NAME)
+        .send()
+        .await?
+        .logging_config
+        .and_then(|l| l.log_group)
+        .unwrap_or_else(|| format!("/aws/lambda/{NAME}"));
+    let mut lines: Vec<String> = Vec::new();
+    for _ in 0..100 {
+        lines.clear();
+        let streams = logs.describe_log_streams().log_group_name(&group).send().await?;
+        for s in streams.log_streams() {
+            let events =
+                logs.get_log_events().log_group_name(&group).log_stream_name(s.log_stream_name().unwrap_or_default()).send().await?;
+            lines.extend(events.events().iter().filter_map(|e| e.message().map(String::from)));
+        }
+        if lines.iter().any(|l| l.starts_with("END RequestId")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(lines.iter().any(|l| l.starts_with("START RequestId")), "{group}: {lines:?}");
+
+    stop.send(true)?;
+    served.wait(stopped).await;
+    Ok(())
+}

@@ -368,43 +368,9 @@ async fn assert_nothing_left(config: &SdkConfig, role_arns: &[String]) {
     assert!(ec2.describe_addresses().send().await.unwrap().addresses().is_empty());
 }
 
-/// An HTTP/1.1 answer: status, lower-case headers, body.
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::Null)
-    }
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-    }
-}
-
-/// One request over a plain TCP connection (`Connection: close`, the body read to the end).
-async fn http(url: &str, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Answer {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let host = url.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
-    let body = body.unwrap_or("");
-    let mut req = format!("{method} {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\ncontent-length: {}\r\n", body.len());
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    stream.write_all(req.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let headers = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string())).collect();
-    Answer { status, headers, body: body.to_string() }
+/// One request to the served API.
+async fn http(url: &str, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> ferroform::local::client::Answer {
+    ferroform::local::client::request(url, method, path, headers, body).await.unwrap()
 }
 
 /// Every message of every stream of a log group.
