@@ -1,6 +1,7 @@
 //! AWS resources for ferroform: one module per service (mirroring the SDK crates), one file per resource,
 //! one cargo feature per service.
 
+mod adopt;
 #[cfg(feature = "apigatewayv2")]
 pub mod apigatewayv2;
 mod batch;

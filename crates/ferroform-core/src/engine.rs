@@ -446,8 +446,12 @@ impl Engine {
             state.resources.iter().filter(|(_, r)| r.status == Status::Creating).map(|(a, r)| (a.clone(), r.clone())).collect();
         for (address, r) in pending {
             let Some(kind) = config.registry.get(&r.type_name) else { continue };
+            // Never the old object of a replacement, nor one another address of this type holds (integrations
+            // found by URI are alike; the ones adopted earlier in this loop count too).
+            let held =
+                state.resources.iter().filter(|(a, o)| **a != address && o.type_name == r.type_name).filter_map(|(_, o)| o.id.clone());
             let exclude: Vec<String> =
-                state.deposed.iter().filter(|d| d.address == address).filter_map(|d| d.resource.id.clone()).collect();
+                state.deposed.iter().filter(|d| d.address == address).filter_map(|d| d.resource.id.clone()).chain(held).collect();
             let meta = CallMeta {
                 stack: config.stack.clone(),
                 address: address.clone(),
@@ -460,7 +464,7 @@ impl Engine {
                     return Err(Error::Refused {
                         address,
                         message: format!(
-                            "the lookup for an interrupted create found {id}, the old object of a replacement; not adopting it"
+                            "the lookup for an interrupted create found {id}, the old object of a replacement or another address's; not adopting it"
                         ),
                     });
                 }

@@ -19,7 +19,8 @@ pub struct CallMeta {
     /// Stable for one planned step of one address: the same across retries, new for the next apply.
     pub idempotency_token: String,
     /// Ids `find_by_tags` must never return: the deposed objects of this address (the old halves of a
-    /// replacement), which carry the same tags as the object being looked for.
+    /// replacement), which carry the same tags as the object being looked for, and, after a crash, the
+    /// ids other addresses of the same type hold (untagged types found by identity may look alike).
     pub exclude: Vec<String>,
 }
 

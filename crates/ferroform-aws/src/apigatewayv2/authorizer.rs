@@ -160,6 +160,20 @@ impl Resource for Authorizer {
         let (api, auth) = split_part_id(id, &prior.api_id);
         absent_if_not_found(aws.apigatewayv2().delete_authorizer().api_id(api).authorizer_id(auth).send().await.map_err(sdk)).map(|_| ())
     }
+
+    /// Authorizers carry no tags: the one a killed run made is found by name within its API (GetAuthorizers).
+    async fn find_by_tags(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<Option<String>, ProviderError> {
+        let all = super::all_pages(|token| {
+            let req = aws.apigatewayv2().get_authorizers().api_id(&desired.api_id).set_next_token(token);
+            async move {
+                let out = req.send().await.map_err(sdk)?;
+                Ok((out.items.unwrap_or_default(), out.next_token))
+            }
+        })
+        .await?;
+        let named = all.unwrap_or_default().into_iter().filter(|a| a.name() == Some(desired.name.as_str()));
+        Ok(crate::adopt::first_free(named.filter_map(|a| Some(part_id(&desired.api_id, a.authorizer_id()?))), meta))
+    }
 }
 
 fn jwt(a: &Authorizer) -> JwtConfiguration {

@@ -233,6 +233,28 @@ impl Resource for Integration {
         let deleted = aws.apigatewayv2().delete_integration().api_id(api).integration_id(integration).send().await.map_err(sdk);
         absent_if_not_found(deleted).map(|_| ())
     }
+
+    /// Integrations carry no tags: the one a killed run made is found by type and URI within its API.
+    /// Several routes to one function have one integration each, all alike; the engine names those other
+    /// addresses hold in `meta.exclude`, so a lookup takes a free one.
+    async fn find_by_tags(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<Option<String>, ProviderError> {
+        let Some(all) = list(aws, desired.api_id.clone()).await? else { return Ok(None) };
+        Ok(crate::adopt::first_free(alike(&all, desired).map(|id| part_id(&desired.api_id, id)), meta))
+    }
+}
+
+/// The ids of the integrations of the same type and URI as `desired` (a Lambda's compared as its function ARN).
+fn alike<'a>(
+    all: &'a HashMap<String, aws_sdk_apigatewayv2::types::Integration>,
+    desired: &'a Integration,
+) -> impl Iterator<Item = &'a String> + 'a {
+    let uri = function_arn_of(&desired.integration_uri);
+    all.iter()
+        .filter(move |(_, i)| {
+            i.integration_type().map(|t| t.as_str()) == Some(desired.integration_type.as_str())
+                && i.integration_uri().map(function_arn_of) == Some(uri)
+        })
+        .map(|(id, _)| id)
 }
 
 /// The whole desired mapping, and each key removed with an empty value: UpdateIntegration merges into what
@@ -297,6 +319,25 @@ mod tests {
         b.normalize();
         assert_eq!(a, b);
         assert_eq!(a.integration_uri, FN);
+    }
+
+    #[test]
+    fn a_lookup_matches_type_and_function_not_the_uri_form() {
+        let sdk = |t: &str, uri: &str| {
+            aws_sdk_apigatewayv2::types::Integration::builder().integration_type(IntegrationType::from(t)).integration_uri(uri).build()
+        };
+        let invoke = format!("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{FN}/invocations");
+        let all = HashMap::from([
+            ("a".to_string(), sdk("AWS_PROXY", &invoke)),
+            ("b".to_string(), sdk("AWS_PROXY", FN)),
+            ("c".to_string(), sdk("AWS_PROXY", "arn:aws:lambda:us-east-1:123456789012:function:other")),
+            ("d".to_string(), sdk("HTTP_PROXY", FN)),
+        ]);
+        for desired in [Integration::lambda("abc", FN), Integration::lambda("abc", invoke.clone())] {
+            let mut found: Vec<&String> = alike(&all, &desired).collect();
+            found.sort();
+            assert_eq!(found, ["a", "b"]);
+        }
     }
 
     #[test]

@@ -234,6 +234,18 @@ impl Resource for Route {
         let (api, route) = split_part_id(id, &prior.api_id);
         absent_if_not_found(aws.apigatewayv2().delete_route().api_id(api).route_id(route).send().await.map_err(sdk)).map(|_| ())
     }
+
+    /// Routes carry no tags; a route key is unique within its API, so the route a killed run made is the
+    /// one with this key.
+    async fn find_by_tags(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<Option<String>, ProviderError> {
+        let Some(all) = list(aws, desired.api_id.clone()).await? else { return Ok(None) };
+        Ok(crate::adopt::first_free(with_key(&all, &desired.route_key).map(|id| part_id(&desired.api_id, id)), meta))
+    }
+}
+
+/// The ids of the routes with `key`.
+fn with_key<'a>(all: &'a HashMap<String, aws_sdk_apigatewayv2::types::Route>, key: &'a str) -> impl Iterator<Item = &'a String> + 'a {
+    all.iter().filter(move |(_, r)| r.route_key() == Some(key)).map(|(id, _)| id)
 }
 
 /// Every route of `api` by id; `None` when the API is gone.
@@ -265,6 +277,18 @@ fn observe(api: &str, route: &str, got: &aws_sdk_apigatewayv2::types::Route) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lookup_matches_the_route_key_exactly() {
+        let sdk = |key: &str| aws_sdk_apigatewayv2::types::Route::builder().route_key(key).build();
+        let all = HashMap::from([
+            ("r1".to_string(), sdk("GET /orders")),
+            ("r2".to_string(), sdk("POST /orders")),
+            ("r3".to_string(), sdk("GET /orders/{id}")),
+        ]);
+        assert_eq!(with_key(&all, "GET /orders").collect::<Vec<_>>(), ["r1"]);
+        assert_eq!(with_key(&all, "get /orders").count(), 0);
+    }
 
     #[test]
     fn route_keys_are_checked() {

@@ -246,6 +246,17 @@ impl Resource for Stage {
         let (api, name) = split_part_id(id, &prior.api_id);
         absent_if_not_found(aws.apigatewayv2().delete_stage().api_id(api).stage_name(name).send().await.map_err(sdk)).map(|_| ())
     }
+
+    /// A stage's name is unique within its API, and CreateStage tags it: the stage a killed run made is the
+    /// one of this name, unless its tags name another address or stack.
+    async fn find_by_tags(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<Option<String>, ProviderError> {
+        let id = super::part_id(&desired.api_id, &desired.name);
+        if meta.exclude.contains(&id) {
+            return Ok(None);
+        }
+        let found = Self::read(aws, &id, desired).await?;
+        Ok(found.filter(|o| crate::adopt::maybe_ours(&o.inputs.tags, meta)).map(|_| id))
+    }
 }
 
 fn to_sdk(log: &AccessLog) -> AccessLogSettings {

@@ -236,6 +236,12 @@ impl Resource for Dashboard {
     async fn delete(aws: &Aws, id: &str, _prior: &Self) -> Result<(), ProviderError> {
         absent_if_not_found(aws.cloudwatch().delete_dashboards().dashboard_names(id).send().await.map_err(sdk)).map(|_| ())
     }
+
+    /// Dashboards carry no tags here; the name is the identity (PutDashboard would overwrite a dashboard of
+    /// that name anyway), so the one a killed run made is the one of this name.
+    async fn find_by_tags(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<Option<String>, ProviderError> {
+        crate::adopt::by_id(aws, desired.name.clone(), desired, meta).await
+    }
 }
 
 /// PutDashboard; its validation messages are warnings (errors fail the call), so they are logged.

@@ -201,6 +201,12 @@ impl Resource for Permission {
         .await;
         absent_if_not_found(removed).map(|_| ())
     }
+
+    /// A statement id is unique within the function's policy: the statement a killed run added is the one
+    /// with this id (one GetPolicy). Without this, the re-run's AddPermission meets the same id and fails.
+    async fn find_by_tags(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<Option<String>, ProviderError> {
+        crate::adopt::by_id(aws, id_of(&desired.function_name, &desired.statement_id), desired, meta).await
+    }
 }
 
 /// `FUNCTION/STATEMENT_ID`: neither a function name nor its ARN holds a `/`.

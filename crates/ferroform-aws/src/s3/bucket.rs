@@ -254,6 +254,26 @@ impl Resource for Bucket {
         }
         absent_if_not_found(s3.delete_bucket().bucket(id).send().await.map_err(sdk)).map(|_| ())
     }
+
+    /// Found by name (HeadBucket answers only for a bucket this account can reach) and recognised by its
+    /// tags. Tags come after CreateBucket, so a run killed in between leaves the bucket untagged: such a
+    /// bucket is taken only while it is empty (a bucket holding data is never someone's crash leftover to
+    /// take over).
+    async fn find_by_tags(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<Option<String>, ProviderError> {
+        if meta.exclude.contains(&desired.name) {
+            return Ok(None);
+        }
+        let Some(found) = Self::read(aws, &desired.name, desired).await? else { return Ok(None) };
+        let tags = &found.inputs.tags;
+        if !crate::adopt::maybe_ours(tags, meta) {
+            return Ok(None);
+        }
+        if tags.contains_key(ferroform_core::TAG_ADDRESS) {
+            return Ok(Some(desired.name.clone()));
+        }
+        let listed = aws.s3().list_objects_v2().bucket(&desired.name).max_keys(1).send().await.map_err(sdk)?;
+        Ok(listed.contents().is_empty().then(|| desired.name.clone()))
+    }
 }
 
 /// GetBucketVersioning: `true` when versioning is enabled (`Suspended` and never-enabled are both `false`).
