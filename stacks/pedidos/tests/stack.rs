@@ -462,6 +462,41 @@ async fn pedidos_serves_locally_as_a_system() {
     assert_eq!(r.status, 204);
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
 
+    // PUT -> 202, and a second worker process records UPDATED.
+    let update = r#"{"customer":"ana","items":[{"sku":"b","quantity":1,"price":3}]}"#;
+    let r = http(&url, "PUT", &format!("/pedidos/{id}"), &[("content-type", "application/json")], Some(update)).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    for _ in 0..200 {
+        status = http(&url, "GET", &format!("/pedidos/{id}"), &[], None).await.json()["status"].as_str().unwrap_or_default().to_string();
+        if status == "UPDATED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "UPDATED");
+    let item = ddb.get_item().table_name("pedidos").key("id", aws_sdk_dynamodb::types::AttributeValue::S(id.clone())).send().await.unwrap();
+    assert_eq!(item.item.unwrap()["status"].as_s().unwrap(), "UPDATED");
+
+    // The list pages one order at a time and finds both.
+    let second = http(&url, "POST", "/pedidos", &[("content-type", "application/json")], Some(order)).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut listed = BTreeSet::new();
+    let mut path = "/pedidos?limit=1".to_string();
+    for _ in 0..10 {
+        let r = http(&url, "GET", &path, &[], None).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let page = r.json();
+        assert!(page["items"].as_array().unwrap().len() <= 1, "{}", r.body);
+        listed.extend(page["items"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap().to_string()));
+        match page["next"].as_str() {
+            Some(token) => path = format!("/pedidos?limit=1&next={}", token.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D")),
+            None => break,
+        }
+    }
+    assert_eq!(listed, BTreeSet::from([id.clone(), second]));
+
     // DELETE -> 204, then 404; the item is gone from the table.
     let r = http(&url, "DELETE", &format!("/pedidos/{id}"), &[], None).await;
     assert_eq!(r.status, 204, "{}", r.body);
