@@ -827,3 +827,38 @@ async fn a_broken_reference_is_a_validation_error_and_a_typed_one_is_text() -> R
     assert!(env.cloud.calls().is_empty(), "refused before any call");
     Ok(())
 }
+
+#[tokio::test]
+async fn adoption_never_takes_an_object_another_address_holds() -> R {
+    let env = Env::new();
+    let mut first = Stack::new("t");
+    first.add("a", Thing::new("one"));
+    env.apply(&first).await?;
+    let held = env.id("a")?;
+    // `a` becomes `b`; b's retag fails, so its object still carries a's tags. Then a new `a` is added.
+    let mut renamed = Stack::new("t");
+    renamed.add("b", Thing::new("one"));
+    renamed.moved("a", "b");
+    env.cloud.fail_on("update one");
+    assert!(env.apply(&renamed).await.is_err());
+    let mut second = Stack::new("t");
+    second.add("b", Thing::new("one"));
+    second.add("a", Thing::new("two"));
+    assert!(env.apply(&second).await.is_err());
+    let new = env.id("a")?;
+    assert_eq!(env.id("b")?, held);
+    // As if the run had died before state recorded the new a: two objects carry a's tags, and the one b
+    // holds sorts first.
+    let mut state = env.state()?;
+    if let Some(a) = state.resources.get_mut("a") {
+        a.id = None;
+        a.status = ferroform_core::state::Status::Creating;
+    }
+    std::fs::write(env.state_path(), state.to_bytes()?)?;
+    assert!(held < new, "{held} {new}: b's object comes first in a lookup");
+    env.cloud.clear_failures();
+    env.apply(&second).await?;
+    assert_eq!((env.id("a")?, env.id("b")?), (new, held), "each address keeps its own object");
+    assert_eq!(env.cloud.objects().len(), 2, "nothing duplicated");
+    Ok(())
+}
