@@ -532,10 +532,16 @@ impl Exec {
     }
 
     fn meta(&self, address: &str, step: &str) -> CallMeta {
-        // A create's own lookups (after an ambiguous failure) must not take the deposed old object either.
+        // A create's own lookups (after an ambiguous failure) must not take the deposed old object, nor an
+        // object another address of the same type holds (untagged types are found by identity and look alike).
+        let type_name = self.config.nodes.get(address).map(|n| n.kind.type_name()).unwrap_or_default();
         let exclude = self
             .store
-            .with(|s| s.deposed.iter().filter(|d| d.address == address).filter_map(|d| d.resource.id.clone()).collect())
+            .with(|s| {
+                let deposed = s.deposed.iter().filter(|d| d.address == address).filter_map(|d| d.resource.id.clone());
+                let held = s.resources.iter().filter(|(a, r)| *a != address && r.type_name == type_name).filter_map(|(_, r)| r.id.clone());
+                deposed.chain(held).collect()
+            })
             .unwrap_or_default();
         CallMeta {
             stack: self.config.stack.clone(),
