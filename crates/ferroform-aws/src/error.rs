@@ -112,6 +112,36 @@ pub fn no_sdk_retry() -> aws_smithy_types::retry::RetryConfig {
     aws_smithy_types::retry::RetryConfig::disabled()
 }
 
+/// The per-call config override of a create sent by [`create_once`], for any service's client:
+/// `.customize().config_override(Once).send()`. It turns the SDK's retry off for that one call.
+#[derive(Debug, Clone, Copy)]
+pub struct Once;
+
+/// `From<Once>` for each service's config builder (the builders share no trait).
+macro_rules! once_for {
+    ($($feature:literal => $sdk:ident),* $(,)?) => {$(
+        #[cfg(feature = $feature)]
+        impl From<Once> for $sdk::config::Builder {
+            fn from(_: Once) -> Self {
+                $sdk::config::Builder::default().retry_config(no_sdk_retry())
+            }
+        }
+    )*};
+}
+
+once_for!(
+    "ec2" => aws_sdk_ec2,
+    "iam" => aws_sdk_iam,
+    "lambda" => aws_sdk_lambda,
+    "apigatewayv2" => aws_sdk_apigatewayv2,
+    "ecs" => aws_sdk_ecs,
+    "dynamodb" => aws_sdk_dynamodb,
+    "logs" => aws_sdk_cloudwatchlogs,
+    "cloudwatch" => aws_sdk_cloudwatch,
+    "ecr" => aws_sdk_ecr,
+    "s3" => aws_sdk_s3,
+);
+
 /// How a failed create left things.
 #[derive(Debug, PartialEq)]
 enum Failed {
@@ -162,15 +192,24 @@ fn failed<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> Failed {
     }
 }
 
+/// True when AWS refused a create because its name is taken ("already exists" in each service's words).
+pub fn already_exists(e: &ProviderError) -> bool {
+    let code = e.code.as_deref().unwrap_or("");
+    code.contains("AlreadyExists")
+        || code == "ResourceInUseException"
+        || (code == "ResourceConflictException" && e.message.to_ascii_lowercase().contains("exist"))
+}
+
 /// How long [`create_once`] keeps trying a create, and looking for what a lost answer made.
 pub const CREATE_ONCE: Duration = Duration::from_secs(120);
 
 /// Sends a create AWS would act on twice if sent twice (no client token, or one AWS does not honour for
 /// every type), at most once at a time. `send` must turn the SDK's retry off for the call
-/// (`.customize().config_override(...retry_config(no_sdk_retry()))`). After a failure that may have
+/// (`.customize().config_override(Once)`). After a failure that may have
 /// acted (a dropped connection, a timeout, a 5xx), it first looks with `look` (the type's `find_by_tags`)
 /// and takes what it finds; only when nothing is there does it send again, with backoff. Throttling and
-/// the caller's `not_done` errors (a parent not yet visible) are retried directly; other errors return.
+/// the caller's `not_done` errors (a parent not yet visible) are retried directly. An "already exists"
+/// answer is looked up once and taken when ours; other errors return.
 pub async fn create_once<T, E, S, SFut, L, LFut>(
     total: Duration,
     not_done: impl Fn(&ProviderError) -> bool,
@@ -213,6 +252,17 @@ where
                         Failed::Maybe => maybe_made = Some(e.clone()),
                         Failed::NotDone => {}
                         Failed::Final if not_done(&e) => {}
+                        // A re-sent create whose first answer was lost (the lookup missed it), or one a
+                        // killed run sent: what exists is taken when it is ours (the lookup checks tags).
+                        Failed::Final if already_exists(&e) => {
+                            return match look().await? {
+                                Some(id) => {
+                                    tracing::info!(%id, "the create met what an earlier attempt made: taking it");
+                                    Ok(Made::Found(id))
+                                }
+                                None => Err(e),
+                            };
+                        }
                         Failed::Final => return Err(e),
                     }
                     e

@@ -11,7 +11,7 @@
 //! deletion protection off, no indexes, no tags; removing a setting from the code puts that back. An index
 //! without its own capacity takes the table's. Left to AWS when unset: nothing.
 
-use crate::error::{absent_if_not_found, is_not_found, retry, sdk, wait_for};
+use crate::error::{absent_if_not_found, create_once, is_not_found, retry, sdk, wait_for, Once, CREATE_ONCE};
 use crate::tags::{merge_defaults, without_aws_managed, Tags};
 use crate::validate;
 use crate::Aws;
@@ -366,7 +366,7 @@ impl Resource for Table {
         true
     }
 
-    async fn create(aws: &Aws, desired: &Self, _meta: &CallMeta) -> Result<(String, TableOutputs), ProviderError> {
+    async fn create(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<(String, TableOutputs), ProviderError> {
         let ddb = aws.dynamodb();
         let mut gsis = Vec::new();
         for (name, g) in &desired.global_secondary_indexes {
@@ -381,21 +381,34 @@ impl Resource for Table {
             );
         }
         let (mode, capacity) = billing(desired.billing);
-        ddb.create_table()
-            .table_name(&desired.name)
-            .set_attribute_definitions(Some(attribute_definitions(desired)?))
-            .set_key_schema(Some(key_schema(&desired.key.hash, desired.key.range.as_ref())?))
-            .billing_mode(mode)
-            .set_provisioned_throughput(capacity.map(throughput).transpose()?)
-            .set_global_secondary_indexes((!gsis.is_empty()).then_some(gsis))
-            // AWS's defaults are not sent: the same request whether the code spells them out or not.
-            .set_stream_specification(desired.stream.filter(|s| *s != Stream::Disabled).map(stream_spec).transpose()?)
-            .set_sse_specification(desired.server_side_encryption.as_ref().filter(|e| **e != Encryption::AwsOwned).map(sse_spec))
-            .set_deletion_protection_enabled(desired.deletion_protection)
-            .set_tags(dynamo_tags(&desired.tags)?)
-            .send()
-            .await
-            .map_err(sdk)?;
+        let attributes = attribute_definitions(desired)?;
+        let keys = key_schema(&desired.key.hash, desired.key.range.as_ref())?;
+        let capacity = capacity.map(throughput).transpose()?;
+        // AWS's defaults are not sent: the same request whether the code spells them out or not.
+        let stream = desired.stream.filter(|s| *s != Stream::Disabled).map(stream_spec).transpose()?;
+        let tags = dynamo_tags(&desired.tags)?;
+        create_once(
+            CREATE_ONCE,
+            |_| false,
+            || {
+                ddb.create_table()
+                    .table_name(&desired.name)
+                    .set_attribute_definitions(Some(attributes.clone()))
+                    .set_key_schema(Some(keys.clone()))
+                    .billing_mode(mode.clone())
+                    .set_provisioned_throughput(capacity.clone())
+                    .set_global_secondary_indexes((!gsis.is_empty()).then(|| gsis.clone()))
+                    .set_stream_specification(stream.clone())
+                    .set_sse_specification(desired.server_side_encryption.as_ref().filter(|e| **e != Encryption::AwsOwned).map(sse_spec))
+                    .set_deletion_protection_enabled(desired.deletion_protection)
+                    .set_tags(tags.clone())
+                    .customize()
+                    .config_override(Once)
+                    .send()
+            },
+            || Self::find_by_tags(aws, desired, meta),
+        )
+        .await?;
         let table = wait_active(aws, &desired.name).await?;
         if let Some(Ttl::Attribute(a)) = &desired.ttl {
             set_ttl(aws, &desired.name, true, a).await?;
@@ -863,7 +876,20 @@ async fn read_ttl(aws: &Aws, name: &str) -> Result<Ttl, ProviderError> {
 
 async fn set_ttl(aws: &Aws, name: &str, enabled: bool, attribute: &str) -> Result<(), ProviderError> {
     let spec = TimeToLiveSpecification::builder().enabled(enabled).attribute_name(attribute).build().map_err(built)?;
-    aws.dynamodb().update_time_to_live().table_name(name).time_to_live_specification(spec).send().await.map_err(sdk).map(|_| ())
+    match aws.dynamodb().update_time_to_live().table_name(name).time_to_live_specification(spec).send().await.map_err(sdk) {
+        Ok(_) => Ok(()),
+        // "TimeToLive is already enabled": the SDK re-sent a call whose answer was lost. Done when live
+        // says so.
+        Err(e) if e.message.contains("already") => {
+            let want = if enabled { Ttl::Attribute(attribute.to_string()) } else { Ttl::Disabled };
+            if read_ttl(aws, name).await? == want {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        }
+        Err(e) => Err(e),
+    }
 }
 
 async fn read_pitr(aws: &Aws, name: &str) -> Result<bool, ProviderError> {

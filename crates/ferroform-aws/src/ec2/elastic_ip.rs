@@ -6,9 +6,8 @@
 //!
 //! Defaults when unset: no tags (removed tags are deleted). Left to AWS when unset: nothing.
 
-use super::once;
 use super::{fan_out, filter, sync_tags, tag_filters, tag_spec, tags_of};
-use crate::error::{absent_if_not_found, retry, sdk};
+use crate::error::{absent_if_not_found, retry, sdk, Once};
 use crate::error::{create_once, Made, CREATE_ONCE};
 use crate::tags::{merge_defaults, Tags};
 use crate::Aws;
@@ -68,7 +67,7 @@ impl Resource for ElasticIp {
                     .domain(DomainType::Vpc)
                     .set_tag_specifications(tag_spec(ResourceType::ElasticIp, &desired.tags).map(|t| vec![t]))
                     .customize()
-                    .config_override(once())
+                    .config_override(Once)
                     .send()
             },
             || Self::find_by_tags(aws, desired, meta),

@@ -6,9 +6,8 @@
 //! Defaults when unset: `vpc_id` none (detached: removing it from the code detaches the gateway, as
 //! Terraform does), no tags. Left to AWS when unset: nothing.
 
-use super::once;
 use super::{all_pages, check_id, fan_out, filter, on_fresh, sync_tags, tag_filters, tag_spec, tags_of, while_dependents_go};
-use crate::error::{absent_if_not_found, sdk};
+use crate::error::{absent_if_not_found, sdk, Once};
 use crate::error::{create_once, Made, CREATE_ONCE};
 use crate::tags::{merge_defaults, Tags};
 use crate::Aws;
@@ -80,7 +79,7 @@ impl Resource for InternetGateway {
                 ec2.create_internet_gateway()
                     .set_tag_specifications(tag_spec(ResourceType::InternetGateway, &desired.tags).map(|t| vec![t]))
                     .customize()
-                    .config_override(once())
+                    .config_override(Once)
                     .send()
             },
             || Self::find_by_tags(aws, desired, meta),

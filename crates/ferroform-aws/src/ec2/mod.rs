@@ -99,12 +99,6 @@ pub(crate) async fn sync_tags(aws: &Aws, id: &str, live: &Tags, desired: &Tags) 
     Ok(())
 }
 
-/// The per-call config of a create sent by [`create_once`](crate::error::create_once): without the SDK's
-/// retry, which would re-send it after a lost answer.
-pub(crate) fn once() -> aws_sdk_ec2::config::Builder {
-    aws_sdk_ec2::config::Builder::default().retry_config(crate::error::no_sdk_retry())
-}
-
 /// A client token (at most 64 ASCII characters) stable for one planned step.
 pub(crate) fn client_token(meta: &CallMeta) -> String {
     use sha2::Digest;

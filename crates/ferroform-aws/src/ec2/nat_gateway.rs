@@ -7,9 +7,9 @@
 //!
 //! Defaults when unset: no tags (removed tags are deleted). Left to AWS when unset: nothing.
 
+use super::FRESH;
 use super::{check_id, client_token, fan_out, filter, state_is, sync_tags, tag_filters, tag_spec, tags_of};
-use super::{once, FRESH};
-use crate::error::{create_once, is_not_found};
+use crate::error::{create_once, is_not_found, Once};
 use crate::error::{sdk, wait_for};
 use crate::tags::{merge_defaults, Tags};
 use crate::Aws;
@@ -93,7 +93,7 @@ impl Resource for NatGateway {
                     .client_token(&token)
                     .set_tag_specifications(tag_spec(ResourceType::Natgateway, &desired.tags).map(|t| vec![t]))
                     .customize()
-                    .config_override(once())
+                    .config_override(Once)
                     .send()
             },
             || Self::find_by_tags(aws, desired, meta),

@@ -13,9 +13,9 @@
 //! disassociates the subnets (they fall back to the VPC's main table) and deletes the tags. Left to AWS when
 //! unset: nothing.
 
+use super::FRESH;
 use super::{all_pages, check_id, fan_out, filter, on_fresh, sync_tags, tag_filters, tag_spec, tags_of, while_dependents_go};
-use super::{once, FRESH};
-use crate::error::{absent_if_not_found, is_not_found, sdk};
+use crate::error::{absent_if_not_found, is_not_found, sdk, Once};
 use crate::error::{create_once, Made};
 use crate::tags::{merge_defaults, Tags};
 use crate::Aws;
@@ -144,7 +144,7 @@ impl Resource for RouteTable {
                     .vpc_id(&desired.vpc_id)
                     .set_tag_specifications(tag_spec(ResourceType::RouteTable, &desired.tags).map(|t| vec![t]))
                     .customize()
-                    .config_override(once())
+                    .config_override(Once)
                     .send()
             },
             || Self::find_by_tags(aws, desired, meta),

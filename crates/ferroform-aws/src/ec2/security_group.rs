@@ -17,9 +17,9 @@
 //!
 //! Not modelled: IPv6 ranges and prefix lists in rules (never read, never revoked).
 
+use super::FRESH;
 use super::{all_pages, check_id, fan_out, filter, on_fresh, sync_tags, tag_filters, tag_spec, tags_of, while_dependents_go};
-use super::{once, FRESH};
-use crate::error::{absent_if_not_found, sdk};
+use crate::error::{absent_if_not_found, sdk, Once};
 use crate::error::{create_once, is_not_found, Made};
 use crate::tags::{merge_defaults, Tags};
 use crate::Aws;
@@ -317,7 +317,7 @@ impl Resource for SecurityGroup {
                     .vpc_id(&desired.vpc_id)
                     .set_tag_specifications(tag_spec(ResourceType::SecurityGroup, &desired.tags).map(|t| vec![t]))
                     .customize()
-                    .config_override(once())
+                    .config_override(Once)
                     .send()
             },
             || Self::find_by_tags(aws, desired, meta),

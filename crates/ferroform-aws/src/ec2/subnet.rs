@@ -8,11 +8,11 @@
 //! Defaults when unset: `map_public_ip_on_launch` false, no tags; removing a setting puts AWS's default
 //! back. Left to AWS when unset: `availability_zone` (AWS picks one).
 
+use super::FRESH;
 use super::{
     all_pages, check_cidr, check_id, fan_out, filter, on_fresh, state_is, sync_tags, tag_filters, tag_spec, tags_of, while_dependents_go,
 };
-use super::{once, FRESH};
-use crate::error::{absent_if_not_found, sdk, wait_for};
+use crate::error::{absent_if_not_found, sdk, wait_for, Once};
 use crate::error::{create_once, is_not_found};
 use crate::tags::{merge_defaults, Tags};
 use crate::Aws;
@@ -125,7 +125,7 @@ impl Resource for Subnet {
                     .set_availability_zone(desired.availability_zone.clone())
                     .set_tag_specifications(tag_spec(ResourceType::Subnet, &desired.tags).map(|t| vec![t]))
                     .customize()
-                    .config_override(once())
+                    .config_override(Once)
                     .send()
             },
             || Self::find_by_tags(aws, desired, meta),

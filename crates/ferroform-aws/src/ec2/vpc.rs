@@ -9,9 +9,9 @@
 //! puts AWS's default back. Left to AWS when unset: nothing.
 
 use super::{
-    all_pages, arn, check_cidr, fan_out, filter, on_fresh, once, state_is, sync_tags, tag_filters, tag_spec, tags_of, while_dependents_go,
+    all_pages, arn, check_cidr, fan_out, filter, on_fresh, state_is, sync_tags, tag_filters, tag_spec, tags_of, while_dependents_go,
 };
-use crate::error::{absent_if_not_found, create_once, sdk, wait_for, CREATE_ONCE};
+use crate::error::{absent_if_not_found, create_once, sdk, wait_for, Once, CREATE_ONCE};
 use crate::tags::{merge_defaults, Tags};
 use crate::Aws;
 use async_trait::async_trait;
@@ -111,7 +111,7 @@ impl Resource for Vpc {
                     .cidr_block(&desired.cidr_block)
                     .set_tag_specifications(tag_spec(ResourceType::Vpc, &desired.tags).map(|t| vec![t]))
                     .customize()
-                    .config_override(once())
+                    .config_override(Once)
                     .send()
             },
             || Self::find_by_tags(aws, desired, meta),

@@ -10,10 +10,10 @@
 //! those tables), no tags. Left to AWS when unset: nothing (the endpoint policy is not modelled: AWS's
 //! full-access default stays).
 
+use super::FRESH;
 use super::{check_id, client_token, state_is, sync_tags, tag_filters, tag_spec, tags_of};
-use super::{once, FRESH};
 use crate::error::create_once;
-use crate::error::{is_not_found, sdk, wait_for};
+use crate::error::{is_not_found, sdk, wait_for, Once};
 use crate::tags::{merge_defaults, Tags};
 use crate::Aws;
 use async_trait::async_trait;
@@ -137,7 +137,7 @@ impl Resource for VpcEndpoint {
                     .client_token(&token)
                     .set_tag_specifications(tag_spec(ResourceType::VpcEndpoint, &desired.tags).map(|t| vec![t]))
                     .customize()
-                    .config_override(once())
+                    .config_override(Once)
                     .send()
             },
             || Self::find_by_tags(aws, desired, meta),

@@ -12,7 +12,7 @@
 //! cost a call per repository on every plan.
 
 use super::lifecycle_policy::LifecyclePolicy;
-use crate::error::{absent_if_not_found, is_not_found, sdk};
+use crate::error::{absent_if_not_found, create_once, is_not_found, sdk, Made, Once, CREATE_ONCE};
 use crate::tags::{merge_defaults, without_aws_managed, Tags};
 use crate::Aws;
 use async_trait::async_trait;
@@ -148,18 +148,39 @@ impl Resource for Repository {
         true
     }
 
-    async fn create(aws: &Aws, desired: &Self, _meta: &CallMeta) -> Result<(String, RepositoryOutputs), ProviderError> {
+    async fn create(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<(String, RepositoryOutputs), ProviderError> {
         let ecr = aws.ecr();
-        let out = ecr
-            .create_repository()
-            .repository_name(&desired.name)
-            .set_image_tag_mutability(desired.image_tag_mutability.map(mutability))
-            .set_image_scanning_configuration(desired.scan_on_push.map(|on| ImageScanningConfiguration::builder().scan_on_push(on).build()))
-            .set_tags(ecr_tags(&desired.tags)?)
-            .send()
-            .await
-            .map_err(sdk)?;
-        let repo = out.repository().ok_or_else(|| ProviderError::new("CreateRepository returned no repository"))?;
+        let tags = ecr_tags(&desired.tags)?;
+        let made = create_once(
+            CREATE_ONCE,
+            |_| false,
+            || {
+                ecr.create_repository()
+                    .repository_name(&desired.name)
+                    .set_image_tag_mutability(desired.image_tag_mutability.map(mutability))
+                    .set_image_scanning_configuration(
+                        desired.scan_on_push.map(|on| ImageScanningConfiguration::builder().scan_on_push(on).build()),
+                    )
+                    .set_tags(tags.clone())
+                    .customize()
+                    .config_override(Once)
+                    .send()
+            },
+            || Self::find_by_tags(aws, desired, meta),
+        )
+        .await?;
+        let repo = match made {
+            Made::Answered(out) => out.repository,
+            Made::Found(name) => ecr
+                .describe_repositories()
+                .repository_names(name)
+                .send()
+                .await
+                .map_err(sdk)?
+                .repositories
+                .and_then(|r| r.into_iter().next()),
+        };
+        let repo = repo.as_ref().ok_or_else(|| ProviderError::new("CreateRepository returned no repository"))?;
         if let Some(p) = desired.lifecycle_policy.as_ref().filter(|p| !p.rules.is_empty()) {
             ecr.put_lifecycle_policy().repository_name(&desired.name).lifecycle_policy_text(p.to_json()).send().await.map_err(sdk)?;
         }

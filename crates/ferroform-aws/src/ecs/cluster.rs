@@ -8,7 +8,7 @@
 //! a cluster has no "unset" to go back to). Tags removed from the code are removed.
 
 use super::{check_name, check_tags, ecs_tags, from_ecs_tags, update_tags};
-use crate::error::{absent_if_not_found, retry, sdk, wait_for};
+use crate::error::{absent_if_not_found, create_once, retry, sdk, wait_for, Once, CREATE_ONCE};
 use crate::tags::{merge_defaults, Tags};
 use crate::Aws;
 use async_trait::async_trait;
@@ -106,21 +106,26 @@ impl Resource for Cluster {
         true
     }
 
-    async fn create(aws: &Aws, desired: &Self, _meta: &CallMeta) -> Result<(String, ClusterOutputs), ProviderError> {
+    async fn create(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<(String, ClusterOutputs), ProviderError> {
+        let ecs = aws.ecs();
         // A first cluster in an account makes ECS's service-linked role, which takes a moment to be usable.
-        let out = retry(Duration::from_secs(60), is_linked_role_pending, || async {
-            aws.ecs()
-                .create_cluster()
-                .cluster_name(&desired.name)
-                .set_settings(desired.container_insights.map(|c| vec![setting(c)]))
-                .set_tags(ecs_tags(&desired.tags))
-                .send()
-                .await
-                .map_err(sdk)
-        })
+        let made = create_once(
+            CREATE_ONCE,
+            is_linked_role_pending,
+            || {
+                ecs.create_cluster()
+                    .cluster_name(&desired.name)
+                    .set_settings(desired.container_insights.map(|c| vec![setting(c)]))
+                    .set_tags(ecs_tags(&desired.tags))
+                    .customize()
+                    .config_override(Once)
+                    .send()
+            },
+            || Self::find_by_tags(aws, desired, meta),
+        )
         .await?;
-        let arn = out.cluster().and_then(|c| c.cluster_arn()).ok_or_else(|| ProviderError::new("CreateCluster returned no ARN"))?;
-        Ok((arn.to_string(), ClusterOutputs { arn: arn.to_string(), name: desired.name.clone() }))
+        let arn = made.id("CreateCluster", |out| out.cluster().and_then(|c| c.cluster_arn()))?;
+        Ok((arn.clone(), ClusterOutputs { arn, name: desired.name.clone() }))
     }
 
     async fn read(aws: &Aws, id: &str, _prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {

@@ -10,7 +10,7 @@
 
 use super::cluster::ours;
 use super::{check_name, check_tags, ecs_tags, from_ecs_tags, is_arn, last_segment, update_tags};
-use crate::error::{retry, sdk, wait_for};
+use crate::error::{create_once, sdk, wait_for, Made, Once};
 use crate::tags::{merge_defaults, Tags};
 use crate::Aws;
 use async_trait::async_trait;
@@ -184,25 +184,37 @@ impl Resource for Service {
     async fn create(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<(String, ServiceOutputs), ProviderError> {
         let network = desired.network.to_sdk()?;
         let token = client_token(&meta.idempotency_token);
-        let out = retry(PROPAGATION, is_propagation_error, || async {
-            aws.ecs()
-                .create_service()
-                .cluster(&desired.cluster)
-                .service_name(&desired.name)
-                .task_definition(&desired.task_definition)
-                .desired_count(count(desired.desired_count))
-                .launch_type(LaunchType::Fargate)
-                .network_configuration(network.clone())
-                .set_platform_version(desired.platform_version.clone())
-                .set_tags(ecs_tags(&desired.tags))
-                .client_token(&token)
-                .send()
-                .await
-                .map_err(sdk)
-        })
+        let ecs = aws.ecs();
+        // The client token makes a re-sent create return the first service; an emulator that ignores it
+        // still gets one service, since a lost answer is looked up before the create is sent again.
+        let made = create_once(
+            PROPAGATION,
+            is_propagation_error,
+            || {
+                ecs.create_service()
+                    .cluster(&desired.cluster)
+                    .service_name(&desired.name)
+                    .task_definition(&desired.task_definition)
+                    .desired_count(count(desired.desired_count))
+                    .launch_type(LaunchType::Fargate)
+                    .network_configuration(network.clone())
+                    .set_platform_version(desired.platform_version.clone())
+                    .set_tags(ecs_tags(&desired.tags))
+                    .client_token(&token)
+                    .customize()
+                    .config_override(Once)
+                    .send()
+            },
+            || Self::find_by_tags(aws, desired, meta),
+        )
         .await?;
-        let s = out.service().ok_or_else(|| ProviderError::new("CreateService returned no service"))?;
-        let outputs = outputs_of(s)?;
+        let outputs = match made {
+            Made::Answered(out) => outputs_of(out.service().ok_or_else(|| ProviderError::new("CreateService returned no service"))?)?,
+            Made::Found(arn) => Self::read(aws, &arn, desired)
+                .await?
+                .map(|o| o.outputs)
+                .ok_or_else(|| ProviderError::with_code("NotFound", format!("service {arn} vanished")))?,
+        };
         Ok((outputs.arn.clone(), outputs))
     }
 

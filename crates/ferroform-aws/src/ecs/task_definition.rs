@@ -24,7 +24,7 @@
 
 use super::cluster::ours;
 use super::{check_name, check_tags, ecs_tags, from_ecs_tags, update_tags};
-use crate::error::{retry, sdk};
+use crate::error::{create_once, sdk, Made, Once, CREATE_ONCE};
 use crate::tags::{merge_defaults, Tags};
 use crate::Aws;
 use async_trait::async_trait;
@@ -35,7 +35,6 @@ use aws_sdk_ecs::types::{
 use ferroform_core::{is_unknown_str, CallMeta, FieldError, Observed, ProviderError, Resource};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 /// Task sizes Fargate accepts: CPU units and, for each, the memory (MiB) it may be paired with.
 pub const FARGATE_SIZES: &[(u32, &str)] = &[
@@ -375,35 +374,45 @@ impl Resource for TaskDefinition {
         merge_defaults(&mut self.tags, tags);
     }
 
-    async fn create(aws: &Aws, desired: &Self, _meta: &CallMeta) -> Result<(String, TaskDefinitionOutputs), ProviderError> {
+    async fn create(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<(String, TaskDefinitionOutputs), ProviderError> {
         let region = aws.region();
         let containers = desired.containers.iter().map(|c| to_sdk(c, &region)).collect::<Result<Vec<_>, _>>()?;
         let arch = match desired.architecture {
             Some(Architecture::Arm64) => CpuArchitecture::Arm64,
             _ => CpuArchitecture::X8664,
         };
-        let out = retry(Duration::from_secs(60), is_concurrent_register, || async {
-            aws.ecs()
-                .register_task_definition()
-                .family(&desired.family)
-                .requires_compatibilities(Compatibility::Fargate)
-                .network_mode(NetworkMode::Awsvpc)
-                .cpu(desired.cpu.to_string())
-                .memory(desired.memory.to_string())
-                .runtime_platform(
-                    RuntimePlatform::builder().cpu_architecture(arch.clone()).operating_system_family(OsFamily::Linux).build(),
-                )
-                .set_execution_role_arn(non_empty(&desired.execution_role_arn))
-                .set_task_role_arn(non_empty(&desired.task_role_arn))
-                .set_container_definitions(Some(containers.clone()))
-                .set_tags(ecs_tags(&desired.tags))
-                .send()
-                .await
-                .map_err(sdk)
-        })
+        let ecs = aws.ecs();
+        // Registering again makes a second revision: after a lost answer, look for the first one.
+        let made = create_once(
+            CREATE_ONCE,
+            is_concurrent_register,
+            || {
+                ecs.register_task_definition()
+                    .family(&desired.family)
+                    .requires_compatibilities(Compatibility::Fargate)
+                    .network_mode(NetworkMode::Awsvpc)
+                    .cpu(desired.cpu.to_string())
+                    .memory(desired.memory.to_string())
+                    .runtime_platform(
+                        RuntimePlatform::builder().cpu_architecture(arch.clone()).operating_system_family(OsFamily::Linux).build(),
+                    )
+                    .set_execution_role_arn(non_empty(&desired.execution_role_arn))
+                    .set_task_role_arn(non_empty(&desired.task_role_arn))
+                    .set_container_definitions(Some(containers.clone()))
+                    .set_tags(ecs_tags(&desired.tags))
+                    .customize()
+                    .config_override(Once)
+                    .send()
+            },
+            || Self::find_by_tags(aws, desired, meta),
+        )
         .await?;
-        let td = out.task_definition().ok_or_else(|| ProviderError::new("RegisterTaskDefinition returned no task definition"))?;
-        let outputs = outputs_of(td)?;
+        let outputs = match made {
+            Made::Answered(out) => {
+                outputs_of(out.task_definition().ok_or_else(|| ProviderError::new("RegisterTaskDefinition returned no task definition"))?)?
+            }
+            Made::Found(arn) => outputs_of_arn(&arn)?,
+        };
         Ok((outputs.arn.clone(), outputs))
     }
 
@@ -474,7 +483,8 @@ impl Resource for TaskDefinition {
         for c in &mut want.containers {
             c.secret_keys.clear();
         }
-        for (_, arn) in arns.into_iter().take(3) {
+        // Not a deposed revision this address is replacing.
+        for (_, arn) in arns.into_iter().filter(|(_, arn)| !meta.exclude.contains(arn)).take(3) {
             let Some(found) = Self::read(aws, &arn, desired).await? else { continue };
             if !ours(&found.inputs.tags, meta) {
                 continue;

@@ -10,7 +10,7 @@
 //! removed. Left to AWS when unset: `thumbprint_list` (IAM works the thumbprints out).
 
 use super::{check_tags, iam_tags, sdk_tags};
-use crate::error::{absent_if_not_found, sdk};
+use crate::error::{absent_if_not_found, create_once, sdk, Once, CREATE_ONCE};
 use crate::tags::{merge_defaults, without_aws_managed, Tags};
 use crate::Aws;
 use async_trait::async_trait;
@@ -141,19 +141,27 @@ impl Resource for OpenIdConnectProvider {
         true
     }
 
-    async fn create(aws: &Aws, desired: &Self, _meta: &CallMeta) -> Result<(String, OpenIdConnectProviderOutputs), ProviderError> {
-        let created = aws
-            .iam()
-            .create_open_id_connect_provider()
-            .url(&desired.url)
-            .set_client_id_list(Some(desired.client_id_list.iter().cloned().collect()))
-            .set_thumbprint_list(desired.thumbprint_list.as_ref().map(|t| t.iter().cloned().collect()))
-            .set_tags(iam_tags(&desired.tags)?)
-            .send()
-            .await
-            .map_err(sdk);
-        let out = match created {
-            Ok(out) => out,
+    async fn create(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<(String, OpenIdConnectProviderOutputs), ProviderError> {
+        let iam = aws.iam();
+        let tags = iam_tags(&desired.tags)?;
+        let created = create_once(
+            CREATE_ONCE,
+            |_| false,
+            || {
+                iam.create_open_id_connect_provider()
+                    .url(&desired.url)
+                    .set_client_id_list(Some(desired.client_id_list.iter().cloned().collect()))
+                    .set_thumbprint_list(desired.thumbprint_list.as_ref().map(|t| t.iter().cloned().collect()))
+                    .set_tags(tags.clone())
+                    .customize()
+                    .config_override(Once)
+                    .send()
+            },
+            || Self::find_by_tags(aws, desired, meta),
+        )
+        .await;
+        let made = match created {
+            Ok(made) => made,
             Err(e) if e.code.as_deref() == Some("EntityAlreadyExists") => {
                 return Err(e.hint(format!(
                     "this account already has a provider for {}: import it (`import ADDRESS arn:aws:iam::ACCOUNT:oidc-provider/{}`) or use its ARN instead of declaring one",
@@ -163,8 +171,8 @@ impl Resource for OpenIdConnectProvider {
             }
             Err(e) => return Err(e),
         };
-        let arn = out.open_id_connect_provider_arn().ok_or_else(|| ProviderError::new("CreateOpenIDConnectProvider returned no ARN"))?;
-        Ok((arn.to_string(), outputs(arn, &desired.url)))
+        let arn = made.id("CreateOpenIDConnectProvider", |out| out.open_id_connect_provider_arn())?;
+        Ok((arn.clone(), outputs(&arn, &desired.url)))
     }
 
     async fn read(aws: &Aws, id: &str, _prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {
@@ -250,7 +258,8 @@ impl Resource for OpenIdConnectProvider {
 
     /// The ARN follows from account and URL: ours when it carries our address tag.
     async fn find_by_tags(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<Option<String>, ProviderError> {
-        let arn = aws.arn("iam", &format!("oidc-provider/{}", host_of(&desired.url))).await?;
+        // IAM ARNs name no region.
+        let arn = format!("arn:{}:iam::{}:oidc-provider/{}", aws.partition().await?, aws.account_id().await?, host_of(&desired.url));
         let got = aws.iam().get_open_id_connect_provider().open_id_connect_provider_arn(&arn).send().await.map_err(sdk);
         let Some(out) = absent_if_not_found(got)? else { return Ok(None) };
         Ok((sdk_tags(out.tags()).get(TAG_ADDRESS) == Some(&meta.address)).then_some(arn))

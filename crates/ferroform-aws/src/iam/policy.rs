@@ -10,7 +10,7 @@
 
 use super::policy_document::PolicyDocument;
 use super::{check_name, check_tags, iam_tags, sdk_tags};
-use crate::error::{absent_if_not_found, sdk};
+use crate::error::{absent_if_not_found, create_once, sdk, Made, Once, CREATE_ONCE};
 use crate::tags::{merge_defaults, without_aws_managed, Tags};
 use crate::Aws;
 use async_trait::async_trait;
@@ -107,19 +107,31 @@ impl Resource for Policy {
         true
     }
 
-    async fn create(aws: &Aws, desired: &Self, _meta: &CallMeta) -> Result<(String, PolicyOutputs), ProviderError> {
-        let out = aws
-            .iam()
-            .create_policy()
-            .policy_name(&desired.name)
-            .set_path(desired.path.clone())
-            .set_description(desired.description.clone())
-            .policy_document(desired.document.to_json())
-            .set_tags(iam_tags(&desired.tags)?)
-            .send()
-            .await
-            .map_err(sdk)?;
-        let p = out.policy().ok_or_else(|| ProviderError::new("CreatePolicy returned no policy"))?;
+    async fn create(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<(String, PolicyOutputs), ProviderError> {
+        let iam = aws.iam();
+        let tags = iam_tags(&desired.tags)?;
+        let made = create_once(
+            CREATE_ONCE,
+            |_| false,
+            || {
+                iam.create_policy()
+                    .policy_name(&desired.name)
+                    .set_path(desired.path.clone())
+                    .set_description(desired.description.clone())
+                    .policy_document(desired.document.to_json())
+                    .set_tags(tags.clone())
+                    .customize()
+                    .config_override(Once)
+                    .send()
+            },
+            || Self::find_by_tags(aws, desired, meta),
+        )
+        .await?;
+        let p = match made {
+            Made::Answered(out) => out.policy,
+            Made::Found(arn) => iam.get_policy().policy_arn(arn).send().await.map_err(sdk)?.policy,
+        };
+        let p = p.ok_or_else(|| ProviderError::new("CreatePolicy returned no policy"))?;
         let arn = p.arn().ok_or_else(|| ProviderError::new("CreatePolicy returned no ARN"))?.to_string();
         Ok((arn.clone(), PolicyOutputs { arn, name: desired.name.clone(), id: p.policy_id().unwrap_or_default().to_string() }))
     }

@@ -17,7 +17,7 @@
 
 use super::policy_document::PolicyDocument;
 use super::{check_name, check_tags, iam_tags, is_propagation_error, list_all, sdk_tags, PROPAGATION};
-use crate::error::{absent_if_not_found, is_not_found, retry, sdk};
+use crate::error::{absent_if_not_found, create_once, is_not_found, retry, sdk, Made, Once, CREATE_ONCE};
 use crate::tags::{merge_defaults, without_aws_managed, Tags};
 use crate::Aws;
 use async_trait::async_trait;
@@ -221,22 +221,37 @@ impl Resource for Role {
     async fn create(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<(String, RoleOutputs), ProviderError> {
         let iam = aws.iam();
         let name = desired.name.clone().unwrap_or_else(|| generated_name(&meta.stack, &meta.address));
+        let tags = iam_tags(&desired.tags)?;
         // A trust policy naming a role made a moment ago is refused until IAM has propagated it.
-        let created = retry(PROPAGATION, is_propagation_error, || async {
-            iam.create_role()
-                .role_name(&name)
-                .set_path(desired.path.clone())
-                .assume_role_policy_document(desired.assume_role_policy.to_json())
-                .set_description(desired.description.clone())
-                .set_max_session_duration(desired.max_session_duration)
-                .set_tags(iam_tags(&desired.tags)?)
-                .send()
-                .await
-                .map_err(sdk)
-        })
+        let made = create_once(
+            CREATE_ONCE,
+            is_propagation_error,
+            || {
+                iam.create_role()
+                    .role_name(&name)
+                    .set_path(desired.path.clone())
+                    .assume_role_policy_document(desired.assume_role_policy.to_json())
+                    .set_description(desired.description.clone())
+                    .set_max_session_duration(desired.max_session_duration)
+                    .set_tags(tags.clone())
+                    .customize()
+                    .config_override(Once)
+                    .send()
+            },
+            || Self::find_by_tags(aws, desired, meta),
+        )
         .await?;
-        let role = created.role().ok_or_else(|| ProviderError::new("CreateRole returned no role"))?;
-        let outputs = RoleOutputs { arn: role.arn().to_string(), name: name.clone(), id: role.role_id().to_string() };
+        let outputs = match made {
+            Made::Answered(created) => {
+                let role = created.role().ok_or_else(|| ProviderError::new("CreateRole returned no role"))?;
+                RoleOutputs { arn: role.arn().to_string(), name: name.clone(), id: role.role_id().to_string() }
+            }
+            Made::Found(_) => {
+                let out = iam.get_role().role_name(&name).send().await.map_err(sdk)?;
+                let role = out.role().ok_or_else(|| ProviderError::new("GetRole returned no role"))?;
+                RoleOutputs { arn: role.arn().to_string(), name: name.clone(), id: role.role_id().to_string() }
+            }
+        };
         for (policy, doc) in &desired.inline_policies {
             put_policy(aws, &name, policy, doc).await?;
         }

@@ -16,7 +16,7 @@
 //! Values set with [`Function::secret_env`] are shown as `(sensitive)` in plans (text and JSON).
 
 use super::code::{Architecture, Code, MAX_DIRECT_UPLOAD};
-use crate::error::{absent_if_not_found, retry, sdk, wait_for};
+use crate::error::{absent_if_not_found, create_once, retry, sdk, wait_for, Made, Once};
 use crate::tags::{merge_defaults, without_aws_managed, Tags};
 use crate::validate;
 use crate::Aws;
@@ -290,33 +290,42 @@ impl Resource for Function {
         true
     }
 
-    async fn create(aws: &Aws, desired: &Self, _meta: &CallMeta) -> Result<(String, FunctionOutputs), ProviderError> {
+    async fn create(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<(String, FunctionOutputs), ProviderError> {
         let lambda = aws.lambda();
         let code = function_code(&desired.code)?;
         let env = sdk_types::Environment::builder().set_variables(Some(desired.environment.clone().into_iter().collect())).build();
-        let created = retry(ROLE_PROPAGATION, is_role_not_ready, || async {
-            lambda
-                .create_function()
-                .function_name(&desired.name)
-                .role(&desired.role)
-                .code(code.clone())
-                .set_package_type(desired.code.package_type().map(sdk_types::PackageType::from))
-                .set_runtime(desired.runtime.as_deref().map(sdk_types::Runtime::from))
-                .set_handler(desired.handler.clone())
-                .set_description(desired.description.clone())
-                .set_memory_size(desired.memory_size)
-                .set_timeout(desired.timeout)
-                .set_environment((!desired.environment.is_empty()).then(|| env.clone()))
-                .set_architectures(desired.architecture.map(|a| vec![sdk_types::Architecture::from(a.as_str())]))
-                .set_logging_config(desired.log_group.as_ref().map(|g| logging_config(g)))
-                .set_tags((!desired.tags.is_empty()).then(|| desired.tags.clone().into_iter().collect()))
-                .send()
-                .await
-                .map_err(sdk)
-                .map_err(with_role_hint)
-        })
-        .await?;
-        let config = created.into_config();
+        // A role made seconds ago is refused until IAM has propagated it: not done, tried again.
+        let made = create_once(
+            ROLE_PROPAGATION,
+            is_role_not_ready,
+            || {
+                lambda
+                    .create_function()
+                    .function_name(&desired.name)
+                    .role(&desired.role)
+                    .code(code.clone())
+                    .set_package_type(desired.code.package_type().map(sdk_types::PackageType::from))
+                    .set_runtime(desired.runtime.as_deref().map(sdk_types::Runtime::from))
+                    .set_handler(desired.handler.clone())
+                    .set_description(desired.description.clone())
+                    .set_memory_size(desired.memory_size)
+                    .set_timeout(desired.timeout)
+                    .set_environment((!desired.environment.is_empty()).then(|| env.clone()))
+                    .set_architectures(desired.architecture.map(|a| vec![sdk_types::Architecture::from(a.as_str())]))
+                    .set_logging_config(desired.log_group.as_ref().map(|g| logging_config(g)))
+                    .set_tags((!desired.tags.is_empty()).then(|| desired.tags.clone().into_iter().collect()))
+                    .customize()
+                    .config_override(Once)
+                    .send()
+            },
+            || Self::find_by_tags(aws, desired, meta),
+        )
+        .await
+        .map_err(with_role_hint)?;
+        let config = match made {
+            Made::Answered(created) => created.into_config(),
+            Made::Found(_) => wait_ready(aws, &desired.name).await?,
+        };
         let config = if is_ready(&config)? { config } else { wait_ready(aws, &desired.name).await? };
         Ok((desired.name.clone(), outputs(aws, &config)))
     }

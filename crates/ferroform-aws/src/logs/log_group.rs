@@ -5,7 +5,7 @@
 //! so removing a setting puts the default back: retention none (events kept forever; removing
 //! `retention_days` calls DeleteRetentionPolicy), no tags. Left to AWS when unset: nothing.
 
-use crate::error::{absent_if_not_found, sdk};
+use crate::error::{absent_if_not_found, create_once, sdk, Once, CREATE_ONCE};
 use crate::tags::{merge_defaults, without_aws_managed, Tags};
 use crate::validate;
 use crate::Aws;
@@ -86,14 +86,22 @@ impl Resource for LogGroup {
         true
     }
 
-    async fn create(aws: &Aws, desired: &Self, _meta: &CallMeta) -> Result<(String, LogGroupOutputs), ProviderError> {
+    async fn create(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<(String, LogGroupOutputs), ProviderError> {
         let logs = aws.logs();
-        logs.create_log_group()
-            .log_group_name(&desired.name)
-            .set_tags((!desired.tags.is_empty()).then(|| desired.tags.clone().into_iter().collect()))
-            .send()
-            .await
-            .map_err(sdk)?;
+        create_once(
+            CREATE_ONCE,
+            |_| false,
+            || {
+                logs.create_log_group()
+                    .log_group_name(&desired.name)
+                    .set_tags((!desired.tags.is_empty()).then(|| desired.tags.clone().into_iter().collect()))
+                    .customize()
+                    .config_override(Once)
+                    .send()
+            },
+            || Self::find_by_tags(aws, desired, meta),
+        )
+        .await?;
         if let Some(days) = desired.retention_days {
             logs.put_retention_policy().log_group_name(&desired.name).retention_in_days(days).send().await.map_err(sdk)?;
         }

@@ -3,6 +3,7 @@
 //! converges; the account, read straight from the emulator, holds exactly one of each resource (no
 //! duplicate from a retried create) and the state has them all; the destroy leaves nothing.
 
+use anyhow::Context;
 use ferroform_aws::dynamodb::{AttrType, Table};
 use ferroform_aws::ec2::{ElasticIp, InternetGateway, NatGateway, Route, RouteTable, Rule, SecurityGroup, Subnet, Vpc};
 use ferroform_aws::ecr::Repository;
@@ -14,7 +15,7 @@ use ferroform_aws::Aws;
 use ferroform_core::{Options, Stack};
 use ferroform_testkit::proxy::{FaultProxy, Faults, DROP_AFTER_FORWARD, ROLE_NOT_ASSUMABLE};
 use ferroform_testkit::Harness;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 const STACK: &str = "faults";
@@ -261,5 +262,144 @@ async fn creates_whose_answer_is_lost_make_one_of_each() -> anyhow::Result<()> {
     let left = network_inventory(&ec2).await?;
     assert!(left.is_empty(), "left behind: {left:?}");
     assert!(h.engine().state(LOST).await?.resources.is_empty());
+    Ok(())
+}
+
+const LOST_SERVICES: &str = "lost-services";
+
+/// One of each non-EC2 type whose create is sent once ([`ferroform_aws::error::create_once`]), with
+/// follow-up calls the SDK re-sends after a lost answer (an inline role policy, an attached policy, a
+/// retention policy, a TTL). The service runs in a subnet and group made straight on the emulator.
+fn services(code: &std::path::Path, subnet: &str, group: &str) -> Stack {
+    use ferroform_aws::ecs::{Network, Service};
+    use ferroform_aws::iam::OpenIdConnectProvider;
+    let mut s = Stack::new(LOST_SERVICES);
+    let keep_not = || Options::new().prevent_destroy(false);
+    let table = s.add_with("table", Table::on_demand("lost-orders").hash_key("id", AttrType::S).ttl("expires"), keep_not());
+    let logs = s.add("logs", LogGroup::new("/lost/app").retention_days(7));
+    let policy = s.add("policy", Policy::new("lost-read", PolicyDocument::new().allow(["dynamodb:GetItem"], [table.arn()])));
+    let role =
+        s.add("role", Role::for_service("lambda.amazonaws.com").managed_policy(policy.arn()).allow(["logs:PutLogEvents"], [logs.arn()]));
+    s.add("oidc", OpenIdConnectProvider::new("https://issuer.lost.example.com", ["app-1"]));
+    s.add_with("repo", Repository::new("lost/app"), keep_not());
+    let cluster = s.add("cluster", Cluster::new("lost"));
+    let task = s.add(
+        "task",
+        TaskDefinition::new("lost-worker", 256, 512).container(Container::new("app", "busybox")).execution_role_arn(role.arn()),
+    );
+    s.add("service", Service::new("lost-web", cluster.arn(), task.arn(), Network::new([subnet], [group])));
+    s.add("fn", Function::new("lost-api").code(Code::binary(code)).role(role.arn()).env("TABLE", table.name()).log_group(logs.name()));
+    s
+}
+
+/// The account's objects of the stack's kinds, read straight from the emulator (the account is the test's
+/// own): kind -> ids, so a duplicate shows as a second id.
+async fn services_inventory(config: &aws_types::SdkConfig) -> anyhow::Result<BTreeMap<&'static str, Vec<String>>> {
+    let mut out = inventory(config).await?;
+    // The EC2 kinds are the other test's; the subnet and group here are made outside the stack.
+    for kind in ["vpc", "subnet", "security group"] {
+        out.remove(kind);
+    }
+    let iam = aws_sdk_iam::Client::new(config);
+    // The account holds roles of its own (the test role): count the stack's, by tag.
+    let mut roles = Vec::new();
+    for r in iam.list_roles().send().await?.roles() {
+        let tags = iam.list_role_tags().role_name(r.role_name()).send().await?;
+        if tags.tags().iter().any(|t| t.key() == "ferroform:stack" && t.value() == LOST_SERVICES) {
+            roles.push(r.role_name().to_string());
+        }
+    }
+    out.insert("role", roles);
+    let providers = iam.list_open_id_connect_providers().send().await?;
+    out.insert("oidc provider", providers.open_id_connect_provider_list().iter().filter_map(|p| p.arn().map(str::to_string)).collect());
+    let ecs = aws_sdk_ecs::Client::new(config);
+    let mut services = Vec::new();
+    for cluster in &out["cluster"] {
+        let arns = ecs.list_services().cluster(cluster).send().await?.service_arns().to_vec();
+        if arns.is_empty() {
+            continue;
+        }
+        let found = ecs.describe_services().cluster(cluster).set_services(Some(arns)).send().await?;
+        services
+            .extend(found.services().iter().filter(|v| v.status() == Some("ACTIVE")).filter_map(|v| v.service_arn().map(str::to_string)));
+    }
+    out.insert("service", services);
+    Ok(out)
+}
+
+/// The same lost answers for IAM, Lambda, CloudWatch Logs, ECR, DynamoDB and ECS: each create is sent
+/// without the SDK's retry and, after a lost answer, looked up before it is sent again (a task definition
+/// registered twice would be a second revision, a role or table a name conflict); re-sent follow-ups
+/// count as done. Exactly one of each, the one in state; a plan without faults is empty; destroy through
+/// the same faults leaves nothing.
+#[tokio::test]
+async fn service_creates_whose_answer_is_lost_make_one_of_each() -> anyhow::Result<()> {
+    let h = Harness::new().await?;
+    // Seed and rate chosen so that creates of several types lose their answer (asserted below; which ones
+    // depends on the order of concurrent calls).
+    let lost = || Faults { seed: 3, ..Faults::lost_answers(0.35) };
+    let proxy = FaultProxy::start(&h.account.endpoint, lost()).await?;
+    h.contexts.insert(Aws::from_config(h.account.config_via(proxy.endpoint())));
+    let ec2 = aws_sdk_ec2::Client::new(&h.account.config);
+    let vpc = ec2.create_vpc().cidr_block("10.32.0.0/16").send().await?.vpc.and_then(|v| v.vpc_id).context("no vpc id")?;
+    let subnet = ec2.create_subnet().vpc_id(&vpc).cidr_block("10.32.1.0/24").send().await?;
+    let subnet = subnet.subnet.and_then(|s| s.subnet_id).context("no subnet id")?;
+    let group = ec2.create_security_group().group_name("lost-web").description("lost").vpc_id(&vpc).send().await?;
+    let group = group.group_id.context("no group id")?;
+    let code = h.dir.path().join("bootstrap");
+    std::fs::write(&code, "#!/bin/sh\necho ok\n")?;
+    let s = services(&code, &subnet, &group);
+
+    h.apply(&s).await.map_err(|e| anyhow::anyhow!("apply through lost answers {:?}: {e:#}", proxy.faulted_calls()))?;
+    let faulted = proxy.faulted_calls();
+    eprintln!("apply: {} calls, faults {faulted:?}", proxy.calls().len());
+    assert!(faulted.iter().all(|(_, kind)| kind == DROP_AFTER_FORWARD), "{faulted:?}");
+    const CREATES: &[&str] = &[
+        "iam.CreateRole",
+        "iam.CreatePolicy",
+        "iam.CreateOpenIDConnectProvider",
+        "Logs_20140328.CreateLogGroup",
+        "AmazonEC2ContainerRegistry_V20150921.CreateRepository",
+        "DynamoDB_20120810.CreateTable",
+        "AmazonEC2ContainerServiceV20141113.CreateCluster",
+        "AmazonEC2ContainerServiceV20141113.RegisterTaskDefinition",
+        "AmazonEC2ContainerServiceV20141113.CreateService",
+        "lambda.Post/2015-03-31/functions",
+    ];
+    let creates: BTreeSet<&str> = faulted.iter().map(|(op, _)| op.as_str()).filter(|op| CREATES.contains(op)).collect();
+    assert!(creates.len() >= 3, "too few kinds of create lost their answer to prove anything: {creates:?}");
+
+    let found = services_inventory(&h.account.config).await?;
+    for (kind, items) in &found {
+        assert_eq!(items.len(), 1, "{kind}: {items:?}");
+    }
+    let state = h.engine().state(LOST_SERVICES).await?;
+    assert_eq!(state.resources.len(), s.resources().len());
+    for (address, kind) in [
+        ("role", "role"),
+        ("policy", "policy"),
+        ("oidc", "oidc provider"),
+        ("logs", "log group"),
+        ("repo", "repository"),
+        ("table", "table"),
+        ("cluster", "cluster"),
+        ("task", "task definition"),
+        ("service", "service"),
+        ("fn", "function"),
+    ] {
+        assert_eq!(found[kind], [h.id_of(&s, address).await?], "{address}: one object, the one in state");
+    }
+    proxy.set_faults(Faults::none());
+    let plan = h.plan(&s).await?;
+    assert!(!plan.has_changes(), "not converged:\n{}", plan.render(false));
+
+    proxy.set_faults(lost());
+    proxy.reset();
+    h.destroy(&s).await.map_err(|e| anyhow::anyhow!("destroy through lost answers {:?}: {e:#}", proxy.faulted_calls()))?;
+    eprintln!("destroy: {} calls, faults {:?}", proxy.calls().len(), proxy.faulted_calls());
+    assert!(!proxy.faulted_calls().is_empty());
+    let left: BTreeMap<_, _> = services_inventory(&h.account.config).await?.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(h.engine().state(LOST_SERVICES).await?.resources.is_empty());
     Ok(())
 }
