@@ -18,6 +18,7 @@ pub(crate) struct Ctx<'a> {
     pub color: bool,
     pub signals: &'a Signals,
     pub server: Option<crate::ServeFn>,
+    pub extras: Vec<(String, crate::ExtraCommand)>,
 }
 
 impl Ctx<'_> {
@@ -77,6 +78,16 @@ pub(crate) async fn run(ctx: Ctx<'_>) -> anyhow::Result<ExitCode> {
             // The first signal asks serving to stop (every process it started is killed), not to exit at once.
             server(&ctx.stack, state, crate::ServeArgs { port: *port, max_instances: *max_instances }, ctx.signals.stop.clone()).await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Extra(args) => {
+            let name = args.first().map(String::as_str).unwrap_or_default();
+            let Some((_, run)) = ctx.extras.iter().find(|(n, _)| n == name) else {
+                let known: Vec<&str> = ctx.extras.iter().map(|(n, _)| n.as_str()).collect();
+                bail!("unknown command `{name}` (this program adds: {}; see --help for the others)", known.join(", "))
+            };
+            // The outputs, when there is state: a command may need them (`smoke` calls `api_url`).
+            let outputs = ctx.engine(1).outputs(ctx.stack.name()).await.unwrap_or_default();
+            run(args[1..].to_vec(), outputs.into_iter().map(|(k, o)| (k, o.value)).collect()).await
         }
         Command::ForceUnlock { lock_id } => {
             ctx.engine(1).force_unlock(lock_id).await?;

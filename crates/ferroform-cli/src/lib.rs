@@ -33,6 +33,16 @@ pub type ServeFn = Arc<
         + Sync,
 >;
 
+/// A command a stack program adds (`smoke`): its arguments after the name and the stack's outputs by name.
+pub type ExtraCommand = Arc<
+    dyn Fn(
+            Vec<String>,
+            std::collections::BTreeMap<String, serde_json::Value>,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<ExitCode>> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// Builds a state backend from a `--state` location with a given scheme (`s3://...`).
 pub type BackendFactory = Arc<dyn Fn(&str, &Contexts) -> anyhow::Result<Arc<dyn Backend>> + Send + Sync>;
 
@@ -157,6 +167,9 @@ pub enum Command {
         #[arg(long, default_value_t = 8)]
         max_instances: usize,
     },
+    /// A command the stack program added (`Cli::command`), e.g. `smoke [URL]`.
+    #[command(external_subcommand)]
+    Extra(Vec<String>),
 }
 
 #[derive(Subcommand, Debug)]
@@ -178,11 +191,19 @@ pub struct Cli {
     contexts: Contexts,
     backends: Vec<(String, BackendFactory)>,
     server: Option<ServeFn>,
+    extras: Vec<(String, ExtraCommand)>,
 }
 
 impl Cli {
     pub fn new(name: &str) -> Self {
-        Self { name: name.to_string(), registry: Registry::default(), contexts: Contexts::new(), backends: Vec::new(), server: None }
+        Self {
+            name: name.to_string(),
+            registry: Registry::default(),
+            contexts: Contexts::new(),
+            backends: Vec::new(),
+            server: None,
+            extras: Vec::new(),
+        }
     }
 
     /// Resource types whose state entries this program can read and delete even when the code no longer
@@ -200,6 +221,12 @@ impl Cli {
     /// Handles `--state SCHEME://...`.
     pub fn backend(mut self, scheme: &str, factory: BackendFactory) -> Self {
         self.backends.push((scheme.to_string(), factory));
+        self
+    }
+
+    /// Adds a command of the stack program's own: `name ARGS...` calls `run(ARGS, outputs)`.
+    pub fn command(mut self, name: &str, run: ExtraCommand) -> Self {
+        self.extras.push((name.to_string(), run));
         self
     }
 
@@ -235,7 +262,7 @@ impl Cli {
                     | Command::State(_)
                     | Command::Serve { .. }
             );
-            let signals = match signals::Signals::install(saves_state) {
+            let signals = match signals::Signals::install(saves_state, matches!(opts.command, Command::Serve { .. })) {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("Error: can't listen for signals: {e}");
@@ -273,7 +300,7 @@ impl Cli {
         }
         match opts.command {
             // These read or edit state only: the stack's resources are not needed, so nothing is built.
-            Command::Output { .. } | Command::State(_) | Command::ForceUnlock { .. } | Command::Show { .. } => {}
+            Command::Output { .. } | Command::State(_) | Command::ForceUnlock { .. } | Command::Show { .. } | Command::Extra(_) => {}
             Command::Graph => {
                 // The graph needs the resources and their references, not their code.
                 ferroform_core::set_builds(false);
@@ -283,7 +310,17 @@ impl Cli {
         }
         stack.register_types(&self.registry);
         let backend = self.backend_for(opts.state.as_deref())?;
-        commands::run(commands::Ctx { stack, backend, contexts: self.contexts, opts, color, signals, server: self.server }).await
+        commands::run(commands::Ctx {
+            stack,
+            backend,
+            contexts: self.contexts,
+            opts,
+            color,
+            signals,
+            server: self.server,
+            extras: self.extras,
+        })
+        .await
     }
 
     fn backend_for(&self, location: Option<&str>) -> anyhow::Result<Arc<dyn Backend>> {

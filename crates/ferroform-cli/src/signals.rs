@@ -15,8 +15,9 @@ pub(crate) struct Signals {
 }
 
 impl Signals {
-    /// Listens from now on. `saves_state`: the command must get a chance to save before exiting.
-    pub fn install(saves_state: bool) -> std::io::Result<Signals> {
+    /// Listens from now on. `saves_state`: the command must get a chance to save before exiting. `serving`:
+    /// `serve` runs until a signal, then stops what it started.
+    pub fn install(saves_state: bool, serving: bool) -> std::io::Result<Signals> {
         use tokio::signal::unix::{signal, SignalKind};
         let (stop_tx, stop) = watch::channel(false);
         let (abort_tx, abort) = watch::channel(false);
@@ -37,7 +38,10 @@ impl Signals {
                 if !saves_state {
                     std::process::exit(128 + number);
                 }
-                if count == 1 {
+                if serving {
+                    eprintln!("\n{name} signal: stopping every process serve started...");
+                    let _ = stop_tx.send(true);
+                } else if count == 1 {
                     eprintln!("\n{name} signal: starting nothing new; running steps get a moment to finish, then state is saved. Signal again to stop them now.");
                     let _ = stop_tx.send(true);
                 } else {

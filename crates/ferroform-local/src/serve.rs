@@ -231,6 +231,23 @@ pub async fn start(
         functions.insert(name.clone(), target);
     }
 
+    let runner = Arc::new(TaskRunner {
+        ecs,
+        logs: logs.clone(),
+        clusters: of_type(state, "aws_ecs_cluster").filter_map(|(_, r)| text(&r.outputs, "arn")).collect(),
+        definitions: task_definitions(state).await,
+        base_env: env.clone(),
+    });
+    for def in &runner.definitions {
+        for c in &def.containers {
+            match &c.program {
+                Ok((p, _)) => println!("task {} container {}: runs {}", def.arn, c.name, p.display()),
+                Err(why) => println!("task {} container {}: can't run here: {why}", def.arn, c.name),
+            }
+        }
+    }
+    let seen = runner.already_running().await;
+
     let mut servers = Vec::new();
     let mut apis = Vec::new();
     let mut port = opts.port;
@@ -271,22 +288,7 @@ pub async fn start(
         }
     }
 
-    let runner = Arc::new(TaskRunner {
-        ecs,
-        logs: logs.clone(),
-        clusters: of_type(state, "aws_ecs_cluster").filter_map(|(_, r)| text(&r.outputs, "arn")).collect(),
-        definitions: task_definitions(state).await,
-        base_env: env,
-    });
-    for def in &runner.definitions {
-        for c in &def.containers {
-            match &c.program {
-                Ok((p, _)) => println!("task {} container {}: runs {}", def.arn, c.name, p.display()),
-                Err(why) => println!("task {} container {}: can't run here: {why}", def.arn, c.name),
-            }
-        }
-    }
-    let tasks = tokio::spawn(runner.run(stop.clone()));
+    let tasks = tokio::spawn(runner.run(seen, stop.clone()));
     Ok(Served { apis, servers, tasks })
 }
 

@@ -43,12 +43,18 @@ pub struct TaskRunner {
 }
 
 impl TaskRunner {
-    pub async fn run(self: Arc<Self>, stop: watch::Receiver<bool>) {
-        let mut seen: HashSet<String> = HashSet::new();
-        // Tasks already running when serving starts were started before: they are not this run's to run.
+    /// The tasks running now: started before serving, they are not this run's to run. Taken before the
+    /// APIs open, so no task they start is missed.
+    pub async fn already_running(&self) -> HashSet<String> {
+        let mut seen = HashSet::new();
         for cluster in &self.clusters {
             seen.extend(self.running(cluster).await);
         }
+        seen
+    }
+
+    /// Runs every task started from now on (not in `seen`) until `stop`.
+    pub async fn run(self: Arc<Self>, mut seen: HashSet<String>, stop: watch::Receiver<bool>) {
         let mut stop_rx = stop.clone();
         loop {
             for cluster in &self.clusters {

@@ -6,10 +6,13 @@
 //! - [`model`]: the order's types, money in exact cents
 //! - [`db`]: the table's item layout and every read/write
 //! - `stack` (cargo feature `stack`): the infrastructure, `pub fn stack(..)` for `examples/pedidos.rs`
+//! - `smoke` (cargo feature `stack`): `smoke [URL]`, every endpoint checked over HTTP
 
 pub mod api;
 pub mod db;
 pub mod model;
+#[cfg(feature = "stack")]
+pub mod smoke;
 #[cfg(feature = "stack")]
 pub mod stack;
 pub mod worker;
