@@ -83,6 +83,9 @@ pub(crate) async fn run(ctx: Ctx<'_>) -> anyhow::Result<ExitCode> {
             let name = args.first().map(String::as_str).unwrap_or_default();
             let Some((_, run)) = ctx.extras.iter().find(|(n, _)| n == name) else {
                 let known: Vec<&str> = ctx.extras.iter().map(|(n, _)| n.as_str()).collect();
+                if known.is_empty() {
+                    bail!("unknown command `{name}`; see --help for the commands")
+                }
                 bail!("unknown command `{name}` (this program adds: {}; see --help for the others)", known.join(", "))
             };
             // The outputs, when there is state: a command may need them (`smoke` calls `api_url`).

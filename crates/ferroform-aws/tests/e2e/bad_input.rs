@@ -217,7 +217,7 @@ fn cases(state: &[u8], plan: &[u8]) -> Vec<Case> {
         // A held lock.
         with(case("held lock", "base-v2", APPLY, &["is locked by", "force-unlock"]), Setup::Locked),
         // The command line.
-        case("unknown command", "base", &["frobnicate"], &["unrecognized subcommand 'frobnicate'"]),
+        case("unknown command", "base", &["frobnicate"], &["unknown command `frobnicate`; see --help"]),
         case("unknown flag", "base-v2", &["apply", "--auto-aprove"], &["unexpected argument '--auto-aprove'"]),
         case("bad parallelism", "base-v2", &["apply", "--parallelism", "many"], &["'--parallelism", "many"]),
         case("--var without a value", "base-v2", &["--var", "novalue", "apply", "--auto-approve"], &["--var `novalue` is not NAME=VALUE"]),
