@@ -718,23 +718,31 @@ async fn another_account_or_region_is_refused_before_any_read() -> R {
     Ok(())
 }
 
+/// `a` (named `name`, replaced create-before-destroy) and `b`, which uses a's ARN.
+fn replaceable(name: &str) -> Stack {
+    let mut s = Stack::new("t");
+    let a = s.add_with("a", Thing::new(name), Options::new().create_before_destroy(true));
+    s.add("b", Thing::new("b").value(a.arn()));
+    s
+}
+
+/// Applies `replaceable("a1")`, then a2 with b's update failing: the replacement's new object is made, the old
+/// a stays deposed with b still pointing at it. Returns the old a's id.
+async fn leave_a_deposed(env: &Env) -> R<String> {
+    env.apply(&replaceable("a1")).await?;
+    let old = env.id("a")?;
+    env.cloud.fail_on("update b");
+    assert!(env.apply(&replaceable("a2")).await.is_err());
+    let deposed: Vec<Option<String>> = env.state()?.deposed.iter().map(|d| d.resource.id.clone()).collect();
+    assert_eq!(deposed, [Some(old.clone())]);
+    Ok(old)
+}
+
 #[tokio::test]
 async fn a_deposed_object_is_deleted_only_after_its_dependents_moved_on() -> R {
     let env = Env::new();
-    let stack = |name: &str| {
-        let mut s = Stack::new("t");
-        let a = s.add_with("a", Thing::new(name), Options::new().create_before_destroy(true));
-        s.add("b", Thing::new("b").value(a.arn()));
-        s
-    };
-    env.apply(&stack("a1")).await?;
-    let old = env.id("a")?;
-    // The replacement's new object is made, then b's update fails: the old a stays, deposed, with b
-    // still pointing at it.
-    env.cloud.fail_on("update b");
-    assert!(env.apply(&stack("a2")).await.is_err());
-    let state = env.state()?;
-    assert_eq!(state.deposed.iter().map(|d| d.resource.id.clone()).collect::<Vec<_>>(), [Some(old.clone())]);
+    let stack = replaceable;
+    let old = leave_a_deposed(&env).await?;
     // Retried: b (slow) must be re-pointed before the deposed a goes.
     env.cloud.clear_failures();
     env.cloud.slow("b", Duration::from_millis(200));
@@ -784,16 +792,8 @@ async fn destroying_what_is_already_gone_clears_it_from_state_without_calls() ->
 #[tokio::test]
 async fn adoption_never_takes_the_deposed_object_for_the_new_one() -> R {
     let env = Env::new();
-    let stack = |name: &str| {
-        let mut s = Stack::new("t");
-        let a = s.add_with("a", Thing::new(name), Options::new().create_before_destroy(true));
-        s.add("b", Thing::new("b").value(a.arn()));
-        s
-    };
-    env.apply(&stack("a1")).await?;
-    let old = env.id("a")?;
-    env.cloud.fail_on("update b");
-    assert!(env.apply(&stack("a2")).await.is_err());
+    let stack = replaceable;
+    let old = leave_a_deposed(&env).await?;
     let new = env.id("a")?;
     // As if the run had died after the new object was made but before state recorded it: both the old
     // (deposed) and the new object carry a's tags, and the old one sorts first.
