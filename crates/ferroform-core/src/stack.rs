@@ -20,6 +20,10 @@ pub struct Lifecycle {
     /// Paths of the inputs never shown in plans (`environment.DB_PASSWORD`).
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub sensitive: BTreeSet<String>,
+    /// `check` rules this resource is excepted from (`FF-S3-002`), each with the reason the report shows.
+    /// Not part of plans: an exception changes nothing in the cloud.
+    #[serde(skip)]
+    pub allow: BTreeMap<String, String>,
 }
 
 /// Options given with `Stack::add_with`.
@@ -40,6 +44,11 @@ impl Options {
     }
     pub fn create_before_destroy(mut self, yes: bool) -> Self {
         self.0.create_before_destroy = Some(yes);
+        self
+    }
+    /// Excepts the resource from a `check` rule (`"FF-S3-002"`); the reason is mandatory and shown in the report.
+    pub fn allow(mut self, rule: impl Into<String>, reason: impl Into<String>) -> Self {
+        self.0.allow.insert(rule.into(), reason.into());
         self
     }
     /// Marks a path of the inputs sensitive: plans show `(sensitive)` instead of its value.
@@ -174,6 +183,15 @@ impl Stack {
         lifecycle.sensitive.extend(resource.sensitive_paths());
         self.resources.push(Declared { address: address.clone(), type_name: R::TYPE, inputs, lifecycle, encode_error });
         Handle { refs: R::Refs::from_address(&address), address }
+    }
+
+    /// Excepts the resource at `address` (joined to the current scope; declared already, by a component say)
+    /// from a `check` rule, with the reason the report shows. Returns false when nothing is at `address`.
+    pub fn allow(&mut self, address: &str, rule: &str, reason: &str) -> bool {
+        let address = self.scoped(address);
+        let Some(d) = self.resources.iter_mut().find(|d| d.address == address) else { return false };
+        d.lifecycle.allow.insert(rule.to_string(), reason.to_string());
+        true
     }
 
     /// Runs `f` with addresses prefixed by `name/`: how components (a VPC module, say) keep their
