@@ -102,9 +102,13 @@ fn apply_and_signal(grace: &str, signals: usize) -> anyhow::Result<(Option<i32>,
         .env("FF_TEST_SIGNAL_STATE", &state)
         .env("FF_TEST_GRACE", grace)
         .spawn()?;
-    // Signalled once r1 (20 s) is under way: its `creating` record is written before its create call.
+    // Signalled once r1 (20 s) is under way: its `creating` record is written before its create call (to the
+    // state's journal, during a run).
     let started = std::time::Instant::now();
-    while !std::fs::read_to_string(&state).unwrap_or_default().contains("\"r1\"") {
+    let journal = dir.path().join("s.json.journal");
+    while !std::fs::read_to_string(&state).unwrap_or_default().contains("\"r1\"")
+        && !std::fs::read_to_string(&journal).unwrap_or_default().contains("\"r1\"")
+    {
         anyhow::ensure!(started.elapsed() < std::time::Duration::from_secs(60), "the child made nothing");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }

@@ -8,7 +8,7 @@ use crate::graph::Config;
 use crate::plan::{Action, Live, Planned, ReplaceMode};
 use crate::reference;
 use crate::resource::{CallMeta, Contexts, ErasedType, TAG_ADDRESS, TAG_STACK};
-use crate::state::{Backend, DeposedState, OutputState, ResourceState, State, Status};
+use crate::state::{Backend, Op, OutputState, Record, ResourceState, State, Status};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -35,13 +35,17 @@ impl Reporter for Silent {
     fn event(&self, _: Event) {}
 }
 
-/// The state as the apply changes it, written to the backend as it changes. Writes are coalesced: one
-/// write carries every change made before it started.
+/// The state as the apply changes it, written to the backend as it changes. Every change is a list of
+/// [`Op`]s, applied here and, on a backend with a journal, appended as one [`Record`] line (the document
+/// itself is written at the start and end of the run and every `compact_every` records); on other backends
+/// the whole document is written. Writes are coalesced: one write carries every change made before it
+/// started.
 ///
 /// Two kinds of change: `persist` returns once the change is on the backend (the `creating` record before a
 /// create call: without it a crash could orphan what the call makes); `record` returns at once and the
 /// write follows behind (after a step: if we die before it lands, the `creating` record or the next read
-/// tells the truth), so dependents start without waiting for a disk.
+/// tells the truth), so dependents start without waiting for a disk. Writes land in change order, so a
+/// dependent's `creating` record is never durable without the records of what it depends on.
 #[derive(Clone)]
 pub(crate) struct StateStore {
     inner: Arc<StoreInner>,
@@ -49,13 +53,42 @@ pub(crate) struct StateStore {
 
 struct StoreInner {
     backend: Arc<dyn Backend>,
-    state: std::sync::Mutex<State>,
-    written: Mutex<Result<u64, String>>,
+    journal: bool,
+    held: std::sync::Mutex<Held>,
+    written: Mutex<Result<Written, String>>,
+    /// A background write is scheduled and has not started: `record` need not schedule another.
+    scheduled: std::sync::atomic::AtomicBool,
 }
+
+struct Held {
+    state: State,
+    /// Changes not yet on the backend, in order (journal backends only).
+    pending: Vec<Record>,
+}
+
+#[derive(Clone, Copy)]
+struct Written {
+    serial: u64,
+    /// Records appended since the document was last written.
+    journaled: usize,
+}
+
+/// The journal is folded into the document after this many records, or as many as the state has entries if
+/// more: a document write costs its size, so this keeps an apply's bytes written linear in its steps.
+const COMPACT_EVERY: usize = 1000;
 
 impl StateStore {
     pub(crate) fn new(backend: Arc<dyn Backend>, state: State) -> Self {
-        Self { inner: Arc::new(StoreInner { backend, state: std::sync::Mutex::new(state), written: Mutex::new(Ok(0)) }) }
+        let journal = backend.has_journal();
+        Self {
+            inner: Arc::new(StoreInner {
+                backend,
+                journal,
+                held: std::sync::Mutex::new(Held { state, pending: Vec::new() }),
+                written: Mutex::new(Ok(Written { serial: 0, journaled: 0 })),
+                scheduled: std::sync::atomic::AtomicBool::new(false),
+            }),
+        }
     }
 
     fn poisoned(&self) -> Error {
@@ -64,60 +97,101 @@ impl StateStore {
 
     /// Reads the current state without copying it.
     pub(crate) fn with<T>(&self, f: impl FnOnce(&State) -> T) -> Result<T> {
-        let s = self.inner.state.lock().map_err(|_| self.poisoned())?;
-        Ok(f(&s))
+        let h = self.inner.held.lock().map_err(|_| self.poisoned())?;
+        Ok(f(&h.state))
     }
 
     pub(crate) fn snapshot(&self) -> Result<State> {
         self.with(State::clone)
     }
 
-    fn change(&self, f: impl FnOnce(&mut State)) -> Result<u64> {
-        let mut s = self.inner.state.lock().map_err(|_| self.poisoned())?;
-        f(&mut s);
-        s.serial += 1;
-        Ok(s.serial)
+    /// Applies the ops `f` computes from the current state, as one change; returns its serial.
+    fn change(&self, f: impl FnOnce(&State) -> Vec<Op>) -> Result<u64> {
+        let mut h = self.inner.held.lock().map_err(|_| self.poisoned())?;
+        let ops = f(&h.state);
+        for op in &ops {
+            op.apply_to(&mut h.state);
+        }
+        h.state.serial += 1;
+        let serial = h.state.serial;
+        if self.inner.journal {
+            let lineage = h.state.lineage.clone();
+            h.pending.push(Record { lineage, serial, ops });
+        }
+        Ok(serial)
     }
 
     /// Changes the state and returns once the change is on the backend.
-    pub(crate) async fn persist(&self, f: impl FnOnce(&mut State)) -> Result<()> {
+    pub(crate) async fn persist(&self, f: impl FnOnce(&State) -> Vec<Op>) -> Result<()> {
         let serial = self.change(f)?;
-        self.flush_to(serial).await
+        self.flush_to(serial, false).await
     }
 
-    /// Changes the state; the write follows in the background (see `flush`).
-    pub(crate) fn record(&self, f: impl FnOnce(&mut State)) -> Result<()> {
-        let serial = self.change(f)?;
-        let store = self.clone();
-        tokio::spawn(async move {
-            // A failure here is kept and reported by the next `flush`.
-            let _ = store.flush_to(serial).await;
-        });
+    /// Changes the state; the write follows in the background.
+    pub(crate) fn record(&self, f: impl FnOnce(&State) -> Vec<Op>) -> Result<()> {
+        self.change(f)?;
+        if !self.inner.scheduled.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            let store = self.clone();
+            tokio::spawn(async move {
+                // Changes from here on schedule a write of their own; this one takes everything before them.
+                store.inner.scheduled.store(false, std::sync::atomic::Ordering::Release);
+                // A failure here is kept and reported by the next `persist` or `finish`.
+                if let Ok(serial) = store.with(|s| s.serial) {
+                    let _ = store.flush_to(serial, false).await;
+                }
+            });
+        }
         Ok(())
     }
 
-    /// Returns once everything changed so far is on the backend.
-    pub(crate) async fn flush(&self) -> Result<()> {
+    /// Returns once everything changed so far is on the backend, as a whole document (the end of a run: the
+    /// state file users read holds it all, and the journal goes).
+    pub(crate) async fn finish(&self) -> Result<()> {
         let serial = self.with(|s| s.serial)?;
-        self.flush_to(serial).await
+        self.flush_to(serial, true).await
     }
 
-    async fn flush_to(&self, serial: u64) -> Result<()> {
+    async fn flush_to(&self, serial: u64, document: bool) -> Result<()> {
         let mut written = self.inner.written.lock().await;
-        match &*written {
+        let done = match &*written {
             Err(e) => return Err(Error::state(self.inner.backend.location(), format!("an earlier write failed: {e}"))),
-            Ok(w) if *w >= serial => return Ok(()),
-            Ok(_) => {}
-        }
-        let (latest, bytes) = {
-            let s = self.inner.state.lock().map_err(|_| self.poisoned())?;
-            (s.serial, s.to_bytes()?)
+            Ok(w) => *w,
         };
+        if done.serial >= serial && !(document && done.journaled > 0) {
+            return Ok(());
+        }
         // A run that may have lost its lock writes nothing (and keeps saying so: losing it is for good).
         self.inner.backend.check_held()?;
-        match self.inner.backend.write(&bytes).await {
-            Ok(()) => {
-                *written = Ok(latest);
+        enum Write {
+            Document(Vec<u8>),
+            Append(Vec<Record>),
+        }
+        let (latest, write) = {
+            let mut h = self.inner.held.lock().map_err(|_| self.poisoned())?;
+            let entries = h.state.resources.len() + h.state.deposed.len();
+            let compact =
+                document || !self.inner.journal || done.serial == 0 || done.journaled + h.pending.len() >= COMPACT_EVERY.max(entries);
+            let latest = h.state.serial;
+            if compact {
+                h.pending.clear();
+                (latest, Write::Document(h.state.to_bytes()?))
+            } else {
+                (latest, Write::Append(std::mem::take(&mut h.pending)))
+            }
+        };
+        let result = match write {
+            Write::Document(bytes) => self.inner.backend.write(&bytes).await.map(|()| Written { serial: latest, journaled: 0 }),
+            Write::Append(records) => {
+                let mut lines = Vec::with_capacity(records.len() * 512);
+                for r in &records {
+                    lines.extend(r.to_line()?);
+                }
+                self.inner.backend.append(&lines).await.map(|()| Written { serial: latest, journaled: done.journaled + records.len() })
+            }
+        };
+        match result {
+            Ok(w) => {
+                *written = Ok(w);
                 Ok(())
             }
             Err(e) => {
@@ -325,16 +399,18 @@ pub(crate) async fn run(planned: Planned, backend: Arc<dyn Backend>, cx: ApplyCo
         modes,
         run_id: uuid::Uuid::new_v4().to_string(),
     });
-    // Renames and adoptions are state changes too: save them before anything else.
-    exec.store.persist(|_| {}).await?;
+    let recorded = noop_inputs(&exec, &planned.plan.changes);
+    // Renames and adoptions are state changes too: save them before anything else (the first write is the
+    // whole document, so a journal always continues a document).
+    exec.store.persist(|_| recorded).await?;
 
     let failures = walk(&exec, steps, edges, &cx).await;
     let interrupted = cx.interrupt.as_ref().map(|r| *r.borrow()).unwrap_or(false);
     if failures.is_empty() && !interrupted {
         let outputs = if destroy { BTreeMap::new() } else { resolve_outputs(&exec)? };
-        exec.store.record(|s| s.outputs = outputs)?;
+        exec.store.record(|_| vec![Op::Outputs { outputs }])?;
     }
-    exec.store.flush().await?;
+    exec.store.finish().await?;
     if !failures.is_empty() {
         return Err(Error::Failed(failures));
     }
@@ -342,6 +418,27 @@ pub(crate) async fn run(planned: Planned, backend: Arc<dyn Backend>, cx: ApplyCo
         return Err(Error::Interrupted);
     }
     exec.store.snapshot()
+}
+
+/// No-ops whose recorded inputs are not what the code says: an update whose record a killed run lost (the
+/// cloud has the new values, so there is nothing to do), or a change that needs no call. Recorded as an
+/// update with nothing to change records them, so state says what was applied.
+fn noop_inputs(exec: &Exec, changes: &[crate::plan::Change]) -> Vec<Op> {
+    let mut ops = Vec::new();
+    for c in changes.iter().filter(|c| c.action == Action::NoOp && !c.deposed) {
+        let (Some(node), Some(Some(live))) = (exec.config.nodes.get(&c.address), exec.live.get(&c.address)) else { continue };
+        let Ok(mut desired) = exec.desired(&c.address) else { continue };
+        if !node.lifecycle.ignore_changes.is_empty() {
+            let live_canon = node.kind.canonical(&live.inputs, None).unwrap_or_else(|_| live.inputs.clone());
+            diff::overlay_ignored(&mut desired, &live_canon, &node.lifecycle.ignore_changes);
+        }
+        let stale = exec.store.with(|s| s.resources.get(&c.address).filter(|r| r.inputs != desired).cloned()).ok().flatten();
+        if let Some(mut r) = stale {
+            r.inputs = desired;
+            ops.push(Op::Put { address: c.address.clone(), resource: r });
+        }
+    }
+    ops
 }
 
 fn resolve_outputs(exec: &Exec) -> Result<BTreeMap<String, OutputState>> {
@@ -604,22 +701,19 @@ async fn create(exec: &Exec, address: &str) -> Result<String> {
     // Written before the call: if we die during it, the next run looks for what it made.
     exec.store
         .persist(|s| {
-            if let Some(old) = s.resources.remove(address) {
-                if cbd && old.status == Status::Ready {
-                    s.deposed.push(DeposedState { address: address.to_string(), resource: old });
-                }
-            }
-            s.resources.insert(address.to_string(), entry);
+            let old = s.resources.get(address).filter(|old| cbd && old.status == Status::Ready);
+            let depose = old.map(|old| Op::Depose { address: address.to_string(), resource: old.clone() });
+            depose.into_iter().chain([Op::Put { address: address.to_string(), resource: entry }]).collect()
         })
         .await?;
     let (id, outputs) = node.kind.create(&exec.contexts, &desired, &meta).await.map_err(provider_err(address, "create"))?;
     exec.store.record(|s| {
-        if let Some(r) = s.resources.get_mut(address) {
+        put_changed(s, address, |r| {
             r.id = Some(id.clone());
             r.outputs = outputs;
             r.status = Status::Ready;
             r.token = None;
-        }
+        })
     })?;
     Ok(id)
 }
@@ -653,14 +747,22 @@ async fn update(exec: &Exec, address: &str) -> Result<()> {
     let deps = node.deps.clone();
     let sensitive = node.lifecycle.sensitive.clone();
     exec.store.record(|s| {
-        if let Some(r) = s.resources.get_mut(address) {
+        put_changed(s, address, |r| {
             r.inputs = desired;
             r.outputs = outputs;
             r.dependencies = deps;
             r.protect = protect;
             r.sensitive = sensitive;
-        }
+        })
     })
+}
+
+/// The entry at `address` changed by `f`, as the op that records it (none if it is not in state).
+fn put_changed(s: &State, address: &str, f: impl FnOnce(&mut ResourceState)) -> Vec<Op> {
+    let Some(r) = s.resources.get(address) else { return Vec::new() };
+    let mut r = r.clone();
+    f(&mut r);
+    vec![Op::Put { address: address.to_string(), resource: r }]
 }
 
 async fn delete_old(exec: &Exec, address: &str) -> Result<()> {
@@ -679,9 +781,7 @@ async fn delete(exec: &Exec, address: &str) -> Result<()> {
         let kind = exec.kind(&type_name, address)?;
         kind.delete(&exec.contexts, &live.id, &live.inputs).await.map_err(provider_err(address, "delete"))?;
     }
-    exec.store.record(|s| {
-        s.resources.remove(address);
-    })
+    exec.store.record(|_| vec![Op::Remove { address: address.to_string() }])
 }
 
 async fn delete_deposed(exec: &Exec, address: &str, id: &str) -> Result<()> {
@@ -694,5 +794,5 @@ async fn delete_deposed(exec: &Exec, address: &str, id: &str) -> Result<()> {
     let Some((type_name, inputs)) = found else { return Ok(()) };
     let kind = exec.kind(&type_name, address)?;
     kind.delete(&exec.contexts, id, &inputs).await.map_err(provider_err(address, "delete"))?;
-    exec.store.record(|s| s.deposed.retain(|d| !(d.address == address && d.resource.id.as_deref() == Some(id))))
+    exec.store.record(|_| vec![Op::Undepose { address: address.to_string(), id: Some(id.to_string()) }])
 }

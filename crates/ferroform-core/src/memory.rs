@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Object {
     pub type_name: String,
     pub thing: Thing,
@@ -30,6 +30,8 @@ pub struct Cloud {
     fail: Mutex<BTreeSet<String>>,
     slow: Mutex<BTreeMap<String, Duration>>,
     identity: Mutex<Option<crate::resource::Identity>>,
+    /// Where every change to the objects is written as it happens (see `write_through`).
+    file: Mutex<Option<std::path::PathBuf>>,
 }
 
 impl Cloud {
@@ -90,6 +92,24 @@ impl Cloud {
             }
         }
     }
+    /// From now on every call that changes an object writes all objects to `path` before it returns: a
+    /// cloud that outlives a process killed mid-apply, for crash tests (reload it with `load`).
+    pub fn write_through(&self, path: impl Into<std::path::PathBuf>) {
+        if let Ok(mut f) = self.file.lock() {
+            *f = Some(path.into());
+        }
+    }
+    /// A cloud holding the objects `write_through` wrote; new ids never collide with theirs.
+    pub fn load(path: &std::path::Path) -> std::io::Result<Arc<Self>> {
+        let objects: BTreeMap<String, Object> = serde_json::from_slice(&std::fs::read(path)?)?;
+        let next = objects.keys().filter_map(|id| id.rsplit('-').next()?.parse::<usize>().ok()).max().map_or(0, |n| n + 1);
+        let cloud = Self::default();
+        cloud.next_id.store(next, Ordering::SeqCst);
+        if let Ok(mut o) = cloud.objects.lock() {
+            *o = objects;
+        }
+        Ok(Arc::new(cloud))
+    }
     pub fn remove(&self, id: &str) {
         if let Ok(mut o) = self.objects.lock() {
             o.remove(id);
@@ -122,7 +142,12 @@ impl Cloud {
             return Err(ProviderError::with_code("InjectedFailure", format!("{label} failed on purpose")));
         }
         let mut objects = self.objects.lock().map_err(|_| ProviderError::new("poisoned"))?;
-        f(&mut objects)
+        let out = f(&mut objects)?;
+        if let Some(path) = self.file.lock().ok().and_then(|f| f.clone()).filter(|_| op != "read" && op != "find") {
+            let bytes = serde_json::to_vec(&*objects).map_err(|e| ProviderError::new(e.to_string()))?;
+            crate::local::write_atomic(&path, &bytes).map_err(|e| ProviderError::new(e.to_string()))?;
+        }
+        Ok(out)
     }
 }
 

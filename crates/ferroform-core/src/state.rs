@@ -123,6 +123,126 @@ impl State {
     }
 }
 
+/// One change to the state as apply makes it. The same `apply_to` changes the state during a run and replays
+/// the journal after a crash, so a recovered state is exactly the one the run had.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// The entry at `address`, new or in place of the one there.
+    Put {
+        address: String,
+        resource: ResourceState,
+    },
+    Remove {
+        address: String,
+    },
+    /// The old object of a create-before-destroy replacement, kept until deleted.
+    Depose {
+        address: String,
+        resource: ResourceState,
+    },
+    /// A deposed object was deleted.
+    Undepose {
+        address: String,
+        id: Option<String>,
+    },
+    Outputs {
+        outputs: BTreeMap<String, OutputState>,
+    },
+}
+
+impl Op {
+    pub fn apply_to(&self, state: &mut State) {
+        match self {
+            Op::Put { address, resource } => {
+                state.resources.insert(address.clone(), resource.clone());
+            }
+            Op::Remove { address } => {
+                state.resources.remove(address);
+            }
+            Op::Depose { address, resource } => state.deposed.push(DeposedState { address: address.clone(), resource: resource.clone() }),
+            Op::Undepose { address, id } => state.deposed.retain(|d| !(d.address == *address && d.resource.id == *id)),
+            Op::Outputs { outputs } => state.outputs = outputs.clone(),
+        }
+    }
+}
+
+/// A journal line: the changes of one step, taking the state of `lineage` to `serial`. The ops of one line
+/// land together or not at all (a step that deposes the old object and records the new one is never half
+/// recorded).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub lineage: String,
+    pub serial: u64,
+    pub ops: Vec<Op>,
+}
+
+impl Record {
+    /// One JSON line, newline included.
+    pub fn to_line(&self) -> Result<Vec<u8>> {
+        let mut v = serde_json::to_vec(self).map_err(|e| Error::state("(memory)", e.to_string()))?;
+        v.push(b'\n');
+        Ok(v)
+    }
+}
+
+impl State {
+    /// Applies a journal's lines (each a [`Record`]) to this document. Records the document already holds
+    /// (written before it) are skipped. A damaged last line is a write the crash tore: ignored, with a
+    /// warning. A damaged line before the last, a record of another lineage or a gap in serials is an
+    /// error naming the file and line. Returns how many records were applied.
+    pub fn replay(&mut self, journal: &[u8], location: &str) -> Result<usize> {
+        let lines: Vec<&[u8]> = journal.split(|b| *b == b'\n').collect();
+        let mut applied = 0;
+        for (i, line) in lines.iter().enumerate() {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let n = i + 1;
+            let record = match serde_json::from_slice::<Record>(line) {
+                Ok(r) => r,
+                // Only blank text after it: the last write, cut short.
+                Err(e) if lines[i + 1..].iter().all(|l| l.iter().all(u8::is_ascii_whitespace)) => {
+                    eprintln!("warning: {location} line {n} is incomplete ({e}): a write cut short by a crash; ignoring it");
+                    break;
+                }
+                Err(e) => {
+                    return Err(Error::state(
+                        location,
+                        format!(
+                            "line {n} is damaged ({e}); the lines after it are whole, so this is not a cut-short write. Left untouched"
+                        ),
+                    ))
+                }
+            };
+            if record.lineage != self.lineage {
+                return Err(Error::state(
+                    location,
+                    format!(
+                        "line {n} belongs to another state (lineage {}, the state's is {}); left untouched",
+                        record.lineage, self.lineage
+                    ),
+                ));
+            }
+            if record.serial <= self.serial {
+                continue;
+            }
+            if record.serial != self.serial + 1 {
+                return Err(Error::state(
+                    location,
+                    format!("line {n} takes the state to serial {} but the state is at {}: the journal does not continue this state (a restored backup?); left untouched", record.serial, self.serial),
+                ));
+            }
+            for op in &record.ops {
+                op.apply_to(self);
+            }
+            self.serial = record.serial;
+            applied += 1;
+        }
+        Ok(applied)
+    }
+}
+
 /// Who holds a lock, written into the lock so a blocked run can name the holder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LockInfo {
@@ -173,6 +293,16 @@ pub trait Backend: Send + Sync {
     /// may have run out counts as lost). Apply asks before each step and each state write and stops on `Err`.
     fn check_held(&self) -> Result<()> {
         Ok(())
+    }
+    /// Whether this backend keeps a journal: then a run appends a [`Record`] per step instead of writing the
+    /// whole document, `write` (the whole document) supersedes the journal, `read` returns the document with
+    /// the journal applied, and `lock` folds a journal left by a killed run into the document.
+    fn has_journal(&self) -> bool {
+        false
+    }
+    /// Appends journal lines (whole [`Record`] lines) and returns once they are durable.
+    async fn append(&self, _lines: &[u8]) -> Result<()> {
+        Err(Error::state(self.location(), "keeps no journal"))
     }
 }
 
