@@ -44,6 +44,17 @@ pub mod cli {
                 let opts = ferroform_local::ServeOptions { port: args.port, max_instances: args.max_instances };
                 Box::pin(ferroform_local::serve(stack, state, opts, stop))
             }));
+            cli = cli.checker(std::sync::Arc::new(|stack, args| {
+                use ferroform_aws::check::{check, Severity};
+                let fail_on: Severity = args.fail_on.parse().map_err(|e: String| anyhow::anyhow!("--fail-on: {e}"))?;
+                let report = check(stack);
+                let text = match args.format {
+                    CheckFormat::Text => report.to_text(args.color, fail_on),
+                    CheckFormat::Json => report.to_json_text(fail_on),
+                    CheckFormat::Sarif => report.to_sarif_text(&args.source),
+                };
+                Ok(CheckOutcome { report: text, blocking: report.blocking(fail_on) })
+            }));
         }
         cli
     }
@@ -52,5 +63,5 @@ pub mod cli {
 /// What a stack file needs.
 pub mod prelude {
     pub use anyhow::{bail, Context as _, Result};
-    pub use ferroform_core::{Handle, Options, Ref, Resource, Stack};
+    pub use ferroform_core::{join, Arn, Handle, Id, Name, Options, Ref, Resource, Stack};
 }

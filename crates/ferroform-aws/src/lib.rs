@@ -5,6 +5,7 @@ mod adopt;
 #[cfg(feature = "apigatewayv2")]
 pub mod apigatewayv2;
 mod batch;
+pub mod check;
 #[cfg(feature = "cloudwatch")]
 pub mod cloudwatch;
 pub mod components;

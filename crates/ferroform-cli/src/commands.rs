@@ -92,6 +92,8 @@ pub(crate) async fn run(ctx: Ctx<'_>) -> anyhow::Result<ExitCode> {
             let outputs = ctx.engine(1).outputs(ctx.stack.name()).await.unwrap_or_default();
             run(args[1..].to_vec(), outputs.into_iter().map(|(k, o)| (k, o.value)).collect()).await
         }
+        // Run by `Cli::execute` before any backend exists.
+        Command::Check { .. } => bail!("`check` needs no state and runs before it is opened"),
         Command::ForceUnlock { lock_id } => {
             ctx.engine(1).force_unlock(lock_id).await?;
             println!("The state lock was removed.");

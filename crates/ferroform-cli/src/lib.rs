@@ -3,6 +3,7 @@
 //! Each command parses its arguments and calls one library verb on `ferroform_core::Engine`; nothing here
 //! that a Rust program could not do by calling the engine itself.
 
+mod check;
 mod commands;
 mod progress;
 mod signals;
@@ -12,6 +13,8 @@ use clap::{Args, Parser, Subcommand};
 use ferroform_core::{Backend, Contexts, LocalBackend, Registry, Stack};
 use std::process::ExitCode;
 use std::sync::Arc;
+
+pub use check::{CheckArgs, CheckFn, CheckFormat, CheckOutcome, EXIT_FINDINGS};
 
 /// What `serve` is given: the port of the first API and the most instances a function may run.
 #[derive(Debug, Clone, Copy)]
@@ -167,6 +170,22 @@ pub enum Command {
         #[arg(long, default_value_t = 8)]
         max_instances: usize,
     },
+    /// Review the stack's resources for security and good-practice problems, without credentials or any
+    /// API call. Exit 0: nothing at or above --fail-on; 3: findings; 1: error.
+    Check {
+        /// Fail on findings of this severity or worse: info, low, medium, high, critical.
+        #[arg(long, default_value = "low", value_name = "SEVERITY")]
+        fail_on: String,
+        /// Print the report as JSON.
+        #[arg(long, conflicts_with = "sarif")]
+        json: bool,
+        /// Print the report as SARIF 2.1.0 (GitHub code scanning).
+        #[arg(long)]
+        sarif: bool,
+        /// The file SARIF results point at (default: examples/STACK.rs when it exists, else Cargo.toml).
+        #[arg(long, value_name = "FILE")]
+        source: Option<String>,
+    },
     /// A command the stack program added (`Cli::command`), e.g. `smoke [URL]`.
     #[command(external_subcommand)]
     Extra(Vec<String>),
@@ -191,6 +210,7 @@ pub struct Cli {
     contexts: Contexts,
     backends: Vec<(String, BackendFactory)>,
     server: Option<ServeFn>,
+    checker: Option<CheckFn>,
     extras: Vec<(String, ExtraCommand)>,
 }
 
@@ -202,6 +222,7 @@ impl Cli {
             contexts: Contexts::new(),
             backends: Vec::new(),
             server: None,
+            checker: None,
             extras: Vec::new(),
         }
     }
@@ -233,6 +254,12 @@ impl Cli {
     /// Gives the program its `serve` command.
     pub fn server(mut self, serve: ServeFn) -> Self {
         self.server = Some(serve);
+        self
+    }
+
+    /// Gives the program its `check` command (the rules of the resource types it knows).
+    pub fn checker(mut self, check: CheckFn) -> Self {
+        self.checker = Some(check);
         self
     }
 
@@ -301,14 +328,28 @@ impl Cli {
         match opts.command {
             // These read or edit state only: the stack's resources are not needed, so nothing is built.
             Command::Output { .. } | Command::State(_) | Command::ForceUnlock { .. } | Command::Show { .. } | Command::Extra(_) => {}
-            Command::Graph => {
-                // The graph needs the resources and their references, not their code.
+            Command::Graph | Command::Check { .. } => {
+                // The graph and the check need the resources and their references, not their code.
                 ferroform_core::set_builds(false);
                 build(&mut stack).context("building the stack")?;
             }
             _ => build(&mut stack).context("building the stack")?,
         }
         stack.register_types(&self.registry);
+        // No state, no credentials: the check reads the declarations only.
+        if let Command::Check { fail_on, json, sarif, source } = &opts.command {
+            let format = if *sarif {
+                CheckFormat::Sarif
+            } else if *json {
+                CheckFormat::Json
+            } else {
+                CheckFormat::Text
+            };
+            let color = color && std::io::IsTerminal::is_terminal(&std::io::stdout());
+            let source = source.clone().unwrap_or_else(|| check::default_source(&self.name));
+            let args = CheckArgs { fail_on: fail_on.clone(), format, color, source };
+            return check::run(self.checker.as_ref(), &stack, &args);
+        }
         let backend = self.backend_for(opts.state.as_deref())?;
         commands::run(commands::Ctx {
             stack,
