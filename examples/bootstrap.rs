@@ -20,6 +20,11 @@ fn main() -> ExitCode {
     ferroform::cli::run("bootstrap", |s| {
         let name = s.var("bucket").context("the state bucket's name is needed: --var bucket=NAME")?;
         let bucket = state_bucket(s, name);
+        s.allow(
+            "state-bucket",
+            "FF-S3-002",
+            "SSE-S3 encrypts state at rest and only the deploy and plan roles may read it; a KMS key would add a monthly cost and kms:Decrypt to every reader",
+        );
         s.output("state_bucket", bucket.name());
         if let Some(repo) = s.var("github_repo") {
             let mut gh = GithubDeploy::new(repo, bucket.name());
