@@ -4,6 +4,7 @@
 use crate::cors;
 use crate::event::{self, Request, Response};
 use crate::http::{self, Incomingish};
+use crate::logs::say;
 use crate::router::Router;
 use crate::runtime::{Function, InvokeError};
 use ferroform_aws::apigatewayv2::Cors;
@@ -57,7 +58,7 @@ impl Api {
         let function = match self.targets.get(&matched.route_key) {
             Some(Target::Function(f)) => f.clone(),
             Some(Target::Unavailable(why)) => {
-                println!("{} | {} {}: {why}", self.name, req.method, req.path);
+                say(&format!("{} | {} {}: {why}", self.name, req.method, req.path));
                 return Response::internal_error();
             }
             None => return Response::not_found(),
@@ -98,7 +99,7 @@ pub async fn serve(api: Arc<Api>, listener: tokio::net::TcpListener) {
             };
             let line = format!("{} {}", request.method, request.path);
             let res = api.handle(request, &host).await;
-            println!("{} | {line} -> {} ({} ms)", api.name, res.status, started.elapsed().as_millis());
+            say(&format!("{} | {line} -> {} ({} ms)", api.name, res.status, started.elapsed().as_millis()));
             http::response(res.status, &res.headers, res.body)
         }
     })
@@ -116,6 +117,7 @@ mod tests {
             name: "f".into(),
             arn: "arn:aws:lambda:us-east-1:123456789012:function:f".into(),
             program: testing::script(dir),
+            args: Vec::new(),
             env: testing::env(&[]),
             timeout: Duration::from_secs(1),
             max_instances: 2,

@@ -2,9 +2,25 @@
 //! stream in the emulator (`PutLogEvents`, batched).
 
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::mpsc;
+
+static TERMINAL: AtomicBool = AtomicBool::new(true);
+
+/// Whether what `serve` and its processes say is printed on the terminal (on by default). Off, for a load
+/// test whose own figures are the output; CloudWatch Logs still get every line.
+pub fn terminal(on: bool) {
+    TERMINAL.store(on, Ordering::Relaxed);
+}
+
+/// A line on the terminal, unless [`terminal`] turned it off.
+pub fn say(line: &str) {
+    if TERMINAL.load(Ordering::Relaxed) {
+        println!("{line}");
+    }
+}
 
 /// Lines for one log stream. Cloning shares the stream.
 #[derive(Clone)]
@@ -27,7 +43,7 @@ impl LogStream {
     }
 
     pub fn line(&self, line: &str) {
-        println!("{} | {line}", self.prefix);
+        say(&format!("{} | {line}", self.prefix));
         if let Some(tx) = &self.tx {
             let _ = tx.send((chrono::Utc::now().timestamp_millis(), line.to_string()));
         }
@@ -60,15 +76,22 @@ async fn ensure_stream(client: &aws_sdk_cloudwatchlogs::Client, group: &str, str
     }
 }
 
-/// Sends lines in batches: whatever arrived while the previous call was out, at most 1,000 at once.
+/// How long a batch waits for more lines: one `PutLogEvents` per burst (an invocation writes several lines)
+/// instead of one per line, which took CPU from the invocations themselves on a small machine. Short
+/// enough that `serve` stopping (it waits 300 ms) still sends the last lines.
+const LINGER: Duration = Duration::from_millis(100);
+
+/// Sends lines in batches: what arrives within [`LINGER`] of a batch's first line, at most 1,000 at once.
 async fn forward(client: aws_sdk_cloudwatchlogs::Client, group: String, stream: String, mut rx: mpsc::UnboundedReceiver<(i64, String)>) {
     ensure_stream(&client, &group, &stream).await;
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
+        let until = tokio::time::Instant::now() + LINGER;
         while batch.len() < 1000 {
-            match rx.try_recv() {
-                Ok(line) => batch.push(line),
-                Err(_) => break,
+            // Past the linger, or every writer is gone (the process ended): send what there is.
+            match tokio::time::timeout_at(until, rx.recv()).await {
+                Ok(Some(line)) => batch.push(line),
+                Ok(None) | Err(_) => break,
             }
         }
         let events: Vec<InputLogEvent> = batch

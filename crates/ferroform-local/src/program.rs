@@ -6,8 +6,9 @@
 //! ferroform::local::container(worker.task_definition.address(), "worker", LocalProgram::cargo_bin("pedidos-worker"));
 //! ```
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 
 /// A program to run on this machine.
@@ -88,7 +89,8 @@ pub fn workspace_root() -> Result<PathBuf, String> {
         .ok_or_else(|| format!("no cargo workspace at or above {}", cwd.display()))
 }
 
-/// `cargo build --bin BIN [-p PACKAGE]` for this machine; the executable's path.
+/// `cargo build --bin BIN [-p PACKAGE]` for this machine; the executable's path. Cargo's output still
+/// reaches the terminal; on a failure the error says what failed: the compiler's errors, or cargo's own.
 pub fn build_native(bin: &str, package: Option<&str>, workspace: Option<&Path>) -> Result<PathBuf, String> {
     let root = match workspace {
         Some(w) => w.to_path_buf(),
@@ -96,20 +98,70 @@ pub fn build_native(bin: &str, package: Option<&str>, workspace: Option<&Path>) 
     };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root).args(["build", "--bin", bin, "--message-format=json-render-diagnostics"]);
+    cmd.current_dir(&root).args(["build", "--bin", bin, "--message-format=json"]);
     if let Some(p) = package {
         cmd.args(["-p", p]);
     }
-    cmd.stderr(std::process::Stdio::inherit());
-    let out = cmd.output().map_err(|e| format!("can't run cargo: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("`cargo build --bin {bin}` exited with {}", out.status));
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+    let mut child = cmd.spawn().map_err(|e| format!("can't run cargo: {e}"))?;
+    // Cargo's own lines (progress, its errors) go on to the terminal and are kept for the error.
+    let stderr = child.stderr.take().map(|err| {
+        std::thread::spawn(move || {
+            let mut kept = Vec::new();
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                kept.push(line);
+            }
+            kept
+        })
+    });
+    let mut executable = None;
+    let mut errors = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let Ok(m) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+            if m["reason"] == "compiler-message" {
+                let rendered = m["message"]["rendered"].as_str().unwrap_or_default();
+                eprint!("{rendered}");
+                // rustc's closing "aborting due to N previous errors" adds nothing.
+                if m["message"]["level"] == "error" && !rendered.starts_with("error: aborting due to") {
+                    errors.push(rendered.trim_end().to_string());
+                }
+            } else if m["reason"] == "compiler-artifact" && m["target"]["name"] == bin {
+                executable = m["executable"].as_str().map(PathBuf::from).or(executable);
+            }
+        }
     }
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == bin)
-        .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .next_back()
-        .ok_or_else(|| format!("cargo built no executable named `{bin}`"))
+    let status = child.wait().map_err(|e| format!("cargo: {e}"))?;
+    let cargo_lines = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
+    if !status.success() {
+        if errors.is_empty() {
+            errors = cargo_lines.into_iter().filter(|l| l.starts_with("error")).collect();
+        }
+        let why = if errors.is_empty() { format!("it exited with {status}") } else { errors.join("\n") };
+        return Err(format!("`cargo build --bin {bin}` failed: {why}"));
+    }
+    executable.ok_or_else(|| format!("cargo built no executable named `{bin}`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A compile error reaches the caller as the compiler's own message.
+    #[test]
+    fn a_compile_error_is_given_back() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("Cargo.toml"),
+            "[package]\nname = \"broken\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[workspace]\n",
+        )
+        .unwrap();
+        std::fs::create_dir(dir.path().join("src")).unwrap();
+        std::fs::write(dir.path().join("src/main.rs"), "fn main() {\n    let n: u32 = \"seven\";\n}\n").unwrap();
+        let e = build_native("broken", None, Some(dir.path())).unwrap_err();
+        assert!(e.starts_with("`cargo build --bin broken` failed: error[E0308]: mismatched types"), "{e}");
+        assert!(e.contains("src/main.rs:2"), "{e}");
+        assert!(!e.contains("aborting due to"), "{e}");
+    }
 }

@@ -22,6 +22,7 @@ pub struct FunctionSpec {
     pub name: String,
     pub arn: String,
     pub program: PathBuf,
+    pub args: Vec<String>,
     /// The whole environment of an instance but `AWS_LAMBDA_RUNTIME_API` and the log stream's name.
     pub env: BTreeMap<String, String>,
     pub timeout: Duration,
@@ -178,7 +179,8 @@ impl Function {
             Err(e) => return Some(format!("can't listen for the runtime API: {e}")),
         };
         let mut cmd = tokio::process::Command::new(&spec.program);
-        cmd.env_clear()
+        cmd.args(&spec.args)
+            .env_clear()
             .envs(&spec.env)
             .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
             .env("AWS_LAMBDA_LOG_STREAM_NAME", &stream_name)
@@ -401,6 +403,7 @@ mod tests {
             name: "f".into(),
             arn: "arn:aws:lambda:us-east-1:123456789012:function:f".into(),
             program: testing::script(dir),
+            args: Vec::new(),
             env: testing::env(env),
             timeout,
             max_instances: max,

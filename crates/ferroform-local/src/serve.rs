@@ -2,6 +2,7 @@
 //! stack's declarations and state and each function's configuration as deployed.
 
 use crate::gateway::{self, Api, Target};
+use crate::logs::say;
 use crate::program::{self, LocalProgram};
 use crate::router::Router;
 use crate::runtime::{Function, FunctionSpec};
@@ -146,7 +147,7 @@ impl Emulator {
 pub async fn serve(stack: &Stack, state: State, opts: ServeOptions, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
     let emulator = Emulator::from_env().await?;
     let served = start(stack, &state, &emulator, &opts, stop.clone()).await?;
-    println!("Serving; Ctrl-C stops every process.");
+    say("Serving; Ctrl-C stops every process.");
     served.wait(stop).await;
     Ok(())
 }
@@ -221,12 +222,24 @@ pub async fn start(
         if functions.contains_key(name) {
             continue;
         }
-        let target = match prepare_function(stack, name, function_addresses.get(name), &lambda, &env, &logs, opts, stop.clone()).await {
-            Ok(f) => Target::Function(f),
-            Err(why) => {
-                println!("function {name} can't run here: {why}");
-                Target::Unavailable(why)
+        let program = function_addresses
+            .get(name)
+            .ok_or_else(|| "not a function of this stack".to_string())
+            .and_then(|address| function_program(stack, address));
+        let unavailable = |why: String| {
+            say(&format!("function {name} can't run here: {why}"));
+            Target::Unavailable(why)
+        };
+        let target = match program {
+            Ok(program) => {
+                // Code that does not build is the user's to fix before anything is served.
+                let built = build(&program).await.with_context(|| format!("function {name}: its program can't be built"))?;
+                match prepare_function(name, built, &lambda, &env, &logs, opts, stop.clone()).await {
+                    Ok(f) => Target::Function(f),
+                    Err(why) => unavailable(why),
+                }
             }
+            Err(why) => unavailable(why),
         };
         functions.insert(name.clone(), target);
     }
@@ -235,14 +248,14 @@ pub async fn start(
         ecs,
         logs: logs.clone(),
         clusters: of_type(state, "aws_ecs_cluster").filter_map(|(_, r)| text(&r.outputs, "arn")).collect(),
-        definitions: task_definitions(state).await,
+        definitions: task_definitions(state).await?,
         base_env: env.clone(),
     });
     for def in &runner.definitions {
         for c in &def.containers {
             match &c.program {
-                Ok((p, _)) => println!("task {} container {}: runs {}", def.arn, c.name, p.display()),
-                Err(why) => println!("task {} container {}: can't run here: {why}", def.arn, c.name),
+                Ok((p, _)) => say(&format!("task {} container {}: runs {}", def.arn, c.name, p.display())),
+                Err(why) => say(&format!("task {} container {}: can't run here: {why}", def.arn, c.name)),
             }
         }
     }
@@ -263,7 +276,7 @@ pub async fn start(
         {
             let Some(key) = text(&route.inputs, "route_key") else { continue };
             if let Err(e) = router.add(&key) {
-                println!("api {name}: {e}");
+                say(&format!("api {name}: {e}"));
                 continue;
             }
             let target = text(&route.inputs, "target")
@@ -276,9 +289,9 @@ pub async fn start(
             .await
             .with_context(|| format!("can't listen on 127.0.0.1:{port} for API {name} (in use? pass --port)"))?;
         let local = listener.local_addr()?;
-        println!("API {name} ({address}): http://{local}");
+        say(&format!("API {name} ({address}): http://{local}"));
         for key in targets.keys() {
-            println!("  {key}");
+            say(&format!("  {key}"));
         }
         apis.push((address.clone(), name.clone(), local));
         let api = Arc::new(Api { id, name, account_id: account_id.clone(), cors, router, targets });
@@ -292,27 +305,29 @@ pub async fn start(
     Ok(Served { apis, servers, tasks })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Builds a local program (cargo, when it is a cargo binary): the executable and its arguments.
+async fn build(program: &LocalProgram) -> anyhow::Result<(std::path::PathBuf, Vec<String>)> {
+    let p = program.clone();
+    let built = tokio::task::spawn_blocking(move || p.prepare()).await.context("the build's thread")?;
+    built.map_err(|why| anyhow::anyhow!("{}: {why}", program.describe()))
+}
+
+/// The function as deployed (GetFunctionConfiguration) around its built program.
 async fn prepare_function(
-    stack: &Stack,
     name: &str,
-    address: Option<&String>,
+    (exe, args): (std::path::PathBuf, Vec<String>),
     lambda: &aws_sdk_lambda::Client,
     env: &BTreeMap<String, String>,
     logs: &aws_sdk_cloudwatchlogs::Client,
     opts: &ServeOptions,
     stop: watch::Receiver<bool>,
 ) -> Result<Arc<Function>, String> {
-    let address = address.ok_or_else(|| "not a function of this stack".to_string())?;
-    let program = function_program(stack, address)?;
     let config = lambda
         .get_function_configuration()
         .function_name(name)
         .send()
         .await
         .map_err(|e| format!("GetFunctionConfiguration: {}", aws_sdk_lambda::error::DisplayErrorContext(&e)))?;
-    let p = program.clone();
-    let (exe, _args) = tokio::task::spawn_blocking(move || p.prepare()).await.map_err(|e| e.to_string())??;
     let memory = config.memory_size.unwrap_or(128);
     let timeout = Duration::from_secs(u64::try_from(config.timeout.unwrap_or(3)).unwrap_or(3));
     let log_group = config.logging_config.as_ref().and_then(|l| l.log_group.clone()).unwrap_or_else(|| format!("/aws/lambda/{name}"));
@@ -324,11 +339,12 @@ async fn prepare_function(
     vars.insert("AWS_LAMBDA_LOG_GROUP_NAME".into(), log_group.clone());
     vars.insert("AWS_EXECUTION_ENV".into(), "AWS_Lambda_provided.al2023".into());
     let arn = config.function_arn.unwrap_or_default();
-    println!("function {name}: {} ({} MB, {} s timeout, logs {log_group})", exe.display(), memory, timeout.as_secs());
+    say(&format!("function {name}: {} ({} MB, {} s timeout, logs {log_group})", exe.display(), memory, timeout.as_secs()));
     let spec = FunctionSpec {
         name: name.into(),
         arn,
         program: exe,
+        args,
         env: vars,
         timeout,
         max_instances: opts.max_instances,
@@ -337,8 +353,9 @@ async fn prepare_function(
     Ok(Function::new(spec, Some(logs.clone()), stop))
 }
 
-/// The stack's task definitions as applied, with each container's local program (built now).
-async fn task_definitions(state: &State) -> Vec<TaskDef> {
+/// The stack's task definitions as applied, with each container's local program (built now: a failed
+/// build is an error).
+async fn task_definitions(state: &State) -> anyhow::Result<Vec<TaskDef>> {
     let mut defs = Vec::new();
     for (address, r) in of_type(state, "aws_ecs_task_definition") {
         let Some(arn) = text(&r.outputs, "arn") else { continue };
@@ -347,7 +364,9 @@ async fn task_definitions(state: &State) -> Vec<TaskDef> {
         let mut runs = Vec::new();
         for c in containers {
             let program = match program::declared_for(address, Some(&c.name)) {
-                Some(p) => tokio::task::spawn_blocking(move || p.prepare()).await.unwrap_or_else(|e| Err(e.to_string())),
+                Some(p) => Ok(build(&p)
+                    .await
+                    .with_context(|| format!("task definition {address} container {}: its program can't be built", c.name))?),
                 None => Err(format!(
                     "image {} has no local program: declare one with ferroform::local::container(\"{address}\", \"{}\", LocalProgram::cargo_bin(..))",
                     c.image, c.name
@@ -363,7 +382,7 @@ async fn task_definitions(state: &State) -> Vec<TaskDef> {
         }
         defs.push(TaskDef { arn, containers: runs });
     }
-    defs
+    Ok(defs)
 }
 
 #[cfg(test)]
@@ -380,6 +399,90 @@ mod tests {
             assert!(e.contains("is not on this machine"), "{e}");
         }
         assert!(check_local(None).unwrap_err().to_string().contains("AWS_ENDPOINT_URL is not set"));
+    }
+
+    /// An emulator nothing calls: every refusal below comes before the first call.
+    fn nowhere() -> Emulator {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .build();
+        Emulator::new(sdk, [("AWS_ENDPOINT_URL".to_string(), "http://127.0.0.1:9".to_string())]).unwrap()
+    }
+
+    fn resource(type_name: &str, inputs: Value, outputs: Value) -> ResourceState {
+        serde_json::from_value(serde_json::json!({
+            "type": type_name, "id": "x", "inputs": inputs, "outputs": outputs, "dependencies": [],
+        }))
+        .unwrap()
+    }
+
+    /// A state holding one HTTP API named `orders` (no routes).
+    fn one_api(stack: &str) -> State {
+        let mut state = State::new(stack);
+        state.resources.insert(
+            "api".into(),
+            resource("aws_apigatewayv2_api", serde_json::json!({"name": "orders"}), serde_json::json!({"id": "abc"})),
+        );
+        state
+    }
+
+    async fn start_err(stack: &Stack, state: &State, port: u16) -> String {
+        let (_stop, stopped) = watch::channel(false);
+        let opts = ServeOptions { port, max_instances: 1 };
+        match start(stack, state, &nowhere(), &opts, stopped).await {
+            Ok(_) => panic!("served"),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stack_with_no_state_yet_is_refused() {
+        let e = start_err(&Stack::new("pedidos"), &State::new("pedidos"), 0).await;
+        assert!(e.contains("stack `pedidos` has no state yet: apply it to the emulator first"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn another_stacks_state_is_refused() {
+        let e = start_err(&Stack::new("hello"), &one_api("pedidos"), 0).await;
+        assert!(e.contains("the state is stack `pedidos`'s, not `hello`'s"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_port_in_use_is_named() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let e = start_err(&Stack::new("pedidos"), &one_api("pedidos"), port).await;
+        assert!(e.contains(&format!("can't listen on 127.0.0.1:{port} for API orders (in use? pass --port)")), "{e}");
+        // The next free port serves.
+        let (_stop, stopped) = watch::channel(false);
+        let served = start(&Stack::new("pedidos"), &one_api("pedidos"), &nowhere(), &ServeOptions { port: 0, max_instances: 1 }, stopped)
+            .await
+            .unwrap();
+        assert_eq!(served.apis.len(), 1);
+    }
+
+    /// A function whose program does not build stops `serve` before anything is served, naming the
+    /// function, its program and cargo's reason.
+    #[tokio::test]
+    async fn a_function_whose_program_does_not_build_is_named() {
+        let mut state = one_api("shop");
+        state
+            .resources
+            .insert("fn".into(), resource("aws_lambda_function", serde_json::json!({"name": "shop-api"}), serde_json::json!({})));
+        state.resources.insert(
+            "integration".into(),
+            resource(
+                "aws_apigatewayv2_integration",
+                serde_json::json!({"api_id": "abc", "integration_uri": "arn:aws:lambda:us-east-1:123456789012:function:shop-api"}),
+                serde_json::json!({"target": "integrations/i1"}),
+            ),
+        );
+        program::function("fn", LocalProgram::cargo_bin("shop-api-no-such-bin"));
+        let e = start_err(&Stack::new("shop"), &state, 0).await;
+        assert!(e.starts_with("function shop-api: its program can't be built: cargo binary `shop-api-no-such-bin`"), "{e}");
+        assert!(e.contains("`cargo build --bin shop-api-no-such-bin` failed: error: no bin target named `shop-api-no-such-bin`"), "{e}");
     }
 
     #[test]

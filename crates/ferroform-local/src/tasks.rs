@@ -4,7 +4,7 @@
 //! emulator with the exit code in the reason; output goes to the container's `awslogs` stream
 //! (`PREFIX/CONTAINER/TASK_ID`) and to the terminal.
 
-use crate::logs::LogStream;
+use crate::logs::{say, LogStream};
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -106,7 +106,7 @@ impl TaskRunner {
         let task_id = task_arn.rsplit('/').next().unwrap_or(&task_arn).to_string();
         let def_arn = task.task_definition_arn.clone().unwrap_or_default();
         let Some(def) = self.definitions.iter().find(|d| d.arn == def_arn) else {
-            println!("tasks | {task_id}: task definition {def_arn} is not this stack's: not run");
+            say(&format!("tasks | {task_id}: task definition {def_arn} is not this stack's: not run"));
             return;
         };
         let overrides: BTreeMap<String, BTreeMap<String, String>> = task
