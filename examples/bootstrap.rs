@@ -32,16 +32,16 @@ fn main() -> ExitCode {
                 gh = gh.environment(env);
             }
             if let Some(arn) = s.var("github_provider_arn") {
-                gh = gh.existing_provider(arn);
+                gh = gh.existing_provider(ferroform_core::Arn::literal(arn));
             }
             // What deploys may do besides state: a managed policy of the caller's choosing.
             if let Some(arn) = s.var("deploy_policy_arn") {
-                gh = gh.deploy_managed_policy(arn);
+                gh = gh.deploy_managed_policy(ferroform_core::Arn::literal(arn));
             }
             // What plans may read: AWS's ReadOnlyAccess unless set (`--var plan_policy_arn=` for none).
             let plan_policy = s.var_or("plan_policy_arn", "arn:aws:iam::aws:policy/ReadOnlyAccess");
             if !plan_policy.is_empty() {
-                gh = gh.plan_role_managed_policy(plan_policy);
+                gh = gh.plan_role_managed_policy(ferroform_core::Arn::literal(plan_policy));
             }
             let roles = github_deploy_role(s, gh)?;
             s.output("deploy_role_arn", roles.deploy_role.arn());

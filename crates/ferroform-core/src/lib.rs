@@ -26,7 +26,7 @@ pub use engine::{Engine, PlanOptions, Session};
 pub use error::{Diagnostic, Error, FieldError, ProviderError, Result};
 pub use local::{write_atomic, LocalBackend};
 pub use plan::{Action, Change, FieldChange, OutputChange, Plan, ReplaceMode, Summary, PLAN_FORMAT_VERSION};
-pub use reference::{has_token as is_unknown_str, is_unknown, Ref};
+pub use reference::{has_token as is_unknown_str, is_unknown, join, Arn, ArnText, FromOutput, Id, Name, Ref};
 pub use resource::{
     join_bounded, CallMeta, Context, Contexts, FromAddress, Identity, Observed, Registry, Resource, READS_IN_FLIGHT, TAG_ADDRESS, TAG_STACK,
 };

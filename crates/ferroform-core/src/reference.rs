@@ -58,14 +58,16 @@ impl<T> fmt::Display for Ref<T> {
     }
 }
 
-impl<T> From<Ref<T>> for String {
-    fn from(r: Ref<T>) -> String {
+// Only a text output goes where text goes: a number or an optional value is not a name (`format!` it if
+// that is really meant).
+impl From<Ref<String>> for String {
+    fn from(r: Ref<String>) -> String {
         r.token()
     }
 }
 
-impl<T> From<&Ref<T>> for String {
-    fn from(r: &Ref<T>) -> String {
+impl From<&Ref<String>> for String {
+    fn from(r: &Ref<String>) -> String {
         r.token()
     }
 }
@@ -74,6 +76,174 @@ impl<T> From<Ref<T>> for Value {
     fn from(r: Ref<T>) -> Value {
         Value::String(r.token())
     }
+}
+
+/// Builds a typed reference from an output's address and field (what `outputs!` generates for each output).
+pub trait FromOutput {
+    fn from_output(address: &str, field: &str) -> Self;
+}
+
+impl<T> FromOutput for Ref<T> {
+    fn from_output(address: &str, field: &str) -> Self {
+        Ref::new(address, field)
+    }
+}
+
+macro_rules! kinds {
+    ($($(#[$m:meta])* $kind:ident, $what:literal;)*) => {$(
+        $(#[$m])*
+        ///
+        /// It carries the resource type it belongs to (`K`), so the compiler refuses it where another kind or
+        /// another type's value is needed. Text goes where text goes (`String: From`), and it formats into
+        /// larger strings with `format!`.
+        pub struct $kind<K> {
+            text: String,
+            _k: PhantomData<fn() -> K>,
+        }
+
+        impl<K> $kind<K> {
+            #[doc = concat!("A literal ", $what, " of something made outside this stack, spelled out in the code:                 the explicit way in where a typed value is needed.")]
+            pub fn literal(text: impl Into<String>) -> Self {
+                Self { text: text.into(), _k: PhantomData }
+            }
+            /// The text: a literal, or the reference's token until the value is known.
+            pub fn as_str(&self) -> &str {
+                &self.text
+            }
+            pub fn into_string(self) -> String {
+                self.text
+            }
+        }
+
+        impl<K> FromOutput for $kind<K> {
+            fn from_output(address: &str, field: &str) -> Self {
+                Self::literal(Ref::<String>::new(address, field).token())
+            }
+        }
+
+        impl<K> Clone for $kind<K> {
+            fn clone(&self) -> Self {
+                Self::literal(self.text.clone())
+            }
+        }
+
+        impl<K> PartialEq for $kind<K> {
+            fn eq(&self, other: &Self) -> bool {
+                self.text == other.text
+            }
+        }
+        impl<K> Eq for $kind<K> {}
+
+        impl<K> fmt::Debug for $kind<K> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}<{}>({:?})", stringify!($kind), short_type_name::<K>(), self.text.replace(MARK, ""))
+            }
+        }
+
+        impl<K> fmt::Display for $kind<K> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.text)
+            }
+        }
+
+        impl<K> From<$kind<K>> for String {
+            fn from(v: $kind<K>) -> String {
+                v.text
+            }
+        }
+
+        impl<K> From<&$kind<K>> for String {
+            fn from(v: &$kind<K>) -> String {
+                v.text.clone()
+            }
+        }
+
+        impl<K> From<$kind<K>> for Value {
+            fn from(v: $kind<K>) -> Value {
+                Value::String(v.text)
+            }
+        }
+
+        impl<K> serde::Serialize for $kind<K> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.text)
+            }
+        }
+
+        impl<'de, K> serde::Deserialize<'de> for $kind<K> {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                String::deserialize(d).map(Self::literal)
+            }
+        }
+    )*};
+}
+
+kinds! {
+    /// The ARN of a `K` (`Arn<iam::Role>`): what a Lambda's role, a task's execution role or a log
+    /// destination takes.
+    Arn, "an ARN of this kind";
+    /// The id of a `K` (`Id<ec2::Subnet>`): what a subnet list or a VPC field takes.
+    Id, "an id of this kind";
+    /// The name of a `K` (`Name<logs::LogGroup>`).
+    Name, "a name of this kind";
+}
+
+/// What a field takes where any resource's ARN will do (an IAM statement's resources, an alarm's actions, a
+/// permission's source): a typed ARN, a text output, or literal text (a pattern: `arn:aws:s3:::bucket/*`,
+/// `format!("{}/index/*", table.arn())`). A name or an id is not one.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an ARN",
+    label = "an ARN, an ARN pattern, or literal text goes here",
+    note = "a name or an id is not an ARN: use the resource's `arn()`, or `format!` it into a pattern on purpose"
+)]
+pub trait ArnText {
+    fn arn_text(self) -> String;
+}
+
+impl<K> ArnText for Arn<K> {
+    fn arn_text(self) -> String {
+        self.text
+    }
+}
+impl<K> ArnText for &Arn<K> {
+    fn arn_text(self) -> String {
+        self.text.clone()
+    }
+}
+impl ArnText for String {
+    fn arn_text(self) -> String {
+        self
+    }
+}
+impl ArnText for &String {
+    fn arn_text(self) -> String {
+        self.clone()
+    }
+}
+impl ArnText for &str {
+    fn arn_text(self) -> String {
+        self.to_string()
+    }
+}
+impl ArnText for Ref<String> {
+    fn arn_text(self) -> String {
+        self.token()
+    }
+}
+impl ArnText for &Ref<String> {
+    fn arn_text(self) -> String {
+        self.token()
+    }
+}
+
+fn short_type_name<K>() -> &'static str {
+    let full = std::any::type_name::<K>();
+    full.rsplit("::").next().unwrap_or(full)
+}
+
+/// Joins typed values (subnet ids, say) into one string, as an environment variable carries them.
+pub fn join<T: fmt::Display>(values: &[T], sep: &str) -> String {
+    values.iter().map(ToString::to_string).collect::<Vec<_>>().join(sep)
 }
 
 /// `address.field` of a token found in a string.

@@ -362,15 +362,16 @@ impl Registry {
 /// ferroform_core::outputs! {
 ///     /// Outputs of a DynamoDB table.
 ///     pub struct TableOutputs => TableRefs {
-///         pub arn: String,
-///         pub name: String,
+///         pub arn: String as Arn<Table>,
+///         pub name: String as Name<Table>,
+///         pub stream_arn: Option<String>,
 ///     }
 /// }
-/// // table.arn() -> Ref<String>
+/// // table.arn() -> Arn<Table>, table.stream_arn() -> Ref<Option<String>>
 /// ```
 #[macro_export]
 macro_rules! outputs {
-    ($(#[$m:meta])* pub struct $out:ident => $refs:ident { $( $(#[$fm:meta])* pub $field:ident : $ty:ty ),* $(,)? }) => {
+    ($(#[$m:meta])* pub struct $out:ident => $refs:ident { $( $(#[$fm:meta])* pub $field:ident : $ty:ty $(as $rt:ty)? ),* $(,)? }) => {
         $(#[$m])*
         #[derive(Debug, Clone, PartialEq, $crate::__serde::Serialize, $crate::__serde::Deserialize)]
         #[serde(crate = "ferroform_core::__serde")]
@@ -383,13 +384,23 @@ macro_rules! outputs {
         impl $refs {
             /// The resource's address in the stack.
             pub fn address(&self) -> &str { &self.address }
-            $( $(#[$fm])* pub fn $field(&self) -> $crate::Ref<$ty> { $crate::Ref::new(self.address.clone(), stringify!($field)) } )*
+            $( $(#[$fm])* pub fn $field(&self) -> $crate::__ref_type!($ty $(, $rt)?) {
+                $crate::FromOutput::from_output(&self.address, stringify!($field))
+            } )*
         }
 
         impl $crate::FromAddress for $refs {
             fn from_address(address: &str) -> Self { Self { address: address.to_string() } }
         }
     };
+}
+
+/// The type of an output's reference: `Ref<T>`, or the typed kind declared with `as`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __ref_type {
+    ($ty:ty) => { $crate::Ref<$ty> };
+    ($ty:ty, $rt:ty) => { $rt };
 }
 
 /// How many calls one batch of reads keeps in flight. The engine runs `parallelism` batches at once, so a

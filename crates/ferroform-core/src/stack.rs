@@ -56,35 +56,27 @@ impl Options {
         self.0.sensitive.insert(path.into());
         self
     }
-    /// An explicit dependency, for ordering that no reference expresses.
-    pub fn depends_on(mut self, address: impl AsRef<str>) -> Self {
-        self.0.depends_on.insert(address.as_ref().to_string());
+    /// An explicit dependency on a resource of the stack, for ordering that no reference expresses.
+    pub fn depends_on(mut self, on: &impl Addressed) -> Self {
+        self.0.depends_on.insert(on.addr().to_string());
+        self
+    }
+    /// A dependency by address, for addresses made at run time (a loop's `format!`); validation refuses
+    /// one that is not in the stack. Prefer [`Options::depends_on`] with the handle.
+    pub fn depends_on_address(mut self, address: impl Into<String>) -> Self {
+        self.0.depends_on.insert(address.into());
         self
     }
 }
 
-/// Something with an address: a handle, or a plain string.
+/// Something declared in the stack, with an address: what `depends_on` takes. Handles have one; a
+/// component's handles may implement it for the resource others should wait for.
 pub trait Addressed {
     fn addr(&self) -> &str;
-}
-impl Addressed for str {
-    fn addr(&self) -> &str {
-        self
-    }
-}
-impl Addressed for String {
-    fn addr(&self) -> &str {
-        self
-    }
 }
 impl<R: Resource> Addressed for Handle<R> {
     fn addr(&self) -> &str {
         &self.address
-    }
-}
-impl<T: Addressed + ?Sized> Addressed for &T {
-    fn addr(&self) -> &str {
-        (**self).addr()
     }
 }
 

@@ -296,7 +296,7 @@ async fn invalid_stacks_make_no_calls_and_name_address_and_field() -> R {
     s.add("dup", Thing::new("x"));
     s.add("dup", Thing::new("y"));
     s.add("dangling", Thing::new("z").value(ferroform_core::Ref::<String>::new("ghost", "arn")));
-    s.add_with("dep", Thing::new("w"), Options::new().depends_on("nowhere"));
+    s.add_with("dep", Thing::new("w"), Options::new().depends_on_address("nowhere"));
     s.add("", Thing::new(""));
     let err = env.plan(&s).await.err().ok_or_else(|| anyhow::anyhow!("should fail"))?.to_string();
     for want in [

@@ -95,6 +95,9 @@ impl TaskRunner {
         }
     }
 
+    /// The exit code travels in `reason`: ECS fills `containers[].exitCode` from its agent
+    /// (SubmitContainerStateChange), which moto 5.2.5 does not implement; its DescribeTasks reports the 0 it
+    /// set at RunTask whatever the process did.
     async fn stop_task(&self, cluster: &str, task_arn: &str, reason: &str) {
         if let Err(e) = self.ecs.stop_task().cluster(cluster).task(task_arn).reason(reason).send().await {
             tracing::warn!(%task_arn, error = %aws_sdk_ecs::error::DisplayErrorContext(&e), "StopTask failed");

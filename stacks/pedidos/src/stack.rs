@@ -38,7 +38,7 @@ use ferroform::aws::components::{http_api, FargateTask, Nat, Network};
 use ferroform::aws::dynamodb::{AttrType, Table};
 use ferroform::aws::ecr::Repository;
 use ferroform::aws::ecs::Container;
-use ferroform::aws::iam::{PolicyDocument, Role};
+use ferroform::aws::iam::Role;
 use ferroform::aws::lambda::{CargoBin, Code, Function};
 use ferroform::aws::logs::LogGroup;
 use ferroform::local::LocalProgram;
@@ -163,20 +163,15 @@ pub fn build(s: &mut Stack, cfg: &Config) -> Result<()> {
     );
 
     let function_logs = s.add("function-logs", LogGroup::new(format!("/aws/lambda/{name}-api")).retention_days(cfg.log_retention_days));
-    // RunTask on the worker's family (in its cluster) and PassRole on its two roles. The component's other
-    // run statement (DescribeTasks/StopTask) is left out: the API never looks at a task again.
-    let run_worker = worker
-        .run_statements()
-        .into_iter()
-        .filter(|st| st.actions.iter().any(|a| a == "ecs:RunTask" || a == "iam:PassRole"))
-        .fold(PolicyDocument::new(), PolicyDocument::statement);
+    // RunTask on the worker's family (in its cluster) and PassRole on its two roles; not DescribeTasks or
+    // StopTask: the API never looks at a task again.
     let role = s.add(
         "function-role",
         Role::for_service("lambda.amazonaws.com")
             .description(format!("{name}-api: its table, starting the worker, its logs"))
             .allow(API_TABLE_ACTIONS.iter().copied(), [table.arn()])
             .allow(["logs:CreateLogStream", "logs:PutLogEvents"], [format!("{}:*", function_logs.arn())])
-            .inline_policy("run-worker", run_worker),
+            .inline_policy("run-worker", worker.start_policy()),
     );
 
     // The environment `pedidos-api` reads (`api::Config::from_env`).
@@ -192,7 +187,7 @@ pub fn build(s: &mut Stack, cfg: &Config) -> Result<()> {
             .env(ENV_TABLE_NAME, table.name())
             .env("CLUSTER_ARN", worker.cluster.arn())
             .env("TASK_DEFINITION_ARN", worker.task_definition.arn())
-            .env("SUBNETS", net.private_subnet_ids().join(","))
+            .env("SUBNETS", join(&net.private_subnet_ids(), ","))
             .env("SECURITY_GROUPS", worker.security_group.id())
             .env("CONTAINER_NAME", WORKER_CONTAINER)
             .env("ASSIGN_PUBLIC_IP", "DISABLED"),

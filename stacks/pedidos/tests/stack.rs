@@ -518,6 +518,56 @@ async fn pedidos_serves_locally_as_a_system() {
     assert!(function_lines.iter().any(|l| l.starts_with("START RequestId")), "{function_lines:?}");
     assert!(worker_lines.iter().any(|l| l.contains("order processed")), "{worker_lines:?}");
 
+    // A worker that exits non-zero (bad input: 2): its task is stopped with the code in the reason. ECS takes
+    // containers[].exitCode from its agent (SubmitContainerStateChange), which moto 5.2.5 lacks: its
+    // DescribeTasks keeps the 0 it set at RunTask, so the reason is where the code is kept.
+    use aws_sdk_ecs::types::{AwsVpcConfiguration, ContainerOverride, KeyValuePair, LaunchType, NetworkConfiguration, TaskOverride};
+    let deployed = aws_sdk_lambda::Client::new(config).get_function_configuration().function_name("pedidos-api").send().await.unwrap();
+    let env = deployed.environment.and_then(|e| e.variables).unwrap();
+    let vpc = AwsVpcConfiguration::builder()
+        .set_subnets(Some(env["SUBNETS"].split(',').map(String::from).collect()))
+        .security_groups(&env["SECURITY_GROUPS"])
+        .build()
+        .unwrap();
+    let bad_op = ContainerOverride::builder()
+        .name(WORKER_CONTAINER)
+        .environment(KeyValuePair::builder().name("ORDER_OP").value("bogus").build())
+        .build();
+    let started = ecs
+        .run_task()
+        .cluster(&cluster)
+        .task_definition(&env["TASK_DEFINITION_ARN"])
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(NetworkConfiguration::builder().awsvpc_configuration(vpc).build())
+        .overrides(TaskOverride::builder().container_overrides(bad_op).build())
+        .send()
+        .await
+        .unwrap();
+    let arn = started.tasks()[0].task_arn().unwrap().to_string();
+    let mut task = None;
+    for _ in 0..100 {
+        let t = ecs.describe_tasks().cluster(&cluster).tasks(&arn).send().await.unwrap().tasks()[0].clone();
+        if t.last_status() == Some("STOPPED") {
+            task = Some(t);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let task = task.expect("the failing worker's task is stopped");
+    assert_eq!(task.desired_status(), Some("STOPPED"));
+    let reason = task.stopped_reason().unwrap_or_default();
+    assert!(reason.contains(&format!("container {WORKER_CONTAINER} exit code 2")), "{reason}");
+    // The worker said why, in its task's stream.
+    let mut worker_lines = Vec::new();
+    for _ in 0..50 {
+        worker_lines = log_lines(&logs, "/ecs/pedidos-worker").await;
+        if worker_lines.iter().any(|l| l.contains("ORDER_OP must be")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(worker_lines.iter().any(|l| l.contains("ORDER_OP must be `create` or `update`, not `bogus`")), "{worker_lines:?}");
+
     stop.send(true).unwrap();
     served.wait(stopped).await;
 }

@@ -56,11 +56,11 @@ pub struct Cors {
 
 ferroform_core::outputs! {
     pub struct HttpApiOutputs => HttpApiRefs {
-        pub id: String,
+        pub id: String as ferroform_core::Id<HttpApi>,
         /// `https://ID.execute-api.REGION.amazonaws.com`
         pub endpoint: String,
         /// `arn:aws:apigateway:REGION::/apis/ID` (what tagging takes).
-        pub arn: String,
+        pub arn: String as ferroform_core::Arn<HttpApi>,
         /// `arn:aws:execute-api:REGION:ACCOUNT:ID` (what invoke permissions are scoped to, with `/*/*`).
         pub execution_arn: String,
     }

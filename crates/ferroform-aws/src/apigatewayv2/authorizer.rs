@@ -36,14 +36,14 @@ pub struct Authorizer {
 ferroform_core::outputs! {
     pub struct AuthorizerOutputs => AuthorizerRefs {
         /// The authorizer's own id (what a route's `authorizer_id` takes).
-        pub id: String,
+        pub id: String as ferroform_core::Id<Authorizer>,
     }
 }
 
 impl Authorizer {
     /// A JWT authorizer reading the `Authorization` header.
     pub fn jwt<I: IntoIterator<Item = S>, S: Into<String>>(
-        api_id: impl Into<String>,
+        api_id: ferroform_core::Id<super::HttpApi>,
         name: impl Into<String>,
         issuer: impl Into<String>,
         audience: I,
@@ -188,17 +188,20 @@ mod tests {
 
     #[test]
     fn jwt_authorizers_are_validated() {
-        assert!(Authorizer::jwt("abc", "users", ISSUER, ["client"]).validate().is_empty());
+        assert!(Authorizer::jwt(ferroform_core::Id::literal("abc"), "users", ISSUER, ["client"]).validate().is_empty());
         let fields = |a: Authorizer| a.validate().into_iter().map(|e| e.field).collect::<Vec<_>>();
-        assert_eq!(fields(Authorizer::jwt("abc", "users", "http://insecure", ["c"])), ["issuer"]);
-        assert_eq!(fields(Authorizer::jwt("abc", "users", ISSUER, Vec::<String>::new())), ["audience"]);
-        assert_eq!(fields(Authorizer::jwt("abc", "users", ISSUER, ["c"]).identity_source(["Authorization"])), ["identity_source"]);
-        assert_eq!(fields(Authorizer::jwt("abc", "", ISSUER, ["c"])), ["name"]);
+        assert_eq!(fields(Authorizer::jwt(ferroform_core::Id::literal("abc"), "users", "http://insecure", ["c"])), ["issuer"]);
+        assert_eq!(fields(Authorizer::jwt(ferroform_core::Id::literal("abc"), "users", ISSUER, Vec::<String>::new())), ["audience"]);
+        assert_eq!(
+            fields(Authorizer::jwt(ferroform_core::Id::literal("abc"), "users", ISSUER, ["c"]).identity_source(["Authorization"])),
+            ["identity_source"]
+        );
+        assert_eq!(fields(Authorizer::jwt(ferroform_core::Id::literal("abc"), "", ISSUER, ["c"])), ["name"]);
     }
 
     #[test]
     fn audiences_compare_as_sets() {
-        let mut a = Authorizer::jwt("abc", "u", ISSUER, ["b", "a", "a"]);
+        let mut a = Authorizer::jwt(ferroform_core::Id::literal("abc"), "u", ISSUER, ["b", "a", "a"]);
         a.normalize();
         assert_eq!(a.audience, ["a", "b"]);
     }

@@ -55,15 +55,20 @@ pub struct Integration {
 ferroform_core::outputs! {
     pub struct IntegrationOutputs => IntegrationRefs {
         /// The integration's own id (within its API).
-        pub id: String,
+        pub id: String as ferroform_core::Id<Integration>,
         /// What a route targets: `integrations/ID`.
         pub target: String,
     }
 }
 
 impl Integration {
-    /// A Lambda proxy integration: `function` is the function's ARN or invoke ARN (`f.invoke_arn()`).
-    pub fn lambda(api_id: impl Into<String>, function: impl Into<String>) -> Self {
+    /// A Lambda proxy integration of a function of the stack (`Integration::lambda(api.id(), &function)`).
+    pub fn lambda(api_id: ferroform_core::Id<super::HttpApi>, function: &crate::lambda::FunctionRefs) -> Self {
+        Self::lambda_uri(api_id, function.invoke_arn())
+    }
+    /// A Lambda proxy integration by the function's ARN or invoke ARN, for a function made elsewhere.
+    pub fn lambda_uri(api_id: ferroform_core::Id<super::HttpApi>, function: impl ferroform_core::ArnText) -> Self {
+        let function = function.arn_text();
         Self {
             api_id: api_id.into(),
             integration_type: "AWS_PROXY".into(),
@@ -76,7 +81,7 @@ impl Integration {
         }
     }
     /// An HTTP proxy to `url`, called with `method` (`ANY` passes the client's method).
-    pub fn http(api_id: impl Into<String>, method: impl Into<String>, url: impl Into<String>) -> Self {
+    pub fn http(api_id: ferroform_core::Id<super::HttpApi>, method: impl Into<String>, url: impl Into<String>) -> Self {
         Self {
             api_id: api_id.into(),
             integration_type: "HTTP_PROXY".into(),
@@ -313,8 +318,8 @@ mod tests {
     #[test]
     fn invoke_arns_compare_as_function_arns() {
         let invoke = format!("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{FN}/invocations");
-        let mut a = Integration::lambda("abc", invoke);
-        let mut b = Integration::lambda("abc", FN);
+        let mut a = Integration::lambda_uri(ferroform_core::Id::literal("abc"), invoke);
+        let mut b = Integration::lambda_uri(ferroform_core::Id::literal("abc"), FN);
         a.normalize();
         b.normalize();
         assert_eq!(a, b);
@@ -333,7 +338,10 @@ mod tests {
             ("c".to_string(), sdk("AWS_PROXY", "arn:aws:lambda:us-east-1:123456789012:function:other")),
             ("d".to_string(), sdk("HTTP_PROXY", FN)),
         ]);
-        for desired in [Integration::lambda("abc", FN), Integration::lambda("abc", invoke.clone())] {
+        for desired in [
+            Integration::lambda_uri(ferroform_core::Id::literal("abc"), FN),
+            Integration::lambda_uri(ferroform_core::Id::literal("abc"), invoke.clone()),
+        ] {
             let mut found: Vec<&String> = alike(&all, &desired).collect();
             found.sort();
             assert_eq!(found, ["a", "b"]);
@@ -352,16 +360,26 @@ mod tests {
 
     #[test]
     fn integrations_are_validated() {
-        assert!(Integration::lambda("abc", FN).validate().is_empty());
-        assert!(Integration::lambda("abc", "\u{e000}${ref:fn.invoke_arn}").validate().is_empty());
+        assert!(Integration::lambda_uri(ferroform_core::Id::literal("abc"), FN).validate().is_empty());
+        assert!(Integration::lambda_uri(ferroform_core::Id::literal("abc"), "\u{e000}${ref:fn.invoke_arn}").validate().is_empty());
         let fields = |i: Integration| i.validate().into_iter().map(|e| e.field).collect::<Vec<_>>();
-        assert_eq!(fields(Integration::lambda("abc", "pedidos-api")), ["integration_uri"]);
-        assert_eq!(fields(Integration::lambda("abc", FN).payload_format_version("3.0")), ["payload_format_version"]);
-        assert_eq!(fields(Integration::lambda("abc", FN).timeout_in_millis(40000)), ["timeout_in_millis"]);
-        assert_eq!(fields(Integration { integration_type: "MOCK".into(), ..Integration::lambda("abc", FN) }), ["integration_type"]);
-        assert!(Integration::http("abc", "GET", "https://example.com").validate().is_empty());
-        let mapped = Integration::lambda("abc", FN).request_parameter("overwrite:header.x-tenant", "$request.header.tenant");
+        assert_eq!(fields(Integration::lambda_uri(ferroform_core::Id::literal("abc"), "pedidos-api")), ["integration_uri"]);
+        assert_eq!(
+            fields(Integration::lambda_uri(ferroform_core::Id::literal("abc"), FN).payload_format_version("3.0")),
+            ["payload_format_version"]
+        );
+        assert_eq!(fields(Integration::lambda_uri(ferroform_core::Id::literal("abc"), FN).timeout_in_millis(40000)), ["timeout_in_millis"]);
+        assert_eq!(
+            fields(Integration { integration_type: "MOCK".into(), ..Integration::lambda_uri(ferroform_core::Id::literal("abc"), FN) }),
+            ["integration_type"]
+        );
+        assert!(Integration::http(ferroform_core::Id::literal("abc"), "GET", "https://example.com").validate().is_empty());
+        let mapped = Integration::lambda_uri(ferroform_core::Id::literal("abc"), FN)
+            .request_parameter("overwrite:header.x-tenant", "$request.header.tenant");
         assert!(mapped.validate().is_empty());
-        assert_eq!(fields(Integration::lambda("abc", FN).request_parameter("header.x", "1")), ["request_parameters"]);
+        assert_eq!(
+            fields(Integration::lambda_uri(ferroform_core::Id::literal("abc"), FN).request_parameter("header.x", "1")),
+            ["request_parameters"]
+        );
     }
 }

@@ -44,13 +44,13 @@ pub struct Route {
 ferroform_core::outputs! {
     pub struct RouteOutputs => RouteRefs {
         /// The route's own id (within its API).
-        pub id: String,
+        pub id: String as ferroform_core::Id<Route>,
         pub route_key: String,
     }
 }
 
 impl Route {
-    pub fn new(api_id: impl Into<String>, route_key: impl Into<String>) -> Self {
+    pub fn new(api_id: ferroform_core::Id<super::HttpApi>, route_key: impl Into<String>) -> Self {
         Self {
             api_id: api_id.into(),
             route_key: route_key.into(),
@@ -61,12 +61,21 @@ impl Route {
         }
     }
     /// `integrations/ID` (`integration.target()`).
+    /// Sends the route's requests to an integration of the stack.
+    pub fn integration(self, integration: &super::IntegrationRefs) -> Self {
+        self.target(integration.target())
+    }
+    /// A literal target (`integrations/ID`) for an integration made elsewhere; prefer [`Route::integration`].
     pub fn target(mut self, target: impl Into<String>) -> Self {
         self.target = Some(target.into());
         self
     }
     /// Requires a JWT checked by `authorizer_id` (`authorizer.id()`), carrying `scopes`.
-    pub fn jwt<I: IntoIterator<Item = S>, S: Into<String>>(mut self, authorizer_id: impl Into<String>, scopes: I) -> Self {
+    pub fn jwt<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        authorizer_id: ferroform_core::Id<super::Authorizer>,
+        scopes: I,
+    ) -> Self {
         self.authorization_type = Some("JWT".into());
         self.authorizer_id = Some(authorizer_id.into());
         self.authorization_scopes = scopes.into_iter().map(Into::into).collect();
@@ -302,12 +311,18 @@ mod tests {
 
     #[test]
     fn routes_are_validated() {
-        assert!(Route::new("abc", "GET /pedidos").target("integrations/xyz").validate().is_empty());
-        assert!(Route::new("abc", "GET /pedidos").target("\u{e000}${ref:i.target}").validate().is_empty());
+        assert!(Route::new(ferroform_core::Id::literal("abc"), "GET /pedidos").target("integrations/xyz").validate().is_empty());
+        assert!(Route::new(ferroform_core::Id::literal("abc"), "GET /pedidos").target("\u{e000}${ref:i.target}").validate().is_empty());
         let fields = |r: Route| r.validate().into_iter().map(|e| e.field).collect::<Vec<_>>();
-        assert_eq!(fields(Route::new("abc", "GET pedidos")), ["route_key"]);
-        assert_eq!(fields(Route::new("abc", "GET /p").target("xyz")), ["target"]);
-        assert_eq!(fields(Route { authorization_type: Some("JWT".into()), ..Route::new("abc", "GET /p") }), ["authorizer_id"]);
-        assert!(Route::new("abc", "GET /p").jwt("auth1", ["read"]).validate().is_empty());
+        assert_eq!(fields(Route::new(ferroform_core::Id::literal("abc"), "GET pedidos")), ["route_key"]);
+        assert_eq!(fields(Route::new(ferroform_core::Id::literal("abc"), "GET /p").target("xyz")), ["target"]);
+        assert_eq!(
+            fields(Route { authorization_type: Some("JWT".into()), ..Route::new(ferroform_core::Id::literal("abc"), "GET /p") }),
+            ["authorizer_id"]
+        );
+        assert!(Route::new(ferroform_core::Id::literal("abc"), "GET /p")
+            .jwt(ferroform_core::Id::literal("auth1"), ["read"])
+            .validate()
+            .is_empty());
     }
 }

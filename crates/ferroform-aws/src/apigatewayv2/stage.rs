@@ -55,7 +55,7 @@ pub struct AccessLog {
 
 impl AccessLog {
     /// [`DEFAULT_LOG_FORMAT`] lines into this log group.
-    pub fn json(destination_arn: impl Into<String>) -> Self {
+    pub fn json(destination_arn: ferroform_core::Arn<crate::logs::LogGroup>) -> Self {
         Self { destination_arn: destination_arn.into(), format: DEFAULT_LOG_FORMAT.to_string() }
     }
     pub fn format(mut self, format: impl Into<String>) -> Self {
@@ -66,19 +66,19 @@ impl AccessLog {
 
 ferroform_core::outputs! {
     pub struct StageOutputs => StageRefs {
-        pub name: String,
+        pub name: String as ferroform_core::Name<Stage>,
         /// `https://API_ID.execute-api.REGION.amazonaws.com/` (and the stage's name, but for `$default`).
         pub invoke_url: String,
-        pub arn: String,
+        pub arn: String as ferroform_core::Arn<Stage>,
     }
 }
 
 impl Stage {
     /// The `$default` stage, deploying every change by itself.
-    pub fn default_auto_deploy(api_id: impl Into<String>) -> Self {
+    pub fn default_auto_deploy(api_id: ferroform_core::Id<super::HttpApi>) -> Self {
         Self::new(api_id, DEFAULT_STAGE).auto_deploy(true)
     }
-    pub fn new(api_id: impl Into<String>, name: impl Into<String>) -> Self {
+    pub fn new(api_id: ferroform_core::Id<super::HttpApi>, name: impl Into<String>) -> Self {
         Self {
             api_id: api_id.into(),
             name: name.into(),
@@ -284,13 +284,37 @@ mod tests {
 
     #[test]
     fn stages_are_validated() {
-        assert!(Stage::default_auto_deploy("abc").access_log(AccessLog::json(LOGS)).validate().is_empty());
-        assert!(Stage::new("abc", "prod").validate().is_empty());
+        assert!(Stage::default_auto_deploy(ferroform_core::Id::literal("abc"))
+            .access_log(AccessLog::json(ferroform_core::Arn::literal(LOGS)))
+            .validate()
+            .is_empty());
+        assert!(Stage::new(ferroform_core::Id::literal("abc"), "prod").validate().is_empty());
         let fields = |s: Stage| s.validate().into_iter().map(|e| e.field).collect::<Vec<_>>();
-        assert_eq!(fields(Stage::new("abc", "$prod")), ["name"]);
-        assert_eq!(fields(Stage::new("abc", "p").access_log(AccessLog::json(format!("{LOGS}:*")))), ["access_log"]);
-        assert_eq!(fields(Stage::new("abc", "p").access_log(AccessLog::json("arn:aws:s3:::bucket"))), ["access_log"]);
-        assert_eq!(fields(Stage::new("abc", "p").access_log(AccessLog::json(LOGS).format("$context.status"))), ["access_log"]);
-        assert!(Stage::new("abc", "p").access_log(AccessLog::json("\u{e000}${ref:logs.arn}")).validate().is_empty());
+        assert_eq!(fields(Stage::new(ferroform_core::Id::literal("abc"), "$prod")), ["name"]);
+        assert_eq!(
+            fields(
+                Stage::new(ferroform_core::Id::literal("abc"), "p")
+                    .access_log(AccessLog::json(ferroform_core::Arn::literal(format!("{LOGS}:*"))))
+            ),
+            ["access_log"]
+        );
+        assert_eq!(
+            fields(
+                Stage::new(ferroform_core::Id::literal("abc"), "p")
+                    .access_log(AccessLog::json(ferroform_core::Arn::literal("arn:aws:s3:::bucket")))
+            ),
+            ["access_log"]
+        );
+        assert_eq!(
+            fields(
+                Stage::new(ferroform_core::Id::literal("abc"), "p")
+                    .access_log(AccessLog::json(ferroform_core::Arn::literal(LOGS)).format("$context.status"))
+            ),
+            ["access_log"]
+        );
+        assert!(Stage::new(ferroform_core::Id::literal("abc"), "p")
+            .access_log(AccessLog::json(ferroform_core::Arn::literal("\u{e000}${ref:logs.arn}")))
+            .validate()
+            .is_empty());
     }
 }

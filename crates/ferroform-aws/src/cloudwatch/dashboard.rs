@@ -27,8 +27,8 @@ pub struct Dashboard {
 
 ferroform_core::outputs! {
     pub struct DashboardOutputs => DashboardRefs {
-        pub arn: String,
-        pub name: String,
+        pub arn: String as ferroform_core::Arn<Dashboard>,
+        pub name: String as ferroform_core::Name<Dashboard>,
     }
 }
 
@@ -200,6 +200,8 @@ impl Resource for Dashboard {
     }
 
     async fn create(aws: &Aws, desired: &Self, _meta: &CallMeta) -> Result<(String, DashboardOutputs), ProviderError> {
+        // A put by name: sent twice (the SDK's retry after a lost answer) it leaves one, the same; no
+        // `create_once` needed.
         put(aws, desired).await?;
         Ok((desired.name.clone(), outputs(aws, &desired.name).await?))
     }

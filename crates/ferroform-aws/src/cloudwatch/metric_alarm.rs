@@ -96,8 +96,8 @@ pub struct MetricAlarm {
 
 ferroform_core::outputs! {
     pub struct MetricAlarmOutputs => MetricAlarmRefs {
-        pub arn: String,
-        pub name: String,
+        pub arn: String as ferroform_core::Arn<MetricAlarm>,
+        pub name: String as ferroform_core::Name<MetricAlarm>,
     }
 }
 
@@ -166,16 +166,16 @@ impl MetricAlarm {
         self.treat_missing_data = Some(t);
         self
     }
-    pub fn alarm_action(mut self, arn: impl Into<String>) -> Self {
-        self.alarm_actions.push(arn.into());
+    pub fn alarm_action(mut self, arn: impl ferroform_core::ArnText) -> Self {
+        self.alarm_actions.push(arn.arn_text());
         self
     }
-    pub fn ok_action(mut self, arn: impl Into<String>) -> Self {
-        self.ok_actions.push(arn.into());
+    pub fn ok_action(mut self, arn: impl ferroform_core::ArnText) -> Self {
+        self.ok_actions.push(arn.arn_text());
         self
     }
-    pub fn insufficient_data_action(mut self, arn: impl Into<String>) -> Self {
-        self.insufficient_data_actions.push(arn.into());
+    pub fn insufficient_data_action(mut self, arn: impl ferroform_core::ArnText) -> Self {
+        self.insufficient_data_actions.push(arn.arn_text());
         self
     }
     pub fn actions_enabled(mut self, on: bool) -> Self {
@@ -294,6 +294,8 @@ impl Resource for MetricAlarm {
     }
 
     async fn create(aws: &Aws, desired: &Self, _meta: &CallMeta) -> Result<(String, MetricAlarmOutputs), ProviderError> {
+        // A put by name: sent twice (the SDK's retry after a lost answer) it leaves one, the same; no
+        // `create_once` needed.
         put(aws, desired, Some(&desired.tags)).await?;
         Ok((desired.name.clone(), outputs(aws, &desired.name).await?))
     }

@@ -25,16 +25,16 @@
 //! - `task`: the Fargate task definition;
 //! - `service` when [`FargateTask::service`] asked for one: `desired_count` copies kept running.
 
-use crate::ec2::{Rule, SecurityGroup};
+use crate::ec2::{Rule, SecurityGroup, Subnet, Vpc};
 use crate::ecs::{Architecture, AwsLogs, Cluster, Container, ContainerInsights, Network, Service, TaskDefinition};
-use crate::iam::{PolicyDocument, Role, Statement};
+use crate::iam::{Policy, PolicyDocument, Role, Statement};
 use crate::logs::LogGroup;
 use crate::tags::Tags;
-use ferroform_core::{Handle, Stack};
+use ferroform_core::{Arn, ArnText, Handle, Id, Stack};
 
 /// The AWS managed policy for task execution roles, in the partition of the environment's region.
-pub fn task_execution_policy_arn() -> String {
-    format!("arn:{}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy", crate::context::declared_partition())
+pub fn task_execution_policy_arn() -> Arn<Policy> {
+    crate::iam::aws_managed_policy("service-role/AmazonECSTaskExecutionRolePolicy")
 }
 
 /// The ECR actions a pull needs (`GetAuthorizationToken` has no resource-level permissions).
@@ -55,7 +55,7 @@ pub enum ExecutionPolicy {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceSpec {
     pub desired_count: u32,
-    pub subnets: Vec<String>,
+    pub subnets: Vec<Id<Subnet>>,
     pub assign_public_ip: bool,
 }
 
@@ -64,7 +64,7 @@ pub struct FargateTask {
     /// The cluster's name, the task definition's family, and the log group's `/ecs/NAME`.
     pub name: String,
     /// The VPC the security group belongs to.
-    pub vpc_id: String,
+    pub vpc_id: Id<Vpc>,
     pub cpu: u32,
     pub memory: u32,
     pub architecture: Option<Architecture>,
@@ -95,9 +95,9 @@ pub struct FargateTaskHandles {
 }
 
 impl FargateTaskHandles {
-    /// The statements a caller needs to start this task: `ecs:RunTask` on every revision of the family
-    /// (in this cluster), `iam:PassRole` on both roles, and `ecs:DescribeTasks`/`ecs:StopTask` on its tasks.
-    pub fn run_statements(&self) -> Vec<Statement> {
+    /// What a caller needs to start this task: `ecs:RunTask` on every revision of the family (in this
+    /// cluster) and `iam:PassRole` on both roles.
+    pub fn start_statements(&self) -> Vec<Statement> {
         vec![
             // Named by family, not through the task definition's outputs: a new revision then leaves the caller's
             // policy alone (region and account are the caller's own, as `ecs:cluster` pins the cluster anyway).
@@ -106,12 +106,29 @@ impl FargateTaskHandles {
                 .resource(format!("arn:{}:ecs:*:*:task-definition/{}:*", crate::context::declared_partition(), self.family))
                 .condition("ArnEquals", "ecs:cluster", self.cluster.arn()),
             Statement::allow().action("iam:PassRole").resources([self.execution_role.arn(), self.task_role.arn()]),
-            Statement::allow().actions(["ecs:DescribeTasks", "ecs:StopTask"]).resource("*").condition(
-                "ArnEquals",
-                "ecs:cluster",
-                self.cluster.arn(),
-            ),
         ]
+    }
+
+    /// What a caller needs to follow and stop the tasks it started: `ecs:DescribeTasks`/`ecs:StopTask` in this
+    /// cluster.
+    pub fn watch_statements(&self) -> Vec<Statement> {
+        vec![Statement::allow().actions(["ecs:DescribeTasks", "ecs:StopTask"]).resource("*").condition(
+            "ArnEquals",
+            "ecs:cluster",
+            self.cluster.arn(),
+        )]
+    }
+
+    /// [`Self::start_statements`] and [`Self::watch_statements`].
+    pub fn run_statements(&self) -> Vec<Statement> {
+        let mut all = self.start_statements();
+        all.extend(self.watch_statements());
+        all
+    }
+
+    /// [`Self::start_statements`] as a policy (a caller that starts tasks and never looks at them again).
+    pub fn start_policy(&self) -> PolicyDocument {
+        self.start_statements().into_iter().fold(PolicyDocument::new(), PolicyDocument::statement)
     }
 
     /// `role` with [`Self::run_statements`] added to its default inline policy (a Lambda that starts the task).
@@ -128,10 +145,10 @@ impl FargateTaskHandles {
 
 impl FargateTask {
     /// A task of .25 vCPU and 512 MiB, its security group in `vpc_id`.
-    pub fn new(name: impl Into<String>, vpc_id: impl Into<String>) -> Self {
+    pub fn new(name: impl Into<String>, vpc_id: Id<Vpc>) -> Self {
         Self {
             name: name.into(),
-            vpc_id: vpc_id.into(),
+            vpc_id,
             cpu: 256,
             memory: 512,
             architecture: None,
@@ -172,7 +189,7 @@ impl FargateTask {
         self
     }
     /// Grants the execution role `actions` on `resources`.
-    pub fn allow_execution<A: Into<String>, R: Into<String>>(
+    pub fn allow_execution<A: Into<String>, R: ArnText>(
         mut self,
         actions: impl IntoIterator<Item = A>,
         resources: impl IntoIterator<Item = R>,
@@ -181,7 +198,7 @@ impl FargateTask {
         self
     }
     /// Grants the task role (the containers' code) `actions` on `resources`.
-    pub fn allow<A: Into<String>, R: Into<String>>(
+    pub fn allow<A: Into<String>, R: ArnText>(
         mut self,
         actions: impl IntoIterator<Item = A>,
         resources: impl IntoIterator<Item = R>,
@@ -195,8 +212,8 @@ impl FargateTask {
         self
     }
     /// Keeps `desired_count` copies running in `subnets`.
-    pub fn service<S: Into<String>>(mut self, desired_count: u32, subnets: impl IntoIterator<Item = S>, assign_public_ip: bool) -> Self {
-        self.service = Some(ServiceSpec { desired_count, subnets: subnets.into_iter().map(Into::into).collect(), assign_public_ip });
+    pub fn service(mut self, desired_count: u32, subnets: impl IntoIterator<Item = Id<Subnet>>, assign_public_ip: bool) -> Self {
+        self.service = Some(ServiceSpec { desired_count, subnets: subnets.into_iter().collect(), assign_public_ip });
         self
     }
     pub fn tag(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
@@ -265,7 +282,7 @@ impl FargateTask {
         task.tags = tagged(task.tags);
         let task_role = s.add("task-role", task);
 
-        let mut sg = SecurityGroup::new(format!("{}-task", self.name), &self.vpc_id)
+        let mut sg = SecurityGroup::new(format!("{}-task", self.name), self.vpc_id.clone())
             .description(format!("Fargate tasks of {}: egress only", self.name))
             .egress(Rule::all_traffic().cidr("0.0.0.0/0"));
         sg.tags = tagged(sg.tags);
@@ -309,10 +326,12 @@ mod tests {
     use super::*;
 
     fn task() -> FargateTask {
-        FargateTask::new("worker", "vpc-1")
+        FargateTask::new("worker", ferroform_core::Id::literal("vpc-1"))
             .size(512, 1024)
             .container(Container::new("app", "busybox").secret("PASS", "arn:aws:secretsmanager:us-east-1:1:secret:p"))
-            .container(Container::new("side", "busybox").essential(false).logs(AwsLogs::new("/elsewhere", "side")))
+            .container(
+                Container::new("side", "busybox").essential(false).logs(AwsLogs::new(ferroform_core::Name::literal("/elsewhere"), "side")),
+            )
             .allow(["dynamodb:PutItem"], ["arn:aws:dynamodb:us-east-1:1:table/t"])
             .tag("team", "a")
     }
@@ -320,7 +339,7 @@ mod tests {
     #[test]
     fn adds_the_pieces_under_its_scope() {
         let mut s = Stack::new("st");
-        let h = task().service(2, ["subnet-1"], false).add(&mut s);
+        let h = task().service(2, [ferroform_core::Id::literal("subnet-1")], false).add(&mut s);
         let addrs: Vec<&str> = s.resources().iter().map(|r| r.address.as_str()).collect();
         assert_eq!(
             addrs,
@@ -354,7 +373,7 @@ mod tests {
         let mut s = Stack::new("st");
         let h = task().execution_policy(ExecutionPolicy::AwsManaged).add_as(&mut s, "jobs");
         let exec = &s.resources()[2].inputs;
-        assert_eq!(exec["managed_policy_arns"][0], task_execution_policy_arn());
+        assert_eq!(exec["managed_policy_arns"][0], task_execution_policy_arn().as_str());
         let runner = serde_json::to_string(&h.allow_run(Role::for_service("lambda.amazonaws.com"))).unwrap();
         assert!(runner.contains("ecs:RunTask") && runner.contains("task-definition/worker:*"), "{runner}");
         assert!(runner.contains("iam:PassRole") && runner.contains("\u{e000}${ref:jobs/task-role.arn}"), "{runner}");

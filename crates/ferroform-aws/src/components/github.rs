@@ -5,7 +5,7 @@
 //! let state = components::state_bucket(&mut stack, "my-team-ferroform-state");
 //! let gh = components::github_deploy_role(&mut stack, GithubDeploy::new("my-org/orders", state.name())
 //!     .allow(["lambda:*", "apigateway:*"], ["*"])
-//!     .plan_role_managed_policy("arn:aws:iam::aws:policy/ReadOnlyAccess"))?;
+//!     .plan_role_managed_policy(iam::aws_managed_policy("ReadOnlyAccess")))?;
 //! stack.output("deploy_role_arn", gh.deploy_role.arn());
 //! ```
 //!
@@ -24,9 +24,10 @@
 //!   never gets the deploy role.
 
 use crate::components::state::state_access;
-use crate::iam::{OpenIdConnectProvider, PolicyDocument, Role, Statement};
+use crate::iam::{OpenIdConnectProvider, Policy, PolicyDocument, Role, Statement};
+use crate::s3::Bucket;
 use crate::tags::Tags;
-use ferroform_core::{Diagnostic, Error, Handle, Stack};
+use ferroform_core::{Arn, ArnText, Diagnostic, Error, Handle, Name, Stack};
 
 /// The issuer's host: the prefix of the condition keys (`token.actions.githubusercontent.com:sub`).
 pub const GITHUB_TOKEN_HOST: &str = "token.actions.githubusercontent.com";
@@ -43,18 +44,18 @@ pub struct GithubDeploy {
     /// of the branch.
     pub environment: Option<String>,
     /// The account's GitHub provider, when it has one already; otherwise the component creates it.
-    pub provider_arn: Option<String>,
+    pub provider_arn: Option<Arn<OpenIdConnectProvider>>,
     /// The state bucket's name.
-    pub state_bucket: String,
+    pub state_bucket: Name<Bucket>,
     /// Which state objects the roles may touch (`*`, `pedidos.json*`).
     pub state_keys: String,
     /// What a deploy does besides state.
     pub deploy_statements: Vec<Statement>,
-    pub deploy_managed_policy_arns: Vec<String>,
+    pub deploy_managed_policy_arns: Vec<Arn<Policy>>,
     pub plan_role: bool,
     /// What a plan reads besides state.
     pub plan_statements: Vec<Statement>,
-    pub plan_managed_policy_arns: Vec<String>,
+    pub plan_managed_policy_arns: Vec<Arn<Policy>>,
     /// Added to every resource.
     pub tags: Tags,
 }
@@ -69,13 +70,13 @@ pub struct GithubDeployHandles {
 
 impl GithubDeploy {
     /// Deploys from pushes to `main` of `repo` (`OWNER/REPO`), with its state in `state_bucket`.
-    pub fn new(repo: impl Into<String>, state_bucket: impl Into<String>) -> Self {
+    pub fn new(repo: impl Into<String>, state_bucket: Name<Bucket>) -> Self {
         Self {
             repo: repo.into(),
             branch: "main".into(),
             environment: None,
             provider_arn: None,
-            state_bucket: state_bucket.into(),
+            state_bucket,
             state_keys: "*".into(),
             deploy_statements: Vec::new(),
             deploy_managed_policy_arns: Vec::new(),
@@ -94,8 +95,8 @@ impl GithubDeploy {
         self.environment = Some(name.into());
         self
     }
-    pub fn existing_provider(mut self, arn: impl Into<String>) -> Self {
-        self.provider_arn = Some(arn.into());
+    pub fn existing_provider(mut self, arn: Arn<OpenIdConnectProvider>) -> Self {
+        self.provider_arn = Some(arn);
         self
     }
     pub fn state_keys(mut self, pattern: impl Into<String>) -> Self {
@@ -103,7 +104,7 @@ impl GithubDeploy {
         self
     }
     /// Grants the deploy role `actions` on `resources`.
-    pub fn allow<A: Into<String>, R: Into<String>>(
+    pub fn allow<A: Into<String>, R: ArnText>(
         mut self,
         actions: impl IntoIterator<Item = A>,
         resources: impl IntoIterator<Item = R>,
@@ -115,12 +116,12 @@ impl GithubDeploy {
         self.deploy_statements.push(s);
         self
     }
-    pub fn deploy_managed_policy(mut self, arn: impl Into<String>) -> Self {
-        self.deploy_managed_policy_arns.push(arn.into());
+    pub fn deploy_managed_policy(mut self, arn: Arn<Policy>) -> Self {
+        self.deploy_managed_policy_arns.push(arn);
         self
     }
     /// Grants the plan role `actions` on `resources`.
-    pub fn plan_allow<A: Into<String>, R: Into<String>>(
+    pub fn plan_allow<A: Into<String>, R: ArnText>(
         mut self,
         actions: impl IntoIterator<Item = A>,
         resources: impl IntoIterator<Item = R>,
@@ -128,9 +129,9 @@ impl GithubDeploy {
         self.plan_statements.push(Statement::allow().actions(actions).resources(resources));
         self
     }
-    /// `arn:aws:iam::aws:policy/ReadOnlyAccess`, say.
-    pub fn plan_role_managed_policy(mut self, arn: impl Into<String>) -> Self {
-        self.plan_managed_policy_arns.push(arn.into());
+    /// `iam::aws_managed_policy("ReadOnlyAccess")`, say.
+    pub fn plan_role_managed_policy(mut self, arn: Arn<Policy>) -> Self {
+        self.plan_managed_policy_arns.push(arn);
         self
     }
     pub fn without_plan_role(mut self) -> Self {
@@ -174,7 +175,7 @@ impl GithubDeploy {
                 out.push(diag("environment", format!("`{env}` is not an environment name (no wildcards)")));
             }
         }
-        if self.state_bucket.is_empty() {
+        if self.state_bucket.as_str().is_empty() {
             out.push(diag("state_bucket", "names no bucket".into()));
         }
         out
@@ -182,7 +183,7 @@ impl GithubDeploy {
 }
 
 /// The trust policy: GitHub's tokens for exactly `subject`, with our audience.
-pub fn github_trust(provider_arn: impl Into<String>, subject: impl Into<String>) -> PolicyDocument {
+pub fn github_trust(provider_arn: Arn<OpenIdConnectProvider>, subject: impl Into<String>) -> PolicyDocument {
     PolicyDocument::new().statement(
         Statement::allow()
             .action("sts:AssumeRoleWithWebIdentity")
@@ -210,12 +211,12 @@ pub fn github_deploy_role(s: &mut Stack, cfg: GithubDeploy) -> Result<GithubDepl
                 let mut p = OpenIdConnectProvider::github_actions();
                 p.tags = tagged(p.tags);
                 let h = s.add("oidc-provider", p);
-                let arn = h.arn().into();
+                let arn = h.arn();
                 (Some(h), arn)
             }
         };
 
-        let role = |subject: String, statements: Vec<Statement>, managed: &[String], what: &str| {
+        let role = |subject: String, statements: Vec<Statement>, managed: &[Arn<Policy>], what: &str| {
             let mut doc = PolicyDocument::new();
             for st in statements {
                 doc = doc.statement(st);
@@ -230,12 +231,12 @@ pub fn github_deploy_role(s: &mut Stack, cfg: GithubDeploy) -> Result<GithubDepl
             r
         };
 
-        let mut deploy = state_access(cfg.state_bucket.clone(), &cfg.state_keys, true);
+        let mut deploy = state_access(&cfg.state_bucket, &cfg.state_keys, true);
         deploy.extend(cfg.deploy_statements.iter().cloned());
         let deploy_role = s.add("deploy-role", role(cfg.deploy_subject(), deploy, &cfg.deploy_managed_policy_arns, "deploys"));
 
         let plan_role = cfg.plan_role.then(|| {
-            let mut plan = state_access(cfg.state_bucket.clone(), &cfg.state_keys, false);
+            let mut plan = state_access(&cfg.state_bucket, &cfg.state_keys, false);
             plan.extend(cfg.plan_statements.iter().cloned());
             s.add("plan-role", role(cfg.plan_subject(), plan, &cfg.plan_managed_policy_arns, "pull request plans"))
         });
@@ -249,7 +250,7 @@ mod tests {
 
     #[test]
     fn subjects_name_one_branch_or_environment_and_pull_requests() {
-        let g = GithubDeploy::new("acme/orders", "state");
+        let g = GithubDeploy::new("acme/orders", ferroform_core::Name::literal("state"));
         assert_eq!(g.deploy_subject(), "repo:acme/orders:ref:refs/heads/main");
         assert_eq!(g.plan_subject(), "repo:acme/orders:pull_request");
         assert_eq!(g.clone().environment("production").deploy_subject(), "repo:acme/orders:environment:production");
@@ -258,12 +259,12 @@ mod tests {
     #[test]
     fn wildcards_and_malformed_repositories_are_refused_before_anything_is_added() {
         for (bad, field) in [
-            (GithubDeploy::new("acme", "state"), "repo"),
-            (GithubDeploy::new("acme/*", "state"), "repo"),
-            (GithubDeploy::new("acme/orders:ref:x", "state"), "repo"),
-            (GithubDeploy::new("acme/orders", "state").branch("*"), "branch"),
-            (GithubDeploy::new("acme/orders", "state").environment("prod*"), "environment"),
-            (GithubDeploy::new("acme/orders", ""), "state_bucket"),
+            (GithubDeploy::new("acme", ferroform_core::Name::literal("state")), "repo"),
+            (GithubDeploy::new("acme/*", ferroform_core::Name::literal("state")), "repo"),
+            (GithubDeploy::new("acme/orders:ref:x", ferroform_core::Name::literal("state")), "repo"),
+            (GithubDeploy::new("acme/orders", ferroform_core::Name::literal("state")).branch("*"), "branch"),
+            (GithubDeploy::new("acme/orders", ferroform_core::Name::literal("state")).environment("prod*"), "environment"),
+            (GithubDeploy::new("acme/orders", ferroform_core::Name::literal("")), "state_bucket"),
         ] {
             let mut s = Stack::new("gh");
             match github_deploy_role(&mut s, bad) {
@@ -278,7 +279,7 @@ mod tests {
 
     #[test]
     fn the_trust_policy_holds_audience_and_subject() {
-        let doc = github_trust("arn:aws:iam::1:oidc-provider/x", "repo:a/b:ref:refs/heads/main");
+        let doc = github_trust(ferroform_core::Arn::literal("arn:aws:iam::1:oidc-provider/x"), "repo:a/b:ref:refs/heads/main");
         let v = serde_json::to_value(&doc).unwrap_or_default();
         let cond = &v["Statement"][0]["Condition"]["StringEquals"];
         assert_eq!(cond["token.actions.githubusercontent.com:aud"][0], "sts.amazonaws.com");

@@ -27,8 +27,8 @@ pub struct LambdaRoute {
 pub fn lambda_route(stack: &mut Stack, api: &HttpApiRefs, route_key: &str, function: &FunctionRefs) -> LambdaRoute {
     let slug = slug(route_key);
     let base = format!("{}/{slug}", api.address());
-    let integration = stack.add(&format!("{base}/integration"), Integration::lambda(api.id(), function.invoke_arn()));
-    let route = stack.add(&format!("{base}/route"), Route::new(api.id(), route_key).target(integration.target()));
+    let integration = stack.add(&format!("{base}/integration"), Integration::lambda(api.id(), function));
+    let route = stack.add(&format!("{base}/route"), Route::new(api.id(), route_key).integration(&integration));
     let permission = stack.add(
         &format!("{base}/permission"),
         Permission::api_gateway(function.name(), statement_id(api.address(), &slug), format!("{}/*/*", api.execution_arn())),
@@ -108,7 +108,12 @@ mod tests {
     #[test]
     fn a_lambda_route_adds_integration_route_and_a_scoped_permission() {
         let mut s = Stack::new("pedidos");
-        let f = s.add("fn", Function::new("pedidos-api").role("arn:aws:iam::123456789012:role/r").code(Code::image("1.dkr.ecr.x/r:1")));
+        let f = s.add(
+            "fn",
+            Function::new("pedidos-api")
+                .role(ferroform_core::Arn::literal("arn:aws:iam::123456789012:role/r"))
+                .code(Code::image("1.dkr.ecr.x/r:1")),
+        );
         let api = s.add("api", HttpApi::new("pedidos"));
         let r = api.lambda_route(&mut s, "GET /pedidos/{id}", &f);
         assert_eq!(r.route.address(), "api/get-pedidos-id/route");

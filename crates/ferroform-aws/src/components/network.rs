@@ -26,7 +26,7 @@
 
 use crate::ec2::{ElasticIp, InternetGateway, NatGateway, Route, RouteTable, Subnet, Vpc, VpcEndpoint};
 use crate::tags::Tags;
-use ferroform_core::{Diagnostic, Error, Handle, Options, Ref, Stack};
+use ferroform_core::{Diagnostic, Error, Handle, Id, Options, Stack};
 use ipnet::Ipv4Net;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -80,15 +80,15 @@ pub struct NetworkHandles {
 }
 
 impl NetworkHandles {
-    pub fn vpc_id(&self) -> Ref<String> {
+    pub fn vpc_id(&self) -> Id<Vpc> {
         self.vpc.id()
     }
-    /// The public subnets' ids (as references), in zone order.
-    pub fn public_subnet_ids(&self) -> Vec<String> {
-        self.public_subnets.iter().map(|s| s.id().into()).collect()
+    /// The public subnets' ids, in zone order.
+    pub fn public_subnet_ids(&self) -> Vec<Id<Subnet>> {
+        self.public_subnets.iter().map(|s| s.id()).collect()
     }
-    pub fn private_subnet_ids(&self) -> Vec<String> {
-        self.private_subnets.iter().map(|s| s.id().into()).collect()
+    pub fn private_subnet_ids(&self) -> Vec<Id<Subnet>> {
+        self.private_subnets.iter().map(|s| s.id()).collect()
     }
 }
 
@@ -261,10 +261,10 @@ impl Network {
         for (i, zone) in self.zones.iter().enumerate().take(nat_zones) {
             let mut ip = ElasticIp::new().name(format!("{name}-nat-{zone}"));
             ip.tags = tagged(ip.tags, &[]);
-            let ip = s.add_with(&format!("nat-ip-{i}"), ip, Options::new().depends_on(igw.address()));
+            let ip = s.add_with(&format!("nat-ip-{i}"), ip, Options::new().depends_on(&igw));
             let mut nat = NatGateway::new(public[i].id(), ip.id()).name(format!("{name}-{zone}"));
             nat.tags = tagged(nat.tags, &[]);
-            nats.push(s.add_with(&format!("nat-{i}"), nat, Options::new().depends_on(igw.address())));
+            nats.push(s.add_with(&format!("nat-{i}"), nat, Options::new().depends_on(&igw)));
             nat_ips.push(ip);
         }
 
@@ -442,7 +442,10 @@ mod tests {
         assert_eq!(inputs("network/endpoint-dynamodb")["route_table_ids"].as_array().map(Vec::len), Some(2));
         assert_eq!(inputs("network/public-0")["map_public_ip_on_launch"], true);
         assert_eq!(inputs("network/private-0")["tags"]["team"], "core");
-        assert_eq!(net.private_subnet_ids(), ["\u{e000}${ref:network/private-0.id}", "\u{e000}${ref:network/private-1.id}"]);
+        assert_eq!(
+            net.private_subnet_ids().iter().map(Id::as_str).collect::<Vec<_>>(),
+            ["\u{e000}${ref:network/private-0.id}", "\u{e000}${ref:network/private-1.id}"]
+        );
         assert_eq!(net.nat_gateways.len(), 1);
         let declared = stack.resources().iter().find(|r| r.address == "network/nat-0").map(|r| r.lifecycle.depends_on.clone());
         assert_eq!(declared, Some(BTreeSet::from(["network/igw".to_string()])));

@@ -8,7 +8,7 @@
 use crate::context::declared_partition;
 use crate::iam::Statement;
 use crate::s3::Bucket;
-use ferroform_core::{Handle, Stack};
+use ferroform_core::{Handle, Name, Stack};
 
 /// How long a replaced state version is kept before the bucket's lifecycle rule deletes it.
 pub const STATE_NONCURRENT_VERSION_DAYS: i32 = 90;
@@ -25,8 +25,7 @@ pub fn state_bucket(s: &mut Stack, name: impl Into<String>) -> Handle<Bucket> {
 /// `pedidos.json*`); with `write`, also `s3:PutObject` and `s3:DeleteObject`, for the state and its lock
 /// object (`KEY.lock`, created with a conditional write and deleted on release). `plan` takes no lock, so
 /// read access is enough for it.
-pub fn state_access(bucket: impl Into<String>, keys: &str, write: bool) -> Vec<Statement> {
-    let bucket = bucket.into();
+pub fn state_access(bucket: &Name<Bucket>, keys: &str, write: bool) -> Vec<Statement> {
     let mut object_actions = vec!["s3:GetObject"];
     if write {
         object_actions.extend(["s3:PutObject", "s3:DeleteObject"]);
@@ -43,9 +42,9 @@ mod tests {
 
     #[test]
     fn read_access_cannot_write_or_unlock() {
-        let read = state_access("b", "*", false);
+        let read = state_access(&Name::literal("b"), "*", false);
         assert!(read.iter().all(|s| !s.actions.iter().any(|a| a == "s3:PutObject" || a == "s3:DeleteObject")));
-        let write = state_access("b", "app.json*", true);
+        let write = state_access(&Name::literal("b"), "app.json*", true);
         assert_eq!(write[1].resources, ["arn:aws:s3:::b/app.json*"]);
         assert!(write[1].actions.iter().any(|a| a == "s3:DeleteObject"));
     }

@@ -148,8 +148,8 @@ pub struct Table {
 
 ferroform_core::outputs! {
     pub struct TableOutputs => TableRefs {
-        pub arn: String,
-        pub name: String,
+        pub arn: String as ferroform_core::Arn<Table>,
+        pub name: String as ferroform_core::Name<Table>,
         /// The latest stream's ARN, when a stream is on.
         pub stream_arn: Option<String>,
     }

@@ -27,8 +27,8 @@ pub struct ElasticIp {
 ferroform_core::outputs! {
     pub struct ElasticIpOutputs => ElasticIpRefs {
         /// The allocation id (`eipalloc-...`), the address's id.
-        pub id: String,
-        pub allocation_id: String,
+        pub id: String as ferroform_core::Id<ElasticIp>,
+        pub allocation_id: String as ferroform_core::Id<ElasticIp>,
         pub public_ip: String,
     }
 }

@@ -28,14 +28,14 @@ pub struct InternetGateway {
 
 ferroform_core::outputs! {
     pub struct InternetGatewayOutputs => InternetGatewayRefs {
-        pub id: String,
-        pub arn: String,
+        pub id: String as ferroform_core::Id<InternetGateway>,
+        pub arn: String as ferroform_core::Arn<InternetGateway>,
     }
 }
 
 impl InternetGateway {
     /// A gateway attached to this VPC.
-    pub fn new(vpc_id: impl Into<String>) -> Self {
+    pub fn new(vpc_id: ferroform_core::Id<super::Vpc>) -> Self {
         Self { vpc_id: Some(vpc_id.into()), tags: Tags::new() }
     }
     /// A gateway attached to no VPC.
@@ -225,8 +225,8 @@ mod tests {
 
     #[test]
     fn checks_the_vpc_id() {
-        assert!(InternetGateway::new("vpc-1").validate().is_empty());
+        assert!(InternetGateway::new(ferroform_core::Id::literal("vpc-1")).validate().is_empty());
         assert!(InternetGateway::detached().validate().is_empty());
-        assert_eq!(InternetGateway::new("igw-1").validate()[0].field, "vpc_id");
+        assert_eq!(InternetGateway::new(ferroform_core::Id::literal("igw-1")).validate()[0].field, "vpc_id");
     }
 }

@@ -35,14 +35,14 @@ pub struct NatGateway {
 
 ferroform_core::outputs! {
     pub struct NatGatewayOutputs => NatGatewayRefs {
-        pub id: String,
+        pub id: String as ferroform_core::Id<NatGateway>,
         pub public_ip: String,
         pub private_ip: String,
     }
 }
 
 impl NatGateway {
-    pub fn new(subnet_id: impl Into<String>, allocation_id: impl Into<String>) -> Self {
+    pub fn new(subnet_id: ferroform_core::Id<super::Subnet>, allocation_id: ferroform_core::Id<super::ElasticIp>) -> Self {
         Self { subnet_id: subnet_id.into(), allocation_id: allocation_id.into(), tags: Tags::new() }
     }
     pub fn name(self, name: impl Into<String>) -> Self {
@@ -228,8 +228,8 @@ mod tests {
 
     #[test]
     fn checks_ids() {
-        assert!(NatGateway::new("subnet-1", "eipalloc-1").validate().is_empty());
-        let e = NatGateway::new("vpc-1", "eip-1").validate();
+        assert!(NatGateway::new(ferroform_core::Id::literal("subnet-1"), ferroform_core::Id::literal("eipalloc-1")).validate().is_empty());
+        let e = NatGateway::new(ferroform_core::Id::literal("vpc-1"), ferroform_core::Id::literal("eip-1")).validate();
         assert_eq!(e.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["subnet_id", "allocation_id"]);
     }
 

@@ -52,24 +52,24 @@ pub struct Route {
 
 impl Route {
     /// Through an internet (or virtual private) gateway.
-    pub fn to_gateway(destination_cidr: impl Into<String>, gateway_id: impl Into<String>) -> Self {
+    pub fn to_gateway(destination_cidr: impl Into<String>, gateway_id: ferroform_core::Id<super::InternetGateway>) -> Self {
         Self { destination_cidr: destination_cidr.into(), gateway_id: Some(gateway_id.into()), nat_gateway_id: None }
     }
-    pub fn to_nat(destination_cidr: impl Into<String>, nat_gateway_id: impl Into<String>) -> Self {
+    pub fn to_nat(destination_cidr: impl Into<String>, nat_gateway_id: ferroform_core::Id<super::NatGateway>) -> Self {
         Self { destination_cidr: destination_cidr.into(), gateway_id: None, nat_gateway_id: Some(nat_gateway_id.into()) }
     }
 }
 
 ferroform_core::outputs! {
     pub struct RouteTableOutputs => RouteTableRefs {
-        pub id: String,
-        pub arn: String,
-        pub vpc_id: String,
+        pub id: String as ferroform_core::Id<RouteTable>,
+        pub arn: String as ferroform_core::Arn<RouteTable>,
+        pub vpc_id: String as ferroform_core::Id<crate::ec2::Vpc>,
     }
 }
 
 impl RouteTable {
-    pub fn new(vpc_id: impl Into<String>) -> Self {
+    pub fn new(vpc_id: ferroform_core::Id<super::Vpc>) -> Self {
         Self { vpc_id: vpc_id.into(), routes: BTreeSet::new(), subnet_ids: BTreeSet::new(), tags: Tags::new() }
     }
     pub fn route(mut self, route: Route) -> Self {
@@ -77,11 +77,11 @@ impl RouteTable {
         self
     }
     /// Associates a subnet with this table.
-    pub fn subnet(mut self, subnet_id: impl Into<String>) -> Self {
+    pub fn subnet(mut self, subnet_id: ferroform_core::Id<super::Subnet>) -> Self {
         self.subnet_ids.insert(subnet_id.into());
         self
     }
-    pub fn subnets<I: IntoIterator<Item = S>, S: Into<String>>(mut self, ids: I) -> Self {
+    pub fn subnets<I: IntoIterator<Item = ferroform_core::Id<super::Subnet>>>(mut self, ids: I) -> Self {
         self.subnet_ids.extend(ids.into_iter().map(Into::into));
         self
     }
@@ -410,20 +410,38 @@ mod tests {
 
     #[test]
     fn routes_need_one_valid_target_and_distinct_destinations() {
-        let ok = RouteTable::new("vpc-1").route(Route::to_gateway("0.0.0.0/0", "igw-1")).subnet("subnet-1");
+        let ok = RouteTable::new(ferroform_core::Id::literal("vpc-1"))
+            .route(Route::to_gateway("0.0.0.0/0", ferroform_core::Id::literal("igw-1")))
+            .subnet(ferroform_core::Id::literal("subnet-1"));
         assert!(ok.validate().is_empty());
         let both = Route { destination_cidr: "0.0.0.0/0".into(), gateway_id: Some("igw-1".into()), nat_gateway_id: Some("nat-1".into()) };
-        assert_eq!(RouteTable::new("vpc-1").route(both).validate()[0].field, "routes");
-        let twice = RouteTable::new("vpc-1").route(Route::to_gateway("0.0.0.0/0", "igw-1")).route(Route::to_nat("0.0.0.0/0", "nat-1"));
+        assert_eq!(RouteTable::new(ferroform_core::Id::literal("vpc-1")).route(both).validate()[0].field, "routes");
+        let twice = RouteTable::new(ferroform_core::Id::literal("vpc-1"))
+            .route(Route::to_gateway("0.0.0.0/0", ferroform_core::Id::literal("igw-1")))
+            .route(Route::to_nat("0.0.0.0/0", ferroform_core::Id::literal("nat-1")));
         assert!(twice.validate()[0].message.contains("two routes"));
-        assert_eq!(RouteTable::new("vpc-1").route(Route::to_nat("10.0.0.0/33", "nat-1")).validate()[0].field, "routes");
-        assert_eq!(RouteTable::new("vpc-1").subnet("sn-1").validate()[0].field, "subnet_ids");
+        assert_eq!(
+            RouteTable::new(ferroform_core::Id::literal("vpc-1"))
+                .route(Route::to_nat("10.0.0.0/33", ferroform_core::Id::literal("nat-1")))
+                .validate()[0]
+                .field,
+            "routes"
+        );
+        assert_eq!(
+            RouteTable::new(ferroform_core::Id::literal("vpc-1")).subnet(ferroform_core::Id::literal("sn-1")).validate()[0].field,
+            "subnet_ids"
+        );
     }
 
     #[test]
     fn sets_compare_as_sets() {
-        let a = RouteTable::new("vpc-1").subnet("subnet-2").subnet("subnet-1").route(Route::to_nat("0.0.0.0/0", "nat-1"));
-        let b = RouteTable::new("vpc-1").subnets(["subnet-1", "subnet-2", "subnet-1"]).route(Route::to_nat("0.0.0.0/0", "nat-1"));
+        let a = RouteTable::new(ferroform_core::Id::literal("vpc-1"))
+            .subnet(ferroform_core::Id::literal("subnet-2"))
+            .subnet(ferroform_core::Id::literal("subnet-1"))
+            .route(Route::to_nat("0.0.0.0/0", ferroform_core::Id::literal("nat-1")));
+        let b = RouteTable::new(ferroform_core::Id::literal("vpc-1"))
+            .subnets(["subnet-1", "subnet-2", "subnet-1"].map(ferroform_core::Id::literal))
+            .route(Route::to_nat("0.0.0.0/0", ferroform_core::Id::literal("nat-1")));
         assert_eq!(serde_json::to_value(&a).ok(), serde_json::to_value(&b).ok());
     }
 
@@ -435,6 +453,6 @@ mod tests {
             .routes(R::builder().destination_prefix_list_id("pl-1").gateway_id("vpce-1").origin(RouteOrigin::CreateRoute).build())
             .routes(R::builder().destination_cidr_block("0.0.0.0/0").nat_gateway_id("nat-1").origin(RouteOrigin::CreateRoute).build())
             .build();
-        assert_eq!(managed_routes(&t), BTreeSet::from([Route::to_nat("0.0.0.0/0", "nat-1")]));
+        assert_eq!(managed_routes(&t), BTreeSet::from([Route::to_nat("0.0.0.0/0", ferroform_core::Id::literal("nat-1"))]));
     }
 }

@@ -92,7 +92,7 @@ impl Rule {
         self
     }
     /// Sets the security group peer.
-    pub fn group(mut self, id: impl Into<String>) -> Self {
+    pub fn group(mut self, id: ferroform_core::Id<SecurityGroup>) -> Self {
         self.source_security_group_id = Some(id.into());
         self
     }
@@ -192,15 +192,15 @@ impl Rule {
 
 ferroform_core::outputs! {
     pub struct SecurityGroupOutputs => SecurityGroupRefs {
-        pub id: String,
-        pub arn: String,
-        pub name: String,
-        pub vpc_id: String,
+        pub id: String as ferroform_core::Id<SecurityGroup>,
+        pub arn: String as ferroform_core::Arn<SecurityGroup>,
+        pub name: String as ferroform_core::Name<SecurityGroup>,
+        pub vpc_id: String as ferroform_core::Id<crate::ec2::Vpc>,
     }
 }
 
 impl SecurityGroup {
-    pub fn new(name: impl Into<String>, vpc_id: impl Into<String>) -> Self {
+    pub fn new(name: impl Into<String>, vpc_id: ferroform_core::Id<super::Vpc>) -> Self {
         Self {
             name: name.into(),
             description: DEFAULT_DESCRIPTION.into(),
@@ -554,10 +554,10 @@ mod tests {
 
     #[test]
     fn rules_compare_as_sets_of_single_source_rules() {
-        let mut a = SecurityGroup::new("web", "vpc-1")
+        let mut a = SecurityGroup::new("web", ferroform_core::Id::literal("vpc-1"))
             .ingress(Rule::tcp(443).cidr("10.0.0.0/8").cidr("192.168.0.0/16"))
             .ingress(Rule::new("6", 80, 80).cidr("0.0.0.0/0"));
-        let mut b = SecurityGroup::new("web", "vpc-1")
+        let mut b = SecurityGroup::new("web", ferroform_core::Id::literal("vpc-1"))
             .ingress(Rule::tcp(80).cidr("0.0.0.0/0"))
             .ingress(Rule::tcp(443).cidr("192.168.0.0/16"))
             .ingress(Rule::tcp(443).cidr("10.0.0.0/8"));
@@ -566,7 +566,7 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.ingress.len(), 3);
         assert_eq!(a.egress, Some(default_egress()), "unset egress is AWS's allow-all");
-        let mut all = SecurityGroup::new("x", "vpc-1").egress(Rule::new("ALL", 5, 9).cidr("0.0.0.0/0"));
+        let mut all = SecurityGroup::new("x", ferroform_core::Id::literal("vpc-1")).egress(Rule::new("ALL", 5, 9).cidr("0.0.0.0/0"));
         all.normalize();
         assert_eq!(all.egress, Some(vec![Rule::all_traffic().cidr("0.0.0.0/0")]));
     }
@@ -586,7 +586,7 @@ mod tests {
         assert_eq!(
             rules,
             canonical(&[
-                Rule::tcp(443).cidr("10.0.0.0/8").group("sg-1"),
+                Rule::tcp(443).cidr("10.0.0.0/8").group(ferroform_core::Id::literal("sg-1")),
                 Rule::tcp(443).cidr("192.168.0.0/16").description("office"),
                 Rule::all_traffic().cidr("0.0.0.0/0"),
             ])
@@ -596,15 +596,33 @@ mod tests {
     #[test]
     fn validation_names_the_field() {
         let fields = |g: SecurityGroup| g.validate().into_iter().map(|e| e.field).collect::<Vec<_>>();
-        assert!(fields(SecurityGroup::new("web", "vpc-1").ingress(Rule::tcp(443).cidr("0.0.0.0/0"))).is_empty());
-        assert_eq!(fields(SecurityGroup::new("sg-web", "vpc-1")), ["name"]);
-        assert_eq!(fields(SecurityGroup::new("web", "vpc-1").description("")), ["description"]);
-        assert_eq!(fields(SecurityGroup::new("web", "vpc-1").ingress(Rule::tcp(443))), ["ingress"]);
-        assert_eq!(fields(SecurityGroup::new("web", "vpc-1").ingress(Rule::tcp_range(90, 80).cidr("0.0.0.0/0"))), ["ingress"]);
-        assert_eq!(fields(SecurityGroup::new("web", "vpc-1").egress(Rule::new("gre", 0, 0).cidr("0.0.0.0/0"))), ["egress"]);
-        assert_eq!(fields(SecurityGroup::new("web", "vpc-1").egress(Rule::tcp(5432).group("vpc-9"))), ["egress"]);
-        assert_eq!(fields(SecurityGroup::new("web", "vpc-1").ingress(Rule::tcp(1).cidr("1.2.3.4/40"))), ["ingress"]);
-        assert!(fields(SecurityGroup::new("web", "vpc-1").ingress(Rule::new("47", 0, 0).cidr("0.0.0.0/0"))).is_empty());
+        assert!(
+            fields(SecurityGroup::new("web", ferroform_core::Id::literal("vpc-1")).ingress(Rule::tcp(443).cidr("0.0.0.0/0"))).is_empty()
+        );
+        assert_eq!(fields(SecurityGroup::new("sg-web", ferroform_core::Id::literal("vpc-1"))), ["name"]);
+        assert_eq!(fields(SecurityGroup::new("web", ferroform_core::Id::literal("vpc-1")).description("")), ["description"]);
+        assert_eq!(fields(SecurityGroup::new("web", ferroform_core::Id::literal("vpc-1")).ingress(Rule::tcp(443))), ["ingress"]);
+        assert_eq!(
+            fields(SecurityGroup::new("web", ferroform_core::Id::literal("vpc-1")).ingress(Rule::tcp_range(90, 80).cidr("0.0.0.0/0"))),
+            ["ingress"]
+        );
+        assert_eq!(
+            fields(SecurityGroup::new("web", ferroform_core::Id::literal("vpc-1")).egress(Rule::new("gre", 0, 0).cidr("0.0.0.0/0"))),
+            ["egress"]
+        );
+        assert_eq!(
+            fields(
+                SecurityGroup::new("web", ferroform_core::Id::literal("vpc-1"))
+                    .egress(Rule::tcp(5432).group(ferroform_core::Id::literal("vpc-9")))
+            ),
+            ["egress"]
+        );
+        assert_eq!(
+            fields(SecurityGroup::new("web", ferroform_core::Id::literal("vpc-1")).ingress(Rule::tcp(1).cidr("1.2.3.4/40"))),
+            ["ingress"]
+        );
+        assert!(fields(SecurityGroup::new("web", ferroform_core::Id::literal("vpc-1")).ingress(Rule::new("47", 0, 0).cidr("0.0.0.0/0")))
+            .is_empty());
     }
 
     #[test]

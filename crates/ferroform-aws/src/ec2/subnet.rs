@@ -41,16 +41,16 @@ pub struct Subnet {
 
 ferroform_core::outputs! {
     pub struct SubnetOutputs => SubnetRefs {
-        pub id: String,
-        pub arn: String,
-        pub vpc_id: String,
+        pub id: String as ferroform_core::Id<Subnet>,
+        pub arn: String as ferroform_core::Arn<Subnet>,
+        pub vpc_id: String as ferroform_core::Id<crate::ec2::Vpc>,
         pub cidr_block: String,
         pub availability_zone: String,
     }
 }
 
 impl Subnet {
-    pub fn new(vpc_id: impl Into<String>, cidr_block: impl Into<String>) -> Self {
+    pub fn new(vpc_id: ferroform_core::Id<super::Vpc>, cidr_block: impl Into<String>) -> Self {
         Self {
             vpc_id: vpc_id.into(),
             cidr_block: cidr_block.into(),
@@ -246,17 +246,17 @@ mod tests {
 
     #[test]
     fn checks_ids_ranges_and_zones() {
-        assert!(Subnet::new("vpc-1", "10.0.1.0/24").availability_zone("us-east-1a").validate().is_empty());
-        assert!(Subnet::new("\u{e000}${ref:net/vpc.id}", "10.0.1.0/24").validate().is_empty());
-        let e = Subnet::new("subnet-1", "10.0.1.0/33").availability_zone("US East").validate();
+        assert!(Subnet::new(ferroform_core::Id::literal("vpc-1"), "10.0.1.0/24").availability_zone("us-east-1a").validate().is_empty());
+        assert!(Subnet::new(ferroform_core::Id::literal("\u{e000}${ref:net/vpc.id}"), "10.0.1.0/24").validate().is_empty());
+        let e = Subnet::new(ferroform_core::Id::literal("subnet-1"), "10.0.1.0/33").availability_zone("US East").validate();
         let fields: Vec<&str> = e.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["vpc_id", "cidr_block", "availability_zone"]);
-        assert_eq!(Subnet::new("vpc-1", "10.0.1.0/29").validate()[0].field, "cidr_block");
+        assert_eq!(Subnet::new(ferroform_core::Id::literal("vpc-1"), "10.0.1.0/29").validate()[0].field, "cidr_block");
     }
 
     #[test]
     fn unset_public_mapping_is_off() {
-        let mut s = Subnet::new("vpc-1", "10.0.1.0/24");
+        let mut s = Subnet::new(ferroform_core::Id::literal("vpc-1"), "10.0.1.0/24");
         s.normalize();
         assert_eq!((s.map_public_ip_on_launch, s.availability_zone), (Some(false), None));
     }

@@ -42,13 +42,13 @@ pub struct Vpc {
 
 ferroform_core::outputs! {
     pub struct VpcOutputs => VpcRefs {
-        pub id: String,
-        pub arn: String,
+        pub id: String as ferroform_core::Id<Vpc>,
+        pub arn: String as ferroform_core::Arn<Vpc>,
         pub cidr_block: String,
         /// The `default` security group AWS creates with the VPC.
-        pub default_security_group_id: String,
+        pub default_security_group_id: String as ferroform_core::Id<crate::ec2::SecurityGroup>,
         /// The route table subnets use unless associated with another.
-        pub main_route_table_id: String,
+        pub main_route_table_id: String as ferroform_core::Id<crate::ec2::RouteTable>,
     }
 }
 

@@ -44,7 +44,7 @@ pub struct VpcEndpoint {
 
 ferroform_core::outputs! {
     pub struct VpcEndpointOutputs => VpcEndpointRefs {
-        pub id: String,
+        pub id: String as ferroform_core::Id<VpcEndpoint>,
         /// The full service name.
         pub service_name: String,
     }
@@ -52,14 +52,14 @@ ferroform_core::outputs! {
 
 impl VpcEndpoint {
     /// A gateway endpoint for `service` (`dynamodb`, `s3`, or a full service name).
-    pub fn gateway(vpc_id: impl Into<String>, service: impl Into<String>) -> Self {
+    pub fn gateway(vpc_id: ferroform_core::Id<super::Vpc>, service: impl Into<String>) -> Self {
         Self { vpc_id: vpc_id.into(), service_name: service.into(), route_table_ids: BTreeSet::new(), tags: Tags::new() }
     }
-    pub fn route_table(mut self, id: impl Into<String>) -> Self {
+    pub fn route_table(mut self, id: ferroform_core::Id<super::RouteTable>) -> Self {
         self.route_table_ids.insert(id.into());
         self
     }
-    pub fn route_tables<I: IntoIterator<Item = S>, S: Into<String>>(mut self, ids: I) -> Self {
+    pub fn route_tables<I: IntoIterator<Item = ferroform_core::Id<super::RouteTable>>>(mut self, ids: I) -> Self {
         self.route_table_ids.extend(ids.into_iter().map(Into::into));
         self
     }
@@ -323,13 +323,22 @@ mod tests {
     #[test]
     fn service_names_short_or_full() {
         assert_eq!(service_name("eu-west-1", "s3"), "com.amazonaws.eu-west-1.s3");
-        let mut full = VpcEndpoint::gateway("vpc-1", "com.amazonaws.us-east-1.dynamodb");
+        let mut full = VpcEndpoint::gateway(ferroform_core::Id::literal("vpc-1"), "com.amazonaws.us-east-1.dynamodb");
         full.normalize();
         assert_eq!(full.service_name, "dynamodb", "both forms compare alike");
         assert_eq!(short_service_name("com.amazonaws.s3-global.accesspoint"), "com.amazonaws.s3-global.accesspoint");
-        assert!(VpcEndpoint::gateway("vpc-1", "dynamodb").route_table("rtb-1").validate().is_empty());
-        assert!(VpcEndpoint::gateway("vpc-1", "com.amazonaws.us-east-1.dynamodb").validate().is_empty());
-        assert_eq!(VpcEndpoint::gateway("vpc-1", "DynamoDB").validate()[0].field, "service_name");
-        assert_eq!(VpcEndpoint::gateway("vpc-1", "s3").route_table("subnet-1").validate()[0].field, "route_table_ids");
+        assert!(VpcEndpoint::gateway(ferroform_core::Id::literal("vpc-1"), "dynamodb")
+            .route_table(ferroform_core::Id::literal("rtb-1"))
+            .validate()
+            .is_empty());
+        assert!(VpcEndpoint::gateway(ferroform_core::Id::literal("vpc-1"), "com.amazonaws.us-east-1.dynamodb").validate().is_empty());
+        assert_eq!(VpcEndpoint::gateway(ferroform_core::Id::literal("vpc-1"), "DynamoDB").validate()[0].field, "service_name");
+        assert_eq!(
+            VpcEndpoint::gateway(ferroform_core::Id::literal("vpc-1"), "s3")
+                .route_table(ferroform_core::Id::literal("subnet-1"))
+                .validate()[0]
+                .field,
+            "route_table_ids"
+        );
     }
 }

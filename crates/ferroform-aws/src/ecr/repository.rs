@@ -51,8 +51,8 @@ pub struct Repository {
 
 ferroform_core::outputs! {
     pub struct RepositoryOutputs => RepositoryRefs {
-        pub arn: String,
-        pub name: String,
+        pub arn: String as ferroform_core::Arn<Repository>,
+        pub name: String as ferroform_core::Name<Repository>,
         /// `ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME`, what `docker push` takes.
         pub repository_url: String,
         pub registry_id: String,

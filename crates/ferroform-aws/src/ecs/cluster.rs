@@ -58,8 +58,8 @@ pub struct Cluster {
 
 ferroform_core::outputs! {
     pub struct ClusterOutputs => ClusterRefs {
-        pub arn: String,
-        pub name: String,
+        pub arn: String as ferroform_core::Arn<Cluster>,
+        pub name: String as ferroform_core::Name<Cluster>,
     }
 }
 

@@ -33,9 +33,9 @@ pub struct Network {
 }
 
 impl Network {
-    pub fn new<S: Into<String>, G: Into<String>>(
-        subnets: impl IntoIterator<Item = S>,
-        security_groups: impl IntoIterator<Item = G>,
+    pub fn new(
+        subnets: impl IntoIterator<Item = ferroform_core::Id<crate::ec2::Subnet>>,
+        security_groups: impl IntoIterator<Item = ferroform_core::Id<crate::ec2::SecurityGroup>>,
     ) -> Self {
         Self {
             subnets: subnets.into_iter().map(Into::into).collect(),
@@ -78,15 +78,20 @@ pub struct Service {
 
 ferroform_core::outputs! {
     pub struct ServiceOutputs => ServiceRefs {
-        pub arn: String,
-        pub name: String,
-        pub cluster_arn: String,
+        pub arn: String as ferroform_core::Arn<Service>,
+        pub name: String as ferroform_core::Name<Service>,
+        pub cluster_arn: String as ferroform_core::Arn<crate::ecs::Cluster>,
     }
 }
 
 impl Service {
     /// A Fargate service running `desired_count` copies of the task definition in `network`.
-    pub fn new(name: impl Into<String>, cluster: impl Into<String>, task_definition: impl Into<String>, network: Network) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        cluster: ferroform_core::Arn<super::Cluster>,
+        task_definition: ferroform_core::Arn<super::TaskDefinition>,
+        network: Network,
+    ) -> Self {
         Self {
             name: name.into(),
             cluster: cluster.into(),
@@ -421,26 +426,35 @@ fn shaped_task_definition(live: &str, prior: &str) -> String {
 mod tests {
     use super::*;
 
+    fn net(subnets: &[&str], groups: &[&str]) -> Network {
+        Network::new(subnets.iter().map(|s| ferroform_core::Id::literal(*s)), groups.iter().map(|g| ferroform_core::Id::literal(*g)))
+    }
+
     fn svc() -> Service {
-        Service::new("web", "jobs", "arn:aws:ecs:us-east-1:1:task-definition/web:3", Network::new(["subnet-1"], ["sg-1"]))
+        Service::new(
+            "web",
+            ferroform_core::Arn::literal("jobs"),
+            ferroform_core::Arn::literal("arn:aws:ecs:us-east-1:1:task-definition/web:3"),
+            net(&["subnet-1"], &["sg-1"]),
+        )
     }
 
     #[test]
     fn validation() {
         assert!(svc().validate().is_empty());
         assert_eq!(Service { name: "bad name".into(), ..svc() }.validate()[0].field, "name");
-        let no_sg = Service { network: Network::new(["subnet-1"], Vec::<String>::new()), ..svc() };
+        let no_sg = Service { network: net(&["subnet-1"], &[]), ..svc() };
         assert_eq!(no_sg.validate()[0].field, "network.security_groups");
-        let bad_subnet = Service { network: Network::new(["vpc-1"], ["sg-1"]), ..svc() };
+        let bad_subnet = Service { network: net(&["vpc-1"], &["sg-1"]), ..svc() };
         assert_eq!(bad_subnet.validate()[0].field, "network.subnets");
-        let tokens = Service { network: Network::new(["\u{e000}${ref:net/a.id}"], ["\u{e000}${ref:sg.id}"]), ..svc() };
+        let tokens = Service { network: net(&["\u{e000}${ref:net/a.id}"], &["\u{e000}${ref:sg.id}"]), ..svc() };
         assert!(tokens.validate().is_empty());
         assert!(Service { cluster: "arn:aws:ecs:us-east-1:1:cluster/jobs".into(), ..svc() }.validate().is_empty());
     }
 
     #[test]
     fn sets_are_sorted() {
-        let mut s = Service { network: Network::new(["subnet-b", "subnet-a", "subnet-b"], ["sg-2", "sg-1"]), ..svc() };
+        let mut s = Service { network: net(&["subnet-b", "subnet-a", "subnet-b"], &["sg-2", "sg-1"]), ..svc() };
         s.normalize();
         assert_eq!(s.network.subnets, ["subnet-a", "subnet-b"]);
         assert_eq!(s.network.security_groups, ["sg-1", "sg-2"]);

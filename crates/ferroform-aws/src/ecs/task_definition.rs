@@ -115,7 +115,7 @@ pub struct AwsLogs {
 }
 
 impl AwsLogs {
-    pub fn new(group: impl Into<String>, stream_prefix: impl Into<String>) -> Self {
+    pub fn new(group: ferroform_core::Name<crate::logs::LogGroup>, stream_prefix: impl Into<String>) -> Self {
         Self { group: group.into(), region: None, stream_prefix: stream_prefix.into() }
     }
     pub fn region(mut self, region: impl Into<String>) -> Self {
@@ -207,8 +207,8 @@ impl Container {
         self
     }
     /// A variable read from a Secrets Manager secret or SSM parameter (`value_from` is its ARN).
-    pub fn secret(mut self, name: impl Into<String>, value_from: impl Into<String>) -> Self {
-        self.secrets.insert(name.into(), value_from.into());
+    pub fn secret(mut self, name: impl Into<String>, value_from: impl ferroform_core::ArnText) -> Self {
+        self.secrets.insert(name.into(), value_from.arn_text());
         self
     }
     /// A TCP port the container listens on.
@@ -270,11 +270,11 @@ pub struct TaskDefinition {
 ferroform_core::outputs! {
     pub struct TaskDefinitionOutputs => TaskDefinitionRefs {
         /// `arn:aws:ecs:REGION:ACCOUNT:task-definition/FAMILY:REVISION`.
-        pub arn: String,
+        pub arn: String as ferroform_core::Arn<TaskDefinition>,
         pub family: String,
         pub revision: i64,
         /// `arn:aws:ecs:REGION:ACCOUNT:task-definition/FAMILY`: for IAM policies that cover every revision.
-        pub arn_without_revision: String,
+        pub arn_without_revision: String as ferroform_core::Arn<TaskDefinition>,
     }
 }
 
@@ -296,11 +296,11 @@ impl TaskDefinition {
         self.architecture = Some(arch);
         self
     }
-    pub fn execution_role_arn(mut self, arn: impl Into<String>) -> Self {
+    pub fn execution_role_arn(mut self, arn: ferroform_core::Arn<crate::iam::Role>) -> Self {
         self.execution_role_arn = Some(arn.into());
         self
     }
-    pub fn task_role_arn(mut self, arn: impl Into<String>) -> Self {
+    pub fn task_role_arn(mut self, arn: ferroform_core::Arn<crate::iam::Role>) -> Self {
         self.task_role_arn = Some(arn.into());
         self
     }
@@ -724,9 +724,13 @@ mod tests {
     use super::*;
 
     fn td() -> TaskDefinition {
-        TaskDefinition::new("worker", 256, 512).execution_role_arn("arn:aws:iam::123456789012:role/exec").container(
-            Container::new("app", "public.ecr.aws/docker/library/busybox:latest").port(8080).logs(AwsLogs::new("/ecs/worker", "app")),
-        )
+        TaskDefinition::new("worker", 256, 512)
+            .execution_role_arn(ferroform_core::Arn::literal("arn:aws:iam::123456789012:role/exec"))
+            .container(
+                Container::new("app", "public.ecr.aws/docker/library/busybox:latest")
+                    .port(8080)
+                    .logs(AwsLogs::new(ferroform_core::Name::literal("/ecs/worker"), "app")),
+            )
     }
 
     #[test]
@@ -802,7 +806,7 @@ mod tests {
         back_c.normalize();
         assert_eq!(back_c, want_c);
         // The region is shown when the code named it.
-        let named = Container::new("a", "x").logs(AwsLogs::new("g", "p").region("us-east-1"));
+        let named = Container::new("a", "x").logs(AwsLogs::new(ferroform_core::Name::literal("g"), "p").region("us-east-1"));
         let back = from_sdk(&to_sdk(&named, "us-east-1").unwrap(), "us-east-1", Some(&named));
         assert_eq!(back.logs.and_then(|l| l.region).as_deref(), Some("us-east-1"));
     }

@@ -11,9 +11,15 @@ pub use policy_document::{AnyPrincipal, Conditions, Effect, PolicyDocument, Prin
 pub use role::{generated_name, Role, RoleOutputs, RoleRefs, DEFAULT_INLINE_POLICY};
 
 use crate::tags::Tags;
-use ferroform_core::{FieldError, ProviderError};
+use ferroform_core::{Arn, FieldError, ProviderError};
 use std::future::Future;
 use std::time::Duration;
+
+/// An AWS managed policy by its path and name (`service-role/AWSLambdaBasicExecutionRole`), in the partition
+/// of the environment's region: a literal made outside every stack.
+pub fn aws_managed_policy(path_and_name: &str) -> Arn<Policy> {
+    Arn::literal(format!("arn:{}:iam::aws:policy/{path_and_name}", crate::context::declared_partition()))
+}
 
 pub(crate) fn register(reg: &mut ferroform_core::Registry) {
     reg.register::<Role>();

@@ -34,7 +34,7 @@ pub struct OpenIdConnectProvider {
 
 ferroform_core::outputs! {
     pub struct OpenIdConnectProviderOutputs => OpenIdConnectProviderRefs {
-        pub arn: String,
+        pub arn: String as ferroform_core::Arn<OpenIdConnectProvider>,
         /// The URL without its scheme (`token.actions.githubusercontent.com`): the prefix of the provider's
         /// condition keys in trust policies (`token.actions.githubusercontent.com:sub`).
         pub host: String,

@@ -37,10 +37,10 @@ pub struct Policy {
 
 ferroform_core::outputs! {
     pub struct PolicyOutputs => PolicyRefs {
-        pub arn: String,
-        pub name: String,
+        pub arn: String as ferroform_core::Arn<Policy>,
+        pub name: String as ferroform_core::Name<Policy>,
         /// The policy's unique id (`ANPA...`).
-        pub id: String,
+        pub id: String as ferroform_core::Id<Policy>,
     }
 }
 

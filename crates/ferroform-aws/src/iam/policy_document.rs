@@ -21,7 +21,7 @@
 //! hashicorp/awspolicyequivalence (`testdata/`). IAM answers `GetRole`/`GetRolePolicy`/`GetPolicyVersion`
 //! with URL-encoded documents: [`PolicyDocument::parse_aws`] decodes them.
 
-use ferroform_core::{is_unknown_str, FieldError};
+use ferroform_core::{is_unknown_str, ArnText, FieldError};
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -115,7 +115,7 @@ impl PolicyDocument {
     pub fn allow<A, R>(self, actions: impl IntoIterator<Item = A>, resources: impl IntoIterator<Item = R>) -> Self
     where
         A: Into<String>,
-        R: Into<String>,
+        R: ArnText,
     {
         self.statement(Statement::allow().actions(actions).resources(resources))
     }
@@ -124,7 +124,7 @@ impl PolicyDocument {
     pub fn deny<A, R>(self, actions: impl IntoIterator<Item = A>, resources: impl IntoIterator<Item = R>) -> Self
     where
         A: Into<String>,
-        R: Into<String>,
+        R: ArnText,
     {
         self.statement(Statement::deny().actions(actions).resources(resources))
     }
@@ -334,16 +334,17 @@ impl Statement {
         self.not_actions.extend(actions.into_iter().map(Into::into));
         self
     }
-    pub fn resource(mut self, resource: impl Into<String>) -> Self {
-        self.resources.push(resource.into());
+    /// A resource: a typed ARN (`table.arn()`), a pattern (`format!("{}/index/*", table.arn())`) or `"*"`.
+    pub fn resource(mut self, resource: impl ArnText) -> Self {
+        self.resources.push(resource.arn_text());
         self
     }
-    pub fn resources<R: Into<String>>(mut self, resources: impl IntoIterator<Item = R>) -> Self {
-        self.resources.extend(resources.into_iter().map(Into::into));
+    pub fn resources<R: ArnText>(mut self, resources: impl IntoIterator<Item = R>) -> Self {
+        self.resources.extend(resources.into_iter().map(ArnText::arn_text));
         self
     }
-    pub fn not_resources<R: Into<String>>(mut self, resources: impl IntoIterator<Item = R>) -> Self {
-        self.not_resources.extend(resources.into_iter().map(Into::into));
+    pub fn not_resources<R: ArnText>(mut self, resources: impl IntoIterator<Item = R>) -> Self {
+        self.not_resources.extend(resources.into_iter().map(ArnText::arn_text));
         self
     }
     /// Adds a principal of a type (`Service`, `AWS`, `Federated`).

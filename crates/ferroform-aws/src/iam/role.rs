@@ -21,7 +21,7 @@ use crate::error::{absent_if_not_found, create_once, is_not_found, retry, sdk, M
 use crate::tags::{merge_defaults, without_aws_managed, Tags};
 use crate::Aws;
 use async_trait::async_trait;
-use ferroform_core::{is_unknown_str, CallMeta, FieldError, Observed, ProviderError, Resource, TAG_ADDRESS};
+use ferroform_core::{is_unknown_str, Arn, ArnText, CallMeta, FieldError, Observed, ProviderError, Resource, TAG_ADDRESS};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -57,10 +57,10 @@ pub struct Role {
 
 ferroform_core::outputs! {
     pub struct RoleOutputs => RoleRefs {
-        pub arn: String,
-        pub name: String,
+        pub arn: String as ferroform_core::Arn<Role>,
+        pub name: String as ferroform_core::Name<Role>,
         /// The role's unique id (`AROA...`).
-        pub id: String,
+        pub id: String as ferroform_core::Id<Role>,
     }
 }
 
@@ -113,7 +113,7 @@ impl Role {
     pub fn allow<A, R>(mut self, actions: impl IntoIterator<Item = A>, resources: impl IntoIterator<Item = R>) -> Self
     where
         A: Into<String>,
-        R: Into<String>,
+        R: ArnText,
     {
         let doc = self.inline_policies.remove(DEFAULT_INLINE_POLICY).unwrap_or_default();
         self.inline_policies.insert(DEFAULT_INLINE_POLICY.to_string(), doc.allow(actions, resources));
@@ -126,8 +126,8 @@ impl Role {
         self
     }
 
-    /// Attaches a managed policy (`arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole`).
-    pub fn managed_policy(mut self, arn: impl Into<String>) -> Self {
+    /// Attaches a managed policy: the stack's own (`policy.arn()`) or AWS's ([`super::aws_managed_policy`]).
+    pub fn managed_policy(mut self, arn: Arn<super::Policy>) -> Self {
         self.managed_policy_arns.insert(arn.into());
         self
     }
@@ -625,7 +625,10 @@ mod tests {
         assert!(Role::new("r", trust.clone()).path("/svc/").validate().is_empty());
         assert_eq!(Role::new("r", trust.clone()).max_session_duration(60).validate()[0].field, "max_session_duration");
         assert_eq!(Role::new("r", trust.clone()).tag("aws:x", "y").validate()[0].field, "tags");
-        assert_eq!(Role::new("r", trust.clone()).managed_policy("AdminAccess").validate()[0].field, "managed_policy_arns");
+        assert_eq!(
+            Role::new("r", trust.clone()).managed_policy(ferroform_core::Arn::literal("AdminAccess")).validate()[0].field,
+            "managed_policy_arns"
+        );
         // A permissions statement in the trust policy is refused.
         assert_eq!(Role::new("r", PolicyDocument::new().allow(["s3:*"], ["*"])).validate()[0].field, "assume_role_policy");
     }

@@ -104,8 +104,8 @@ pub struct Function {
 
 ferroform_core::outputs! {
     pub struct FunctionOutputs => FunctionRefs {
-        pub arn: String,
-        pub name: String,
+        pub arn: String as ferroform_core::Arn<Function>,
+        pub name: String as ferroform_core::Name<Function>,
         /// What API Gateway integrations call: `arn:aws:apigateway:REGION:lambda:path/2015-03-31/functions/ARN/invocations`.
         pub invoke_arn: String,
         /// `$LATEST` (versions are not published).
@@ -139,7 +139,7 @@ impl Function {
         self.code = code;
         self
     }
-    pub fn role(mut self, arn: impl Into<String>) -> Self {
+    pub fn role(mut self, arn: ferroform_core::Arn<crate::iam::Role>) -> Self {
         self.role = arn.into();
         self
     }
@@ -179,7 +179,7 @@ impl Function {
         self
     }
     /// Where the function logs (`log_group.name()`).
-    pub fn log_group(mut self, name: impl Into<String>) -> Self {
+    pub fn log_group(mut self, name: ferroform_core::Name<crate::logs::LogGroup>) -> Self {
         self.log_group = Some(name.into());
         self
     }
@@ -609,7 +609,9 @@ mod tests {
     use super::*;
 
     fn zip_fn() -> Function {
-        Function::new("pedidos-api").role("arn:aws:iam::123456789012:role/api").code(Code::Zip { sha256: "x".into(), size: 1 })
+        Function::new("pedidos-api")
+            .role(ferroform_core::Arn::literal("arn:aws:iam::123456789012:role/api"))
+            .code(Code::Zip { sha256: "x".into(), size: 1 })
     }
 
     fn fields(f: &Function) -> Vec<String> {
@@ -619,7 +621,12 @@ mod tests {
     #[test]
     fn a_plain_function_is_valid() {
         assert!(zip_fn().validate().is_empty(), "{:?}", zip_fn().validate());
-        assert!(zip_fn().role("\u{e000}${ref:role.arn}").memory_size(10240).timeout(900).validate().is_empty());
+        assert!(zip_fn()
+            .role(ferroform_core::Arn::literal("\u{e000}${ref:role.arn}"))
+            .memory_size(10240)
+            .timeout(900)
+            .validate()
+            .is_empty());
     }
 
     #[test]
@@ -630,8 +637,8 @@ mod tests {
         assert_eq!(fields(&zip_fn().memory_size(10241)), ["memory_size"]);
         assert_eq!(fields(&zip_fn().timeout(0)), ["timeout"]);
         assert_eq!(fields(&zip_fn().timeout(901)), ["timeout"]);
-        assert_eq!(fields(&zip_fn().role("arn:aws:iam::123:user/x")), ["role"]);
-        assert_eq!(fields(&zip_fn().role("")), ["role"]);
+        assert_eq!(fields(&zip_fn().role(ferroform_core::Arn::literal("arn:aws:iam::123:user/x"))), ["role"]);
+        assert_eq!(fields(&zip_fn().role(ferroform_core::Arn::literal(""))), ["role"]);
     }
 
     #[test]
@@ -648,7 +655,7 @@ mod tests {
         let errs = f.validate();
         assert_eq!(errs[0].field, "code");
         assert!(errs[0].message.contains("101"));
-        assert_eq!(fields(&Function::new("f").role("arn:aws:iam::123456789012:role/r")), ["code"]);
+        assert_eq!(fields(&Function::new("f").role(ferroform_core::Arn::literal("arn:aws:iam::123456789012:role/r"))), ["code"]);
     }
 
     #[test]
@@ -685,7 +692,8 @@ mod tests {
         let again = f.clone();
         f.normalize();
         assert_eq!(f, again, "normalize is idempotent");
-        let mut set = zip_fn().memory_size(512).timeout(15).log_group("/app/api").architecture(Architecture::Arm64);
+        let mut set =
+            zip_fn().memory_size(512).timeout(15).log_group(ferroform_core::Name::literal("/app/api")).architecture(Architecture::Arm64);
         set.normalize();
         assert_eq!((set.memory_size, set.timeout, set.architecture), (Some(512), Some(15), Some(Architecture::Arm64)));
         assert_eq!(set.log_group.as_deref(), Some("/app/api"));

@@ -48,7 +48,11 @@ ferroform_core::outputs! {
 }
 
 impl Permission {
-    pub fn new(function_name: impl Into<String>, statement_id: impl Into<String>, principal: impl Into<String>) -> Self {
+    pub fn new(
+        function_name: ferroform_core::Name<super::Function>,
+        statement_id: impl Into<String>,
+        principal: impl Into<String>,
+    ) -> Self {
         Self {
             function_name: function_name.into(),
             statement_id: statement_id.into(),
@@ -61,7 +65,11 @@ impl Permission {
 
     /// Lets API Gateway invoke the function, for calls coming from `source_arn` (an API's execution ARN
     /// with `/*/*`, or narrower).
-    pub fn api_gateway(function_name: impl Into<String>, statement_id: impl Into<String>, source_arn: impl Into<String>) -> Self {
+    pub fn api_gateway(
+        function_name: ferroform_core::Name<super::Function>,
+        statement_id: impl Into<String>,
+        source_arn: impl ferroform_core::ArnText,
+    ) -> Self {
         Self::new(function_name, statement_id, API_GATEWAY).source_arn(source_arn)
     }
 
@@ -69,8 +77,8 @@ impl Permission {
         self.action = action.into();
         self
     }
-    pub fn source_arn(mut self, arn: impl Into<String>) -> Self {
-        self.source_arn = Some(arn.into());
+    pub fn source_arn(mut self, arn: impl ferroform_core::ArnText) -> Self {
+        self.source_arn = Some(arn.arn_text());
         self
     }
     pub fn source_account(mut self, account: impl Into<String>) -> Self {
@@ -275,11 +283,12 @@ mod tests {
 
     #[test]
     fn statement_ids_and_actions_are_checked() {
-        let ok = Permission::api_gateway("f", "apigw-get", "arn:aws:execute-api:us-east-1:123456789012:abc/*/*");
+        let ok =
+            Permission::api_gateway(ferroform_core::Name::literal("f"), "apigw-get", "arn:aws:execute-api:us-east-1:123456789012:abc/*/*");
         assert!(ok.validate().is_empty());
         let fields = |p: Permission| p.validate().into_iter().map(|e| e.field).collect::<Vec<_>>();
-        assert_eq!(fields(Permission::api_gateway("f", "has space", "arn:x")), ["statement_id"]);
-        assert_eq!(fields(Permission::api_gateway("f", "x".repeat(101), "arn:x")), ["statement_id"]);
+        assert_eq!(fields(Permission::api_gateway(ferroform_core::Name::literal("f"), "has space", "arn:x")), ["statement_id"]);
+        assert_eq!(fields(Permission::api_gateway(ferroform_core::Name::literal("f"), "x".repeat(101), "arn:x")), ["statement_id"]);
         assert_eq!(fields(ok.clone().action("s3:GetObject")), ["action"]);
         assert_eq!(fields(ok.clone().source_arn("not-an-arn")), ["source_arn"]);
         assert!(ok.source_arn("\u{e000}${ref:api.execution_arn}/*/*").validate().is_empty());
@@ -287,7 +296,7 @@ mod tests {
 
     #[test]
     fn ids_split_at_the_last_slash() {
-        let p = Permission::new("fallback", "sid", API_GATEWAY);
+        let p = Permission::new(ferroform_core::Name::literal("fallback"), "sid", API_GATEWAY);
         assert_eq!(split_id("my-fn/apigw-1", &p), ("my-fn".into(), "apigw-1".into()));
         assert_eq!(
             split_id("arn:aws:lambda:us-east-1:123456789012:function:f/s", &p).0,
@@ -307,9 +316,10 @@ mod tests {
              "Condition":{"StringEquals":{"AWS:SourceAccount":"210987654321"}}}]}"#;
         let s = statements(policy).unwrap();
         assert_eq!(s.len(), 2);
-        let want = Permission::api_gateway("f", "apigw", "arn:aws:execute-api:us-east-1:123456789012:abc/*/*");
+        let want =
+            Permission::api_gateway(ferroform_core::Name::literal("f"), "apigw", "arn:aws:execute-api:us-east-1:123456789012:abc/*/*");
         assert_eq!(from_statement("f", "apigw", &s["apigw"], &want), want);
-        let acct = Permission::new("f", "acct", "210987654321").source_account("210987654321");
+        let acct = Permission::new(ferroform_core::Name::literal("f"), "acct", "210987654321").source_account("210987654321");
         assert_eq!(from_statement("f", "acct", &s["acct"], &acct), acct);
     }
 }

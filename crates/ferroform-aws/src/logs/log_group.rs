@@ -31,8 +31,8 @@ pub struct LogGroup {
 
 ferroform_core::outputs! {
     pub struct LogGroupOutputs => LogGroupRefs {
-        pub arn: String,
-        pub name: String,
+        pub arn: String as ferroform_core::Arn<LogGroup>,
+        pub name: String as ferroform_core::Name<LogGroup>,
     }
 }
 

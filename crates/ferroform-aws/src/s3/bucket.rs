@@ -76,8 +76,8 @@ pub const NONCURRENT_RULE_ID: &str = "expire-noncurrent-versions";
 
 ferroform_core::outputs! {
     pub struct BucketOutputs => BucketRefs {
-        pub arn: String,
-        pub name: String,
+        pub arn: String as ferroform_core::Arn<Bucket>,
+        pub name: String as ferroform_core::Name<Bucket>,
     }
 }
 

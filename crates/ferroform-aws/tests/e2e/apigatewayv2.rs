@@ -188,10 +188,10 @@ fn full_stack(dir: &Path, v: &Version) -> Stack {
     let f = s.add("fn", Function::new("orders-api").code(Code::binary(binary(dir))).role(role.arn()));
     let logs = s.add("logs", LogGroup::new("/aws/apigw/orders").retention_days(7));
     let api = s.add("api", HttpApi::new("orders"));
-    let integration = s.add("integration", Integration::lambda(api.id(), f.invoke_arn()).timeout_in_millis(v.timeout_ms));
-    s.add("route", Route::new(api.id(), v.route_key).target(integration.target()));
+    let integration = s.add("integration", Integration::lambda(api.id(), &f).timeout_in_millis(v.timeout_ms));
+    s.add("route", Route::new(api.id(), v.route_key).integration(&integration));
     let auth = s.add("auth", Authorizer::jwt(api.id(), "users", ISSUER, v.audience.iter().copied()));
-    s.add("secured", Route::new(api.id(), "POST /pedidos").target(integration.target()).jwt(auth.id(), v.scopes.iter().copied()));
+    s.add("secured", Route::new(api.id(), "POST /pedidos").integration(&integration).jwt(auth.id(), v.scopes.iter().copied()));
     s.add("stage", Stage::default_auto_deploy(api.id()).access_log(AccessLog::json(logs.arn())));
     s
 }
@@ -326,7 +326,7 @@ fn parts_stack(on: &str, stage: &str) -> Stack {
     let api = if on == "a" { a } else { b };
     let integration = s.add("integration", Integration::http(api.id(), "GET", "https://example.com/orders"));
     let auth = s.add("auth", Authorizer::jwt(api.id(), "users", ISSUER, ["client"]));
-    s.add("route", Route::new(api.id(), "GET /orders").target(integration.target()).jwt(auth.id(), ["read"]));
+    s.add("route", Route::new(api.id(), "GET /orders").integration(&integration).jwt(auth.id(), ["read"]));
     s.add("stage", Stage::new(api.id(), stage).auto_deploy(true));
     s
 }
@@ -399,16 +399,16 @@ async fn parts_moved_to_another_api_are_replaced() -> anyhow::Result<()> {
 async fn bad_routes_are_refused_before_any_call() -> anyhow::Result<()> {
     let (h, calls, _) = harness().await?;
     let cases: Vec<(Route, &str)> = vec![
-        (Route::new("x", "FETCH /orders"), "route_key"),
-        (Route::new("x", "get /orders"), "route_key"),
-        (Route::new("x", "GET orders"), "route_key"),
-        (Route::new("x", "GET /orders/"), "route_key"),
-        (Route::new("x", "GET //orders"), "route_key"),
-        (Route::new("x", "GET /{proxy+}/x"), "route_key"),
-        (Route::new("x", "GET"), "route_key"),
-        (Route::new("x", "$other"), "route_key"),
-        (Route::new("x", "GET /orders").target("abc123"), "target"),
-        (Route { authorization_type: Some("JWT".into()), ..Route::new("x", "GET /orders") }, "authorizer_id"),
+        (Route::new(ferroform_core::Id::literal("x"), "FETCH /orders"), "route_key"),
+        (Route::new(ferroform_core::Id::literal("x"), "get /orders"), "route_key"),
+        (Route::new(ferroform_core::Id::literal("x"), "GET orders"), "route_key"),
+        (Route::new(ferroform_core::Id::literal("x"), "GET /orders/"), "route_key"),
+        (Route::new(ferroform_core::Id::literal("x"), "GET //orders"), "route_key"),
+        (Route::new(ferroform_core::Id::literal("x"), "GET /{proxy+}/x"), "route_key"),
+        (Route::new(ferroform_core::Id::literal("x"), "GET"), "route_key"),
+        (Route::new(ferroform_core::Id::literal("x"), "$other"), "route_key"),
+        (Route::new(ferroform_core::Id::literal("x"), "GET /orders").target("abc123"), "target"),
+        (Route { authorization_type: Some("JWT".into()), ..Route::new(ferroform_core::Id::literal("x"), "GET /orders") }, "authorizer_id"),
     ];
     for (route, field) in cases {
         let what = format!("{route:?}");
@@ -425,7 +425,7 @@ async fn bad_routes_are_refused_before_any_call() -> anyhow::Result<()> {
         "fn",
         Function::new("f")
             .code(Code::image("123456789012.dkr.ecr.us-east-1.amazonaws.com/f:1"))
-            .role(format!("arn:aws:iam::{}:role/r", h.account.id)),
+            .role(ferroform_core::Arn::literal(format!("arn:aws:iam::{}:role/r", h.account.id))),
     );
     let api = s.add("api", HttpApi::new("orders"));
     api.lambda_route(&mut s, "GET pedidos", &f);
@@ -439,12 +439,12 @@ async fn bad_routes_are_refused_before_any_call() -> anyhow::Result<()> {
 /// stage logging to a group made outside the stack.
 fn component_stack(dir: &Path, role_arn: &str, log_arn: &str, routes: &[&str]) -> Stack {
     let mut s = Stack::new(STACK);
-    let f = s.add("fn", Function::new("pedidos-api").code(Code::binary(binary(dir))).role(role_arn));
+    let f = s.add("fn", Function::new("pedidos-api").code(Code::binary(binary(dir))).role(ferroform_core::Arn::literal(role_arn)));
     let api = s.add("api", HttpApi::new("pedidos").cors(Cors::any()));
     for key in routes {
         api.lambda_route(&mut s, key, &f);
     }
-    http_api::default_stage(&mut s, &api, Some(AccessLog::json(log_arn)));
+    http_api::default_stage(&mut s, &api, Some(AccessLog::json(ferroform_core::Arn::literal(log_arn))));
     s
 }
 
@@ -565,7 +565,7 @@ fn defaults_stack(account: &str, full: bool, full_stage: bool) -> Stack {
     };
     let api = s.add("api", api);
     // One parameter mapping stays, to show a removed key goes and the others stay.
-    let integration = Integration { payload_format_version: None, ..Integration::lambda(api.id(), function) }
+    let integration = Integration { payload_format_version: None, ..Integration::lambda_uri(api.id(), function) }
         .request_parameter("overwrite:header.x-tenant", "$request.header.tenant");
     let integration = if full {
         integration
@@ -579,12 +579,17 @@ fn defaults_stack(account: &str, full: bool, full_stage: bool) -> Stack {
     let integration = s.add("integration", integration);
     let auth = Authorizer::jwt(api.id(), "users", ISSUER, ["client"]);
     let auth = s.add("auth", if full { auth.identity_source(["$request.header.X-Token"]) } else { auth });
-    let route = Route::new(api.id(), "GET /orders").target(integration.target());
+    let route = Route::new(api.id(), "GET /orders").integration(&integration);
     s.add("route", if full { route.jwt(auth.id(), ["orders/read"]) } else { route });
     let stage = Stage::new(api.id(), "prod");
     let logs = format!("arn:aws:logs:us-east-1:{account}:log-group:/aws/apigw/defaults");
     let stage = if full_stage {
-        stage.auto_deploy(true).description("s").variable("backend", "v1").access_log(AccessLog::json(logs)).tag("team", "a")
+        stage
+            .auto_deploy(true)
+            .description("s")
+            .variable("backend", "v1")
+            .access_log(AccessLog::json(ferroform_core::Arn::literal(logs)))
+            .tag("team", "a")
     } else {
         stage
     };

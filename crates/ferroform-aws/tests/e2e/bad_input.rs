@@ -28,7 +28,9 @@ fn role_arn() -> String {
 }
 
 fn function(name: &str) -> Function {
-    Function::new(name).role(role_arn()).code(Code::image("123456789012.dkr.ecr.us-east-1.amazonaws.com/app:1"))
+    Function::new(name)
+        .role(ferroform_core::Arn::literal(role_arn()))
+        .code(Code::image("123456789012.dkr.ecr.us-east-1.amazonaws.com/app:1"))
 }
 
 /// The stacks of the catalogue, by name (built in the child).
@@ -55,7 +57,7 @@ pub fn build(kind: &str, s: &mut Stack) -> anyhow::Result<()> {
         "lambda-memory" => drop(s.add("fn", function("api").memory_size(64))),
         "lambda-timeout" => drop(s.add("fn", function("api").timeout(901))),
         "lambda-name" => drop(s.add("fn", function("my api!"))),
-        "lambda-role-not-arn" => drop(s.add("fn", function("api").role("my-role"))),
+        "lambda-role-not-arn" => drop(s.add("fn", function("api").role(ferroform_core::Arn::literal("my-role")))),
         "lambda-reserved-env" => drop(s.add("fn", function("api").env("AWS_REGION", "eu-west-1"))),
         "route-method" => {
             let api = s.add("api", HttpApi::new("orders"));
@@ -73,11 +75,13 @@ pub fn build(kind: &str, s: &mut Stack) -> anyhow::Result<()> {
         "cluster-name" => drop(s.add("cluster", Cluster::new("bad name"))),
         "reserved-tag" => drop(s.add("cluster", Cluster::new("jobs").tag("aws:owner", "me"))),
         "cycle" => {
-            s.add_with("a", LogGroup::new("a"), Options::new().depends_on("b"));
-            s.add_with("b", LogGroup::new("b"), Options::new().depends_on("a"));
+            s.add_with("a", LogGroup::new("a"), Options::new().depends_on_address("b"));
+            s.add_with("b", LogGroup::new("b"), Options::new().depends_on_address("a"));
         }
-        "dangling-reference" => drop(s.add("fn", function("api").role(Ref::<String>::new("ghost", "arn")))),
-        "dangling-depends-on" => drop(s.add_with("logs", LogGroup::new("app"), Options::new().depends_on("ghost"))),
+        "dangling-reference" => {
+            drop(s.add("fn", function("api").role(ferroform_core::Arn::literal(Ref::<String>::new("ghost", "arn").token()))))
+        }
+        "dangling-depends-on" => drop(s.add_with("logs", LogGroup::new("app"), Options::new().depends_on_address("ghost"))),
         "dangling-output" => s.output("url", Ref::<String>::new("ghost", "endpoint")),
         "duplicate-address" => {
             s.add("logs", LogGroup::new("one"));

@@ -398,7 +398,7 @@ async fn security_group_lifecycle() -> anyhow::Result<()> {
     let peer = h.id_of(&stack, "peer").await?;
     let ingress = vec![
         Rule::tcp(443).cidr("10.0.0.0/8").cidr("192.168.0.0/16").description("tls"),
-        Rule::tcp(8080).group("PEER").description("from peer"),
+        Rule::tcp(8080).group(ferroform_core::Id::literal("PEER")).description("from peer"),
     ];
     let managed = sg_stack("web", ingress.clone(), Some(vec![Rule::tcp(5432).cidr("10.0.0.0/16")]));
     let plan = h.plan(&managed).await?;
@@ -451,7 +451,7 @@ fn nat_stack(subnet: usize, owner: &str) -> Stack {
     let vpc = s.add("vpc", Vpc::new("10.0.0.0/16"));
     let igw = s.add("igw", InternetGateway::new(vpc.id()));
     let sn: Vec<_> = (0..2).map(|i| s.add(&format!("public-{i}"), Subnet::new(vpc.id(), format!("10.0.{i}.0/24")))).collect();
-    let ip = s.add_with("ip", ElasticIp::new().name("nat").tag("owner", owner), ferroform_core::Options::new().depends_on(igw.address()));
+    let ip = s.add_with("ip", ElasticIp::new().name("nat").tag("owner", owner), ferroform_core::Options::new().depends_on(&igw));
     s.add("nat", NatGateway::new(sn[subnet].id(), ip.id()).tag("owner", owner));
     s
 }
@@ -706,7 +706,7 @@ async fn batched_reads_skip_missing_ids_in_one_call() -> anyhow::Result<()> {
         ids.push(s.subnet().and_then(|s| s.subnet_id()).ok_or_else(|| anyhow!("no subnet"))?.to_string());
     }
     ids.insert(1, "subnet-0123456789abcdef0".into());
-    let prior = Subnet::new(&vpc, "10.0.0.0/24");
+    let prior = Subnet::new(ferroform_core::Id::literal(&vpc), "10.0.0.0/24");
     let items: Vec<(String, Subnet)> = ids.iter().map(|id| (id.clone(), prior.clone())).collect();
     aws.calls().reset();
     let found = Subnet::read_many(&aws, &items).await;
@@ -725,7 +725,7 @@ async fn batched_reads_skip_missing_ids_in_one_call() -> anyhow::Result<()> {
         .send()
         .await?;
     let ep = ep.vpc_endpoint().and_then(|e| e.vpc_endpoint_id()).ok_or_else(|| anyhow!("no endpoint"))?.to_string();
-    let prior = VpcEndpoint::gateway(&vpc, "s3");
+    let prior = VpcEndpoint::gateway(ferroform_core::Id::literal(&vpc), "s3");
     let found = VpcEndpoint::read_many(&aws, &[("vpce-0123456789abcdef0".into(), prior.clone()), (ep, prior)]).await;
     let present: Vec<bool> = found.iter().map(|r| matches!(r, Ok(Some(_)))).collect();
     assert_eq!(present, [false, true]);
@@ -748,7 +748,7 @@ async fn what_a_killed_run_created_is_found_by_its_tags() -> anyhow::Result<()> 
     assert_eq!(Vpc::find_by_tags(&aws, &vpc, &meta).await?, Some(id.clone()));
 
     let subnet_meta = CallMeta { address: "network/public-0".into(), ..meta.clone() };
-    let mut sn = Subnet::new(&id, "10.0.1.0/24");
+    let mut sn = Subnet::new(ferroform_core::Id::literal(&id), "10.0.1.0/24");
     sn.set_default_tags(&subnet_meta.tags());
     let (sid, _) = Subnet::create(&aws, &sn, &subnet_meta).await?;
     assert_eq!(Subnet::find_by_tags(&aws, &sn, &subnet_meta).await?, Some(sid.clone()));
@@ -759,11 +759,11 @@ async fn what_a_killed_run_created_is_found_by_its_tags() -> anyhow::Result<()> 
     ip.set_default_tags(&ip_meta.tags());
     let (alloc, _) = ElasticIp::create(&aws, &ip, &ip_meta).await?;
     let igw_meta = CallMeta { address: "network/igw".into(), ..meta.clone() };
-    let mut igw = InternetGateway::new(&id);
+    let mut igw = InternetGateway::new(ferroform_core::Id::literal(&id));
     igw.set_default_tags(&igw_meta.tags());
     InternetGateway::create(&aws, &igw, &igw_meta).await?;
     let nat_meta = CallMeta { address: "network/nat-0".into(), ..meta.clone() };
-    let mut ng = NatGateway::new(&sid, &alloc);
+    let mut ng = NatGateway::new(ferroform_core::Id::literal(&sid), ferroform_core::Id::literal(&alloc));
     ng.set_default_tags(&nat_meta.tags());
     let (nid, _) = NatGateway::create(&aws, &ng, &nat_meta).await?;
     // NAT gateways: the emulator ignores tag filters, so our own check of the tags is what finds the right one.
@@ -772,17 +772,17 @@ async fn what_a_killed_run_created_is_found_by_its_tags() -> anyhow::Result<()> 
     assert_eq!(ElasticIp::find_by_tags(&aws, &ip, &ip_meta).await?, Some(alloc));
 
     let sg_meta = CallMeta { address: "web".into(), ..meta.clone() };
-    let mut sg = SecurityGroup::new("web", &id);
+    let mut sg = SecurityGroup::new("web", ferroform_core::Id::literal(&id));
     sg.set_default_tags(&sg_meta.tags());
     let (gid, _) = SecurityGroup::create(&aws, &sg, &sg_meta).await?;
     assert_eq!(SecurityGroup::find_by_tags(&aws, &sg, &sg_meta).await?, Some(gid));
     let rt_meta = CallMeta { address: "rt".into(), ..meta.clone() };
-    let mut rt = RouteTable::new(&id);
+    let mut rt = RouteTable::new(ferroform_core::Id::literal(&id));
     rt.set_default_tags(&rt_meta.tags());
     let (rid, _) = RouteTable::create(&aws, &rt, &rt_meta).await?;
     assert_eq!(RouteTable::find_by_tags(&aws, &rt, &rt_meta).await?, Some(rid));
     let ep_meta = CallMeta { address: "ep".into(), ..meta.clone() };
-    let mut ep = VpcEndpoint::gateway(&id, "dynamodb");
+    let mut ep = VpcEndpoint::gateway(ferroform_core::Id::literal(&id), "dynamodb");
     ep.set_default_tags(&ep_meta.tags());
     let (eid, _) = VpcEndpoint::create(&aws, &ep, &ep_meta).await?;
     assert_eq!(VpcEndpoint::find_by_tags(&aws, &ep, &ep_meta).await.context("endpoint by tags")?, Some(eid));
@@ -877,14 +877,19 @@ async fn subnet_settings_removed_go_back_to_defaults() -> anyhow::Result<()> {
         s.add("subnet", subnet(vpc.id().into()));
         s
     };
-    let set = stack(|vpc| Subnet::new(vpc, "10.0.1.0/24").availability_zone("us-east-1b").map_public_ip_on_launch(true).tag("owner", "a"));
+    let set = stack(|vpc| {
+        Subnet::new(ferroform_core::Id::literal(vpc), "10.0.1.0/24")
+            .availability_zone("us-east-1b")
+            .map_public_ip_on_launch(true)
+            .tag("owner", "a")
+    });
     h.apply(&set).await?;
     let id = h.id_of(&set, "subnet").await?;
     let s = subnet(&ec2, &id).await?.ok_or_else(|| anyhow!("no subnet {id}"))?;
     assert_eq!((s.map_public_ip_on_launch(), user_tags(s.tags())), (Some(true), owner_a()));
 
     // The zone is AWS's to pick when unset: leaving it out keeps the subnet where it is (no replacement).
-    let bare = stack(|vpc| Subnet::new(vpc, "10.0.1.0/24"));
+    let bare = stack(|vpc| Subnet::new(ferroform_core::Id::literal(vpc), "10.0.1.0/24"));
     let plan = h.plan(&bare).await?;
     assert_eq!(removal(&plan, "subnet"), (Action::Update, vec!["map_public_ip_on_launch".into(), "tags".into()]), "{}", plan.render(false));
     h.apply(&bare).await?;
@@ -1037,7 +1042,7 @@ async fn nat_gateway_tags_removed() -> anyhow::Result<()> {
         let vpc = s.add("vpc", Vpc::new("10.0.0.0/16"));
         let igw = s.add("igw", InternetGateway::new(vpc.id()));
         let sn = s.add("public", Subnet::new(vpc.id(), "10.0.0.0/24"));
-        let ip = s.add_with("ip", ElasticIp::new(), ferroform_core::Options::new().depends_on(igw.address()));
+        let ip = s.add_with("ip", ElasticIp::new(), ferroform_core::Options::new().depends_on(&igw));
         let nat = NatGateway::new(sn.id(), ip.id());
         s.add("nat", if tagged { nat.tag("owner", "a") } else { nat });
         s

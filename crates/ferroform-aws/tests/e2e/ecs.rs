@@ -109,13 +109,13 @@ fn exec_role(h: &Harness) -> String {
 /// A definition written with AWS's defaults left out: no `essential`, no host port, no protocol, no
 /// architecture, no log region, the environment out of order.
 fn worker(h: &Harness, greeting: &str) -> TaskDefinition {
-    TaskDefinition::new("worker", 256, 512).execution_role_arn(exec_role(h)).tag("team", "a").container(
+    TaskDefinition::new("worker", 256, 512).execution_role_arn(ferroform_core::Arn::literal(exec_role(h))).tag("team", "a").container(
         Container::new("app", "public.ecr.aws/docker/library/busybox:1.36")
             .command(["sh", "-c", "echo $GREETING; sleep 3600"])
             .env("ZONE", "z")
             .env("GREETING", greeting)
             .port(8080)
-            .logs(AwsLogs::new("/ecs/worker", "app")),
+            .logs(AwsLogs::new(ferroform_core::Name::literal("/ecs/worker"), "app")),
     )
 }
 
@@ -189,7 +189,12 @@ async fn task_definition_lifecycle() -> anyhow::Result<()> {
 
     // Removing the task role from the code is a change too (the canonical form has no "unset").
     let mut with_role = Stack::new("ecs-td");
-    with_role.add("td", worker(&h, "bonjour").tag("team", "b").task_role_arn(format!("arn:aws:iam::{}:role/task", h.account.id)));
+    with_role.add(
+        "td",
+        worker(&h, "bonjour")
+            .tag("team", "b")
+            .task_role_arn(ferroform_core::Arn::literal(format!("arn:aws:iam::{}:role/task", h.account.id))),
+    );
     h.apply(&with_role).await?;
     let plan = h.plan(&changed).await?;
     assert_eq!(action(&plan, "td"), Some(Action::Replace), "{}", plan.render(false));
@@ -245,9 +250,15 @@ fn service_stack(h: &Harness, s: &Svc) -> Stack {
     let td = stack.add("td", worker(h, s.greeting));
     stack.add(
         "service",
-        Service::new(s.name, cluster.arn(), td.arn(), Network::new(s.subnets.clone(), s.groups.clone()).public_ip(s.public_ip))
-            .desired_count(s.count)
-            .tag("team", "a"),
+        Service::new(
+            s.name,
+            cluster.arn(),
+            td.arn(),
+            Network::new(s.subnets.iter().map(ferroform_core::Id::literal), s.groups.iter().map(ferroform_core::Id::literal))
+                .public_ip(s.public_ip),
+        )
+        .desired_count(s.count)
+        .tag("team", "a"),
     );
     stack
 }
@@ -538,8 +549,8 @@ async fn cluster_removed_settings_go_back_to_defaults() -> anyhow::Result<()> {
 fn worker_with_everything(h: &Harness, token: &str) -> TaskDefinition {
     TaskDefinition::new("worker", 512, 1024)
         .architecture(ferroform_aws::ecs::Architecture::Arm64)
-        .execution_role_arn(exec_role(h))
-        .task_role_arn(format!("arn:aws:iam::{}:role/task", h.account.id))
+        .execution_role_arn(ferroform_core::Arn::literal(exec_role(h)))
+        .task_role_arn(ferroform_core::Arn::literal(format!("arn:aws:iam::{}:role/task", h.account.id)))
         .tag("team", "a")
         .container(
             Container::new("app", "public.ecr.aws/docker/library/busybox:1.36")
@@ -550,7 +561,7 @@ fn worker_with_everything(h: &Harness, token: &str) -> TaskDefinition {
                 .secret_env("API_TOKEN", token)
                 .secret("DB_PASSWORD", format!("arn:aws:secretsmanager:us-east-1:{}:secret:db-AbCdEf", h.account.id))
                 .port(8080)
-                .logs(AwsLogs::new("/ecs/worker", "app"))
+                .logs(AwsLogs::new(ferroform_core::Name::literal("/ecs/worker"), "app"))
                 .cpu(256)
                 .memory(512)
                 .memory_reservation(256),
@@ -629,7 +640,7 @@ async fn service_removed_settings_go_back_to_defaults() -> anyhow::Result<()> {
         let mut s = Stack::new("ecs-svc-defaults");
         let cluster = s.add("cluster", Cluster::new("apps"));
         let td = s.add("td", worker(&h, "hello"));
-        let network = Network::new(subnets.clone(), groups.clone());
+        let network = Network::new(subnets.iter().map(ferroform_core::Id::literal), groups.iter().map(ferroform_core::Id::literal));
         let svc = if full {
             Service::new("web", cluster.arn(), td.arn(), network.public_ip(true))
                 .desired_count(3)

@@ -170,7 +170,7 @@ fn network() -> Stack {
     let b = s.add("subnet-b", Subnet::new(vpc.id(), "10.31.2.0/24").availability_zone("us-east-1b"));
     s.add("rt", RouteTable::new(vpc.id()).route(Route::to_gateway("0.0.0.0/0", igw.id())).subnet(a.id()).subnet(b.id()));
     s.add("sg", SecurityGroup::new("lost-web", vpc.id()).ingress(Rule::tcp(443).cidr("10.31.0.0/16")));
-    let ip = s.add_with("ip", ElasticIp::new(), Options::new().depends_on(igw.address()));
+    let ip = s.add_with("ip", ElasticIp::new(), Options::new().depends_on(&igw));
     s.add("nat", NatGateway::new(a.id(), ip.id()));
     s
 }
@@ -287,7 +287,15 @@ fn services(code: &std::path::Path, subnet: &str, group: &str) -> Stack {
         "task",
         TaskDefinition::new("lost-worker", 256, 512).container(Container::new("app", "busybox")).execution_role_arn(role.arn()),
     );
-    s.add("service", Service::new("lost-web", cluster.arn(), task.arn(), Network::new([subnet], [group])));
+    s.add(
+        "service",
+        Service::new(
+            "lost-web",
+            cluster.arn(),
+            task.arn(),
+            Network::new([ferroform_core::Id::literal(subnet)], [ferroform_core::Id::literal(group)]),
+        ),
+    );
     s.add("fn", Function::new("lost-api").code(Code::binary(code)).role(role.arn()).env("TABLE", table.name()).log_group(logs.name()));
     s
 }

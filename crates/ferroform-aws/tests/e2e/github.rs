@@ -16,7 +16,7 @@ fn stack(cfg: GithubDeploy) -> anyhow::Result<Stack> {
 }
 
 fn config() -> GithubDeploy {
-    GithubDeploy::new("acme/orders", "acme-ferroform-state")
+    GithubDeploy::new("acme/orders", ferroform_core::Name::literal("acme-ferroform-state"))
         .allow(["lambda:UpdateFunctionCode"], ["arn:aws:lambda:*:*:function:orders-*"])
         .plan_allow(["lambda:GetFunction"], ["*"])
 }
@@ -149,7 +149,7 @@ async fn github_deploy_role_lifecycle() -> anyhow::Result<()> {
     bad.add("p", OpenIdConnectProvider::new("http://token.actions.githubusercontent.com", Vec::<String>::new()));
     let err = h.plan(&bad).await.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("p") && err.contains("url") && err.contains("client_id_list"), "{err}");
-    let refused = github_deploy_role(&mut Stack::new(STACK), GithubDeploy::new("acme/*", "b"));
+    let refused = github_deploy_role(&mut Stack::new(STACK), GithubDeploy::new("acme/*", ferroform_core::Name::literal("b")));
     assert!(matches!(&refused, Err(Error::Validation(d)) if d[0].field.as_deref() == Some("repo")), "{:?}", refused.err());
     assert_eq!(calls.total(), 0);
     Ok(())

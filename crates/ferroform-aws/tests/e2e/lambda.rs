@@ -257,7 +257,8 @@ async fn function_from_an_image() -> anyhow::Result<()> {
 async fn invalid_functions_are_refused_before_any_call() -> anyhow::Result<()> {
     let (h, calls, _) = harness().await?;
     let bin = write_binary(h.dir.path(), "ok");
-    let ok = || Function::new("ok").code(Code::binary(&bin)).role(format!("arn:aws:iam::{}:role/r", h.account.id));
+    let ok =
+        || Function::new("ok").code(Code::binary(&bin)).role(ferroform_core::Arn::literal(format!("arn:aws:iam::{}:role/r", h.account.id)));
     let cases: Vec<(Function, &str)> = vec![
         (Function { name: String::new(), ..ok() }, "name"),
         (Function { name: "x".repeat(65), ..ok() }, "name"),
