@@ -44,8 +44,9 @@ impl Reporter for Silent {
 /// Two kinds of change: `persist` returns once the change is on the backend (the `creating` record before a
 /// create call: without it a crash could orphan what the call makes); `record` returns at once and the
 /// write follows behind (after a step: if we die before it lands, the `creating` record or the next read
-/// tells the truth), so dependents start without waiting for a disk. Writes land in change order, so a
-/// dependent's `creating` record is never durable without the records of what it depends on.
+/// tells the truth). Writes land in change order, so a dependent's `creating` record is never durable
+/// without the records of what it depends on; a step that writes nothing first waits with `durable` for
+/// what its predecessors created.
 #[derive(Clone)]
 pub(crate) struct StateStore {
     inner: Arc<StoreInner>,
@@ -76,6 +77,10 @@ struct Written {
 /// The journal is folded into the document after this many records, or as many as the state has entries if
 /// more: a document write costs its size, so this keeps an apply's bytes written linear in its steps.
 const COMPACT_EVERY: usize = 1000;
+
+/// How long a finished step's record may wait for a whole-document write (S3) to carry it along with others.
+/// Anything that depends on the step waits for the write instead (see `run_step`).
+const DOCUMENT_EVERY: Duration = Duration::from_secs(2);
 
 impl StateStore {
     pub(crate) fn new(backend: Arc<dyn Backend>, state: State) -> Self {
@@ -127,12 +132,21 @@ impl StateStore {
         self.flush_to(serial, false).await
     }
 
-    /// Changes the state; the write follows in the background.
+    /// Returns once the state up to `serial` is on the backend.
+    pub(crate) async fn durable(&self, serial: u64) -> Result<()> {
+        self.flush_to(serial, false).await
+    }
+
+    /// Changes the state; the write follows in the background: at once on a journal (an append is cheap), within
+    /// `DOCUMENT_EVERY` on a backend that writes the whole document (one write then carries many steps).
     pub(crate) fn record(&self, f: impl FnOnce(&State) -> Vec<Op>) -> Result<()> {
         self.change(f)?;
         if !self.inner.scheduled.swap(true, std::sync::atomic::Ordering::AcqRel) {
             let store = self.clone();
             tokio::spawn(async move {
+                if !store.inner.journal {
+                    tokio::time::sleep(DOCUMENT_EVERY).await;
+                }
                 // Changes from here on schedule a write of their own; this one takes everything before them.
                 store.inner.scheduled.store(false, std::sync::atomic::Ordering::Release);
                 // A failure here is kept and reported by the next `persist` or `finish`.
@@ -406,11 +420,15 @@ pub(crate) async fn run(planned: Planned, backend: Arc<dyn Backend>, cx: ApplyCo
 
     let failures = walk(&exec, steps, edges, &cx).await;
     let interrupted = cx.interrupt.as_ref().map(|r| *r.borrow()).unwrap_or(false);
+    let mut recorded = Ok(());
     if failures.is_empty() && !interrupted {
-        let outputs = if destroy { BTreeMap::new() } else { resolve_outputs(&exec)? };
-        exec.store.record(|_| vec![Op::Outputs { outputs }])?;
+        let outputs = if destroy { Ok(BTreeMap::new()) } else { resolve_outputs(&exec) };
+        recorded = outputs.and_then(|outputs| exec.store.record(|_| vec![Op::Outputs { outputs }]));
     }
+    // Every run ends with the whole document written, whatever failed: nothing is left to a background write
+    // that could land after the lock is released.
     exec.store.finish().await?;
+    recorded?;
     if !failures.is_empty() {
         return Err(Error::Failed(failures));
     }
@@ -458,21 +476,23 @@ fn resolve_outputs(exec: &Exec) -> Result<BTreeMap<String, OutputState>> {
 
 /// Runs the step graph: each step as soon as its predecessors are done, bounded, stopping on failure.
 async fn walk(exec: &Arc<Exec>, steps: Vec<Step>, edges: Vec<(Step, Step)>, cx: &ApplyContext) -> Vec<Error> {
-    let mut waiting: HashMap<Step, usize> = steps.iter().map(|s| (s.clone(), 0)).collect();
+    // Per step: how many predecessors are still to finish, and the state serial that must be durable before it
+    // starts (what its finished creates recorded).
+    let mut waiting: HashMap<Step, (usize, u64)> = steps.iter().map(|s| (s.clone(), (0, 0))).collect();
     let mut next: HashMap<Step, Vec<Step>> = HashMap::new();
     let mut seen = BTreeSet::new();
     for (a, b) in edges {
         if a == b || !waiting.contains_key(&a) || !waiting.contains_key(&b) || !seen.insert((a.clone(), b.clone())) {
             continue;
         }
-        if let Some(n) = waiting.get_mut(&b) {
+        if let Some((n, _)) = waiting.get_mut(&b) {
             *n += 1;
         }
         next.entry(a).or_default().push(b);
     }
     // Ready steps in a stable order: the order of the plan.
-    let mut ready: Vec<Step> = steps.iter().filter(|s| waiting.get(*s) == Some(&0)).cloned().collect();
-    let mut running: JoinSet<(Step, Result<()>)> = JoinSet::new();
+    let mut ready: Vec<Step> = steps.iter().filter(|s| waiting.get(*s).map(|w| w.0) == Some(0)).cloned().collect();
+    let mut running: JoinSet<(Step, Result<u64>)> = JoinSet::new();
     let mut failures = Vec::new();
     let mut stopped = false;
     let mut finished = 0usize;
@@ -497,6 +517,7 @@ async fn walk(exec: &Arc<Exec>, steps: Vec<Step>, edges: Vec<(Step, Step)>, cx: 
                 break;
             }
             let step = ready.remove(0);
+            let needs = waiting.get(&step).map_or(0, |w| w.1);
             let exec = exec.clone();
             let reporter = cx.reporter.clone();
             let address = step.address().to_string();
@@ -504,7 +525,7 @@ async fn walk(exec: &Arc<Exec>, steps: Vec<Step>, edges: Vec<(Step, Step)>, cx: 
                 let started = Instant::now();
                 reporter.event(Event::Started { address: step.address().to_string(), action: step.verb() });
                 let span = tracing::info_span!("step", address = step.address(), action = step.verb());
-                let result = tracing::Instrument::instrument(run_step(&exec, &step), span).await;
+                let result = tracing::Instrument::instrument(run_step(&exec, &step, needs), span).await;
                 match &result {
                     Ok(id) => reporter.event(Event::Finished {
                         address: step.address().to_string(),
@@ -516,7 +537,9 @@ async fn walk(exec: &Arc<Exec>, steps: Vec<Step>, edges: Vec<(Step, Step)>, cx: 
                         reporter.event(Event::Failed { address: step.address().to_string(), action: step.verb(), error: e.to_string() })
                     }
                 }
-                (step, result.map(|_| ()))
+                // A create's serial: what its dependents need durable before they start.
+                let result = result.and_then(|_| if matches!(step, Step::Create(_)) { exec.store.with(|s| s.serial) } else { Ok(0) });
+                (step, result)
             });
             in_flight.insert(handle.id(), address);
         }
@@ -564,24 +587,25 @@ async fn walk(exec: &Arc<Exec>, steps: Vec<Step>, edges: Vec<(Step, Step)>, cx: 
     failures
 }
 
-type Joined = std::result::Result<(tokio::task::Id, (Step, Result<()>)), tokio::task::JoinError>;
+type Joined = std::result::Result<(tokio::task::Id, (Step, Result<u64>)), tokio::task::JoinError>;
 
 /// A finished step: its successors may become ready; a failure stops new work.
 fn handle_joined(
     joined: Joined,
     in_flight: &mut HashMap<tokio::task::Id, String>,
     next: &mut HashMap<Step, Vec<Step>>,
-    waiting: &mut HashMap<Step, usize>,
+    waiting: &mut HashMap<Step, (usize, u64)>,
     ready: &mut Vec<Step>,
     failures: &mut Vec<Error>,
     stopped: &mut bool,
 ) {
     match joined {
-        Ok((id, (step, Ok(())))) => {
+        Ok((id, (step, Ok(serial)))) => {
             in_flight.remove(&id);
             for n in next.remove(&step).unwrap_or_default() {
-                if let Some(w) = waiting.get_mut(&n) {
+                if let Some((w, needs)) = waiting.get_mut(&n) {
                     *w -= 1;
+                    *needs = (*needs).max(serial);
                     if *w == 0 {
                         ready.push(n);
                     }
@@ -670,7 +694,12 @@ impl Exec {
     }
 }
 
-async fn run_step(exec: &Exec, step: &Step) -> Result<Option<String>> {
+/// Runs a step once what its predecessors created is durable (`needs`: a serial). A create makes it so by
+/// writing its own `creating` record first; other steps wait for it here.
+async fn run_step(exec: &Exec, step: &Step, needs: u64) -> Result<Option<String>> {
+    if needs > 0 && !matches!(step, Step::Create(_)) {
+        exec.store.durable(needs).await?;
+    }
     match step {
         Step::Create(a) => create(exec, a).await.map(Some),
         Step::Update(a) => update(exec, a).await.map(|_| None),
