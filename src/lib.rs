@@ -60,6 +60,9 @@ pub mod cli {
     }
 }
 
+#[cfg(feature = "aws")]
+pub mod typing;
+
 /// What a stack file needs.
 pub mod prelude {
     pub use anyhow::{bail, Context as _, Result};

@@ -57,7 +57,7 @@ impl Options {
         self
     }
     /// An explicit dependency on a resource of the stack, for ordering that no reference expresses.
-    pub fn depends_on(mut self, on: &impl Addressed) -> Self {
+    pub fn depends_on(mut self, on: &(impl Addressed + ?Sized)) -> Self {
         self.0.depends_on.insert(on.addr().to_string());
         self
     }
@@ -71,6 +71,11 @@ impl Options {
 
 /// Something declared in the stack, with an address: what `depends_on` takes. Handles have one; a
 /// component's handles may implement it for the resource others should wait for.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a resource of the stack",
+    label = "`depends_on` takes a handle (`&table`)",
+    note = "for an address made at run time, use `Options::depends_on_address`"
+)]
 pub trait Addressed {
     fn addr(&self) -> &str;
 }
