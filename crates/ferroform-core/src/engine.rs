@@ -105,16 +105,16 @@ impl Engine {
 
     /// Reads live state and diffs it against the stack. Takes no lock and changes nothing.
     pub async fn plan(&self, stack: &Stack, opts: &PlanOptions) -> Result<Plan> {
-        let config = graph::build(stack)?;
+        let config = Arc::new(graph::build(stack)?);
         let state = state::load(self.backend.as_ref(), &config.stack).await?;
-        Ok(self.compute(&config, state, opts).await?.plan)
+        Ok(self.compute(config, state, opts).await?.0.plan)
     }
 
     /// Takes the lock and plans; the returned session applies exactly that plan.
     pub async fn begin(&self, stack: &Stack, opts: &PlanOptions) -> Result<Session<'_>> {
         let config = Arc::new(graph::build(stack)?);
         let lock = self.lock(if opts.destroy { "destroy" } else { "apply" }).await?;
-        let planned = match self.locked_plan(&config, opts).await {
+        let (planned, config) = match self.locked_plan(config, opts).await {
             Ok(p) => p,
             Err(e) => {
                 let _ = self.backend.unlock(&lock.id).await;
@@ -276,12 +276,13 @@ impl Engine {
         }
     }
 
-    async fn locked_plan(&self, config: &Config, opts: &PlanOptions) -> Result<Planned> {
+    async fn locked_plan(&self, config: Arc<Config>, opts: &PlanOptions) -> Result<(Planned, Arc<Config>)> {
         let state = state::load(self.backend.as_ref(), &config.stack).await?;
         self.compute(config, state, opts).await
     }
 
-    async fn compute(&self, config: &Config, state: State, opts: &PlanOptions) -> Result<Planned> {
+    /// The plan, and the configuration it was computed from: the stack's, with the lookups' values in place.
+    async fn compute(&self, config: Arc<Config>, state: State, opts: &PlanOptions) -> Result<(Planned, Arc<Config>)> {
         for t in &opts.targets {
             if !config.nodes.contains_key(t) && !state.resources.contains_key(t) {
                 return Err(Error::Usage(format!("--target `{t}` is neither in the stack nor in state")));
@@ -293,10 +294,17 @@ impl Engine {
             }
         }
         let mut state = state;
-        self.guard(config, &mut state).await?;
-        let (state, live, moved_from) = self.read_live(config, state, opts.skip_refresh).await?;
-        plan::compute(PlanInput {
-            config,
+        self.guard(&config, &mut state).await?;
+        // Lookups are read after the guard (the right account) and never for a destroy (what they found may be
+        // gone, and deleting needs nothing from them).
+        let config = if config.lookups.is_empty() || opts.destroy {
+            config
+        } else {
+            Arc::new(config.with_lookups(&crate::lookup::run(&config.lookups, &state, &self.contexts).await?))
+        };
+        let (state, live, moved_from) = self.read_live(&config, state, opts.skip_refresh).await?;
+        let planned = plan::compute(PlanInput {
+            config: &config,
             state,
             live,
             destroy: opts.destroy,
@@ -304,7 +312,8 @@ impl Engine {
             moved_from,
             replace: &opts.replace,
             refresh_only: opts.refresh_only,
-        })
+        })?;
+        Ok((planned, config))
     }
 
     /// Applies renames, adopts interrupted creates, and reads every resource in state: batched per type,

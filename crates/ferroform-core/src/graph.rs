@@ -2,6 +2,7 @@
 //! are collected and reported together.
 
 use crate::error::{Diagnostic, Error, Result};
+use crate::lookup::DeclaredLookup;
 use crate::reference::{self, references};
 use crate::resource::{ErasedType, Registry};
 use crate::stack::{Declared, Lifecycle, OutputDecl, Stack};
@@ -22,6 +23,7 @@ pub(crate) struct Node {
 }
 
 /// The validated stack: resources in a dependency order (declaration order among independent ones).
+#[derive(Clone)]
 pub(crate) struct Config {
     pub stack: String,
     pub nodes: BTreeMap<String, Node>,
@@ -31,6 +33,24 @@ pub(crate) struct Config {
     pub default_tags: BTreeMap<String, String>,
     pub registry: Registry,
     pub allowed_accounts: Vec<String>,
+    /// Read at the start of every plan; their values are substituted by [`Config::with_lookups`].
+    pub lookups: Vec<DeclaredLookup>,
+}
+
+impl Config {
+    /// The configuration with the lookups' values in place of their references: what plan and apply use.
+    pub(crate) fn with_lookups(&self, found: &BTreeMap<String, Value>) -> Config {
+        let known = |t: &reference::TokenRef| found.get(&t.address).and_then(|o| o.get(&t.field).cloned());
+        let mut config = self.clone();
+        for node in config.nodes.values_mut() {
+            node.inputs = reference::resolve(&node.inputs, &known);
+            node.deps.retain(|d| !found.contains_key(d));
+        }
+        for out in config.outputs.values_mut() {
+            out.value = reference::resolve(&out.value, &known);
+        }
+        config
+    }
 }
 
 fn valid_address(a: &str) -> bool {
@@ -52,6 +72,18 @@ pub(crate) fn build(stack: &Stack) -> Result<Config> {
         problems.push(diag(&stack.name, None, "a stack name may hold only letters, digits, `-` and `_`"));
     }
     let mut seen = HashMap::new();
+    for l in &stack.lookups {
+        if let Some(first_type) = seen.insert(l.address.clone(), l.type_name) {
+            problems.push(diag(&l.address, None, format!("the address is used twice (by a {first_type} and a {})", l.type_name)));
+        }
+        if !valid_address(&l.address) {
+            problems.push(diag(&l.address, None, "an address is one or more `/`-separated names of letters, digits, `-` and `_`"));
+        }
+        if let Some(e) = &l.encode_error {
+            problems.push(diag(&l.address, None, format!("the query can't be serialized: {e}")));
+        }
+    }
+    let lookup_addresses: BTreeSet<&str> = stack.lookups.iter().map(|l| l.address.as_str()).collect();
     for d in &stack.resources {
         if let Some(first_type) = seen.insert(d.address.clone(), d.type_name) {
             problems.push(diag(&d.address, None, format!("the address is used twice (by a {first_type} and a {})", d.type_name)));
@@ -78,7 +110,7 @@ pub(crate) fn build(stack: &Stack) -> Result<Config> {
             problems.push(diag(&node.address, Some(&field), why));
         }
         for (field, r) in references(&node.inputs) {
-            if !nodes.contains_key(&r.address) {
+            if !nodes.contains_key(&r.address) && !lookup_addresses.contains(r.address.as_str()) {
                 problems.push(diag(&node.address, Some(&field), format!("refers to `{}`, which is not in the stack", r.address)));
             }
         }
@@ -108,8 +140,18 @@ pub(crate) fn build(stack: &Stack) -> Result<Config> {
             problems.push(diag(&format!("output.{name}"), None, why));
         }
         for (_, r) in references(&out.value) {
-            if !nodes.contains_key(&r.address) {
+            if !nodes.contains_key(&r.address) && !lookup_addresses.contains(r.address.as_str()) {
                 problems.push(diag(&format!("output.{name}"), None, format!("refers to `{}`, which is not in the stack", r.address)));
+            }
+        }
+    }
+    for l in &stack.lookups {
+        for (field, why) in reference::malformed(&l.query) {
+            problems.push(diag(&l.address, Some(&field), why));
+        }
+        for (field, r) in references(&l.query) {
+            if !nodes.contains_key(&r.address) && !lookup_addresses.contains(r.address.as_str()) {
+                problems.push(diag(&l.address, Some(&field), format!("refers to `{}`, which is not in the stack", r.address)));
             }
         }
     }
@@ -141,6 +183,7 @@ pub(crate) fn build(stack: &Stack) -> Result<Config> {
         default_tags: stack.default_tags.clone(),
         registry: stack.registry.clone(),
         allowed_accounts: stack.allowed_accounts.clone(),
+        lookups: stack.lookups.clone(),
     })
 }
 

@@ -14,6 +14,7 @@ mod engine;
 mod error;
 mod graph;
 mod local;
+mod lookup;
 pub mod memory;
 mod plan;
 mod reference;
@@ -25,6 +26,7 @@ pub use apply::{Event, Reporter, Silent};
 pub use engine::{Engine, PlanOptions, Session};
 pub use error::{Diagnostic, Error, FieldError, ProviderError, Result};
 pub use local::{write_atomic, LocalBackend};
+pub use lookup::{DeclaredLookup, Found, Lookup};
 pub use plan::{Action, Change, FieldChange, OutputChange, Plan, ReplaceMode, Summary, PLAN_FORMAT_VERSION};
 pub use reference::{has_token as is_unknown_str, is_unknown, join, Arn, ArnText, FromOutput, Id, Name, Ref};
 pub use resource::{

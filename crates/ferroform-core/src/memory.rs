@@ -110,6 +110,12 @@ impl Cloud {
         }
         Ok(Arc::new(cloud))
     }
+    /// An object made outside any stack (what a lookup finds).
+    pub fn put(&self, id: &str, thing: Thing) {
+        if let Ok(mut o) = self.objects.lock() {
+            o.insert(id.to_string(), Object { type_name: Thing::TYPE.to_string(), thing, version: 1 });
+        }
+    }
     pub fn remove(&self, id: &str) {
         if let Ok(mut o) = self.objects.lock() {
             o.remove(id);
@@ -383,6 +389,49 @@ impl Resource for Vault {
     }
     async fn delete(ctx: &Mem, id: &str, prior: &Self) -> Result<(), ProviderError> {
         delete_thing(ctx, id, &prior.0).await
+    }
+}
+
+/// A lookup: the one thing whose `value` is this.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FindThing {
+    pub value: String,
+}
+
+crate::outputs! {
+    pub struct FoundThingOutputs => FoundThingRefs {
+        pub id: String,
+        pub name: String,
+        pub size: u64,
+    }
+}
+
+#[async_trait]
+impl crate::Lookup for FindThing {
+    const TYPE: &'static str = "mem_thing";
+    type Outputs = FoundThingOutputs;
+    type Refs = FoundThingRefs;
+    type Context = Mem;
+
+    async fn find(ctx: &Mem, query: &Self) -> Result<FoundThingOutputs, ProviderError> {
+        ctx.0
+            .call("find", &query.value, |o| {
+                let hits: Vec<(&String, &Object)> =
+                    o.iter().filter(|(_, x)| x.thing.value.as_deref() == Some(query.value.as_str())).collect();
+                match hits.as_slice() {
+                    [(id, obj)] => {
+                        Ok(FoundThingOutputs { id: id.to_string(), name: obj.thing.name.clone(), size: obj.thing.size.unwrap_or(1) })
+                    }
+                    [] => Err(ProviderError::with_code("NotFound", format!("no thing has value `{}`", query.value))),
+                    many => Err(ProviderError::new(format!(
+                        "{} things have value `{}` ({}); the lookup must match one",
+                        many.len(),
+                        query.value,
+                        many.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>().join(", ")
+                    ))),
+                }
+            })
+            .await
     }
 }
 

@@ -380,10 +380,24 @@ pub fn resolve(value: &Value, lookup: &dyn Fn(&TokenRef) -> Option<Value>) -> Va
             }
             Value::String(out)
         }
-        Value::Array(items) => Value::Array(items.iter().map(|v| resolve(v, lookup)).collect()),
+        // A list output given as one element of a list (a lookup's subnet ids among a service's subnets) is
+        // spliced in: resources' lists never hold lists.
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .flat_map(|v| match resolve(v, lookup) {
+                    Value::Array(inner) if is_whole_token(v) => inner,
+                    one => vec![one],
+                })
+                .collect(),
+        ),
         Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), resolve(v, lookup))).collect()),
         other => other.clone(),
     }
+}
+
+fn is_whole_token(v: &Value) -> bool {
+    matches!(v, Value::String(s) if matches!(parse(s).as_slice(), [Part::Ref(_)]))
 }
 
 /// True when any token remains anywhere in the value.
@@ -431,6 +445,14 @@ mod tests {
         assert_eq!(resolved, json!({"whole": null, "inside": "x--y"}));
         assert!(!is_unknown(&resolved), "known, not pending forever");
         assert!(is_unknown(&resolve(&v, &|_| None)), "not known yet: still unknown");
+    }
+
+    #[test]
+    fn a_list_output_inside_a_list_is_spliced() {
+        let ids = Ref::<Vec<String>>::new("vpc", "subnet_ids").token();
+        let v = json!({"subnets": ["subnet-a", ids.clone()], "whole": ids});
+        let resolved = resolve(&v, &|_| Some(json!(["subnet-b", "subnet-c"])));
+        assert_eq!(resolved, json!({"subnets": ["subnet-a", "subnet-b", "subnet-c"], "whole": ["subnet-b", "subnet-c"]}));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `Stack`: what a user program builds. Adding a resource records its inputs as JSON (references stay as
 //! tokens) and returns a typed handle whose methods are references to its outputs.
 
+use crate::lookup::{DeclaredLookup, Found, Lookup};
 use crate::reference::Ref;
 use crate::resource::{FromAddress, Registry, Resource};
 use serde::Serialize;
@@ -142,6 +143,7 @@ pub struct Stack {
     pub(crate) vars: BTreeMap<String, String>,
     pub(crate) registry: Registry,
     pub(crate) allowed_accounts: Vec<String>,
+    pub(crate) lookups: Vec<DeclaredLookup>,
     prefix: Vec<String>,
 }
 
@@ -156,6 +158,7 @@ impl Stack {
             vars: BTreeMap::new(),
             registry: Registry::default(),
             allowed_accounts: Vec::new(),
+            lookups: Vec::new(),
             prefix: Vec::new(),
         }
     }
@@ -189,6 +192,19 @@ impl Stack {
         let Some(d) = self.resources.iter_mut().find(|d| d.address == address) else { return false };
         d.lifecycle.allow.insert(rule.to_string(), reason.to_string());
         true
+    }
+
+    /// Reads something that exists outside the stack (Terraform's data source), at the start of every plan:
+    /// never created or deleted. Its handle gives typed references like a resource's (`vpc.id()`).
+    pub fn lookup<L: Lookup>(&mut self, address: &str, query: L) -> Found<L> {
+        let address = self.scoped(address);
+        self.lookups.push(DeclaredLookup::new(address.clone(), &query));
+        Found::new(address)
+    }
+
+    /// The stack's lookups.
+    pub fn lookups(&self) -> &[DeclaredLookup] {
+        &self.lookups
     }
 
     /// Runs `f` with addresses prefixed by `name/`: how components (a VPC module, say) keep their

@@ -862,3 +862,85 @@ async fn adoption_never_takes_an_object_another_address_holds() -> R {
     assert_eq!(env.cloud.objects().len(), 2, "nothing duplicated");
     Ok(())
 }
+
+/// A lookup (a data source) reads something made outside the stack at every plan: what uses it is planned
+/// with the real value, the lookup itself is never created, changed, deleted or put in state.
+#[tokio::test]
+async fn lookups_are_read_every_plan_and_never_managed() -> R {
+    use ferroform_core::memory::FindThing;
+    let env = Env::new();
+    env.cloud.put("shared-1", Thing::new("shared").value("team-a").size(7));
+    let stack = || {
+        let mut s = Stack::new("app");
+        let shared = s.lookup("shared", FindThing { value: "team-a".into() });
+        s.add("user", Thing::new("user").value(shared.name()));
+        s.output("shared_id", shared.id());
+        s
+    };
+    let plan = env.plan(&stack()).await?;
+    let user = plan.changes.iter().find(|c| c.address == "user").expect("user planned");
+    assert_eq!(user.action, Action::Create);
+    assert!(plan.to_json()?.contains("\"shared\""), "the looked-up value is known at plan time:\n{}", plan.render(false));
+    assert!(plan.changes.iter().all(|c| c.address != "shared"), "a lookup is not a change");
+
+    let state = env.apply(&stack()).await?;
+    let objects = env.cloud.objects();
+    assert_eq!(
+        objects.values().filter(|o| o.thing.name == "user").map(|o| o.thing.value.clone()).collect::<Vec<_>>(),
+        [Some("shared".into())]
+    );
+    assert_eq!(objects.len(), 2, "nothing made for the lookup");
+    assert!(!state.resources.contains_key("shared"), "a lookup is not in state");
+    assert_eq!(state.outputs["shared_id"].value, "shared-1");
+    assert!(!env.plan(&stack()).await?.has_changes());
+
+    // Read again on every plan: a change outside shows as an update of what uses it.
+    env.cloud.tamper("shared-1", |t| t.name = "renamed".into());
+    let plan = env.plan(&stack()).await?;
+    assert_eq!(action(&plan, "user"), Some(Action::Update), "{}", plan.render(false));
+
+    // Nothing found, or several: a plan error naming the lookup; nothing changed.
+    env.cloud.remove("shared-1");
+    let err = env.plan(&stack()).await.expect_err("nothing to find").to_string();
+    assert!(err.contains("shared") && err.contains("no thing has value `team-a`"), "{err}");
+    env.cloud.put("a-1", Thing::new("a").value("team-a"));
+    env.cloud.put("b-1", Thing::new("b").value("team-a"));
+    let err = env.plan(&stack()).await.expect_err("two match").to_string();
+    assert!(err.contains("2 things have value `team-a` (a-1, b-1)"), "{err}");
+
+    // Destroy needs nothing from a lookup: it works while the lookup finds nothing.
+    env.cloud.remove("a-1");
+    env.cloud.remove("b-1");
+    env.engine().destroy(&stack()).await?;
+    assert!(env.cloud.objects().is_empty());
+    Ok(())
+}
+
+/// A lookup may use another lookup or a resource that exists; one that needs a resource not made yet is
+/// refused with the reason, before anything is changed; one that names nothing in the stack is a
+/// validation error.
+#[tokio::test]
+async fn lookups_use_known_values_only() -> R {
+    use ferroform_core::memory::FindThing;
+    let env = Env::new();
+    env.cloud.put("tag-1", Thing::new("team-a").value("root"));
+    env.cloud.put("leaf-1", Thing::new("leaf").value("team-a"));
+    let mut s = Stack::new("app");
+    let root = s.lookup("root", FindThing { value: "root".into() });
+    let leaf = s.lookup("leaf", FindThing { value: format!("{}", root.name()) });
+    s.add("user", Thing::new("user").value(leaf.name()));
+    env.apply(&s).await?;
+    assert!(env.cloud.objects().values().any(|o| o.thing.name == "user" && o.thing.value.as_deref() == Some("leaf")));
+
+    let mut s = Stack::new("other");
+    let made = s.add("made", Thing::new("made").value("x"));
+    s.lookup("needs-made", FindThing { value: made.name().to_string() });
+    let err = Env::with_cloud(env.cloud.clone()).plan(&s).await.expect_err("made is not created yet").to_string();
+    assert!(err.contains("needs-made") && err.contains("made.name") && err.contains("not known before it is created"), "{err}");
+
+    let mut s = Stack::new("bad");
+    s.lookup("dangling", FindThing { value: ferroform_core::Ref::<String>::new("ghost", "name").token() });
+    let err = Env::with_cloud(env.cloud.clone()).plan(&s).await.expect_err("ghost").to_string();
+    assert!(err.contains("dangling") && err.contains("`ghost`, which is not in the stack"), "{err}");
+    Ok(())
+}
