@@ -300,7 +300,7 @@ impl Engine {
         let config = if config.lookups.is_empty() || opts.destroy {
             config
         } else {
-            Arc::new(config.with_lookups(&crate::lookup::run(&config.lookups, &state, &self.contexts).await?))
+            Arc::new(config.with_lookups(&crate::lookup::run(&config.lookups, &state, &self.contexts).await?)?)
         };
         let (state, live, moved_from) = self.read_live(&config, state, opts.skip_refresh).await?;
         let planned = plan::compute(PlanInput {

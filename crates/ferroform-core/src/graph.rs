@@ -39,7 +39,27 @@ pub(crate) struct Config {
 
 impl Config {
     /// The configuration with the lookups' values in place of their references: what plan and apply use.
-    pub(crate) fn with_lookups(&self, found: &BTreeMap<String, Value>) -> Config {
+    pub(crate) fn with_lookups(&self, found: &BTreeMap<String, Value>) -> Result<Config> {
+        // Every field used must be one the lookup answered (another stack's output that is not there, say):
+        // otherwise it would stay "known after apply" for ever.
+        let mut problems = Vec::new();
+        let used = self
+            .nodes
+            .values()
+            .map(|n| (n.address.clone(), &n.inputs))
+            .chain(self.outputs.iter().map(|(k, o)| (format!("output.{k}"), &o.value)));
+        for (user, value) in used {
+            for (field, r) in references(value) {
+                if let Some(answer) = found.get(&r.address) {
+                    if answer.get(&r.field).is_none() {
+                        problems.push(diag(&user, Some(&field), format!("`{}` has no `{}`", r.address, r.field)));
+                    }
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::Validation(problems));
+        }
         let known = |t: &reference::TokenRef| found.get(&t.address).and_then(|o| o.get(&t.field).cloned());
         let mut config = self.clone();
         for node in config.nodes.values_mut() {
@@ -49,7 +69,7 @@ impl Config {
         for out in config.outputs.values_mut() {
             out.value = reference::resolve(&out.value, &known);
         }
-        config
+        Ok(config)
     }
 }
 

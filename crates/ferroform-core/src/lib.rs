@@ -20,6 +20,7 @@ mod plan;
 mod reference;
 mod resource;
 mod stack;
+mod stack_outputs;
 pub mod state;
 
 pub use apply::{Event, Reporter, Silent};
@@ -33,6 +34,7 @@ pub use resource::{
     join_bounded, CallMeta, Context, Contexts, FromAddress, Identity, Observed, Registry, Resource, READS_IN_FLIGHT, TAG_ADDRESS, TAG_STACK,
 };
 pub use stack::{Addressed, Declared, Handle, Lifecycle, Options, Stack};
+pub use stack_outputs::{OpenState, StackOutputs, StackOutputsRefs, StateReaders};
 pub use state::{Backend, LockInfo, State};
 
 #[doc(hidden)]

@@ -202,6 +202,12 @@ impl Stack {
         Found::new(address)
     }
 
+    /// Another stack's outputs, read from its state at `location` (a path, `s3://bucket/key`) at the start of
+    /// every plan, without its lock: `let vpc: Id<ec2::Vpc> = s.stack_outputs("network", loc).get("vpc_id")`.
+    pub fn stack_outputs(&mut self, stack: &str, location: &str) -> Found<crate::stack_outputs::StackOutputs> {
+        self.lookup(stack, crate::stack_outputs::StackOutputs { stack: stack.to_string(), location: location.to_string() })
+    }
+
     /// The stack's lookups.
     pub fn lookups(&self) -> &[DeclaredLookup] {
         &self.lookups

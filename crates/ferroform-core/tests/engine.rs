@@ -944,3 +944,54 @@ async fn lookups_use_known_values_only() -> R {
     assert!(err.contains("dangling") && err.contains("`ghost`, which is not in the stack"), "{err}");
     Ok(())
 }
+
+/// Another stack's outputs, read from its state without its lock, typed as the caller names them, read
+/// again on every plan; an output it does not have, or a state that is not there, is a plan error.
+#[tokio::test]
+async fn stack_outputs_are_read_from_the_other_stacks_state() -> R {
+    use ferroform_core::{LockInfo, Ref};
+    let cloud = Cloud::new();
+    let net = Env::with_cloud(cloud.clone());
+    let network = |size: u64| {
+        let mut s = Stack::new("network");
+        let t = s.add("vpc", Thing::new("vpc").size(size));
+        s.output("vpc_name", t.name());
+        s.output("size", size);
+        s
+    };
+    net.apply(&network(3)).await?;
+    let location = net.state_path().to_string_lossy().into_owned();
+
+    let app_env = Env::with_cloud(cloud.clone());
+    let app = |output: &str| {
+        let mut s = Stack::new("app");
+        let remote = s.stack_outputs("network", &location);
+        let name: Ref<String> = remote.get(output);
+        s.add("user", Thing::new("user").value(name));
+        s.output("network_size", remote.get::<Ref<u64>>("size"));
+        s
+    };
+    // The other stack is being applied (its lock is held): reading its outputs takes no lock.
+    let other = LocalBackend::new(net.state_path());
+    let held = LockInfo::new("apply");
+    ferroform_core::Backend::lock(&other, &held).await?;
+    let state = app_env.apply(&app("vpc_name")).await?;
+    ferroform_core::Backend::unlock(&other, &held.id).await?;
+    assert!(cloud.objects().values().any(|o| o.thing.name == "user" && o.thing.value.as_deref() == Some("vpc")));
+    assert_eq!(state.outputs["network_size"].value, 3, "a number stays a number");
+    assert!(!app_env.plan(&app("vpc_name")).await?.has_changes());
+
+    // Read on every plan: the other stack's new output value is planned here.
+    net.apply(&network(5)).await?;
+    let plan = app_env.plan(&app("vpc_name")).await?;
+    assert!(plan.has_changes() && plan.render(false).contains("network_size = 5"), "{}", plan.render(false));
+
+    let err = app_env.plan(&app("subnet_name")).await.expect_err("no such output").to_string();
+    assert!(err.contains("user") && err.contains("`network` has no `subnet_name`"), "{err}");
+
+    let mut s = Stack::new("app2");
+    s.stack_outputs("network", &app_env.dir.path().join("nowhere.json").to_string_lossy());
+    let err = Env::with_cloud(cloud).plan(&s).await.expect_err("no state there").to_string();
+    assert!(err.contains("stack `network` has no state at"), "{err}");
+    Ok(())
+}
