@@ -351,6 +351,11 @@ impl Cli {
             return check::run(self.checker.as_ref(), &stack, &args);
         }
         let backend = self.backend_for(opts.state.as_deref())?;
+        // Other stacks' states (`Stack::stack_outputs`) open through the same backends as `--state`.
+        let (backends, contexts) = (self.backends.clone(), self.contexts.clone());
+        self.contexts.insert(ferroform_core::StateReaders::new(Arc::new(move |location: &str| {
+            open_backend(&backends, &contexts, location).map_err(|e| ferroform_core::Error::Usage(format!("{e:#}")))
+        })));
         commands::run(commands::Ctx {
             stack,
             backend,
@@ -366,17 +371,21 @@ impl Cli {
 
     fn backend_for(&self, location: Option<&str>) -> anyhow::Result<Arc<dyn Backend>> {
         let Some(location) = location else { return Ok(Arc::new(LocalBackend::default_for(&self.name))) };
-        if let Some((scheme, _)) = location.split_once("://") {
-            let factory = self
-                .backends
-                .iter()
-                .find(|(s, _)| s == scheme)
-                .map(|(_, f)| f.clone())
-                .with_context(|| format!("--state `{location}`: no backend for `{scheme}://` in this program"))?;
-            return factory(location, &self.contexts);
-        }
-        Ok(Arc::new(LocalBackend::new(location)))
+        open_backend(&self.backends, &self.contexts, location).with_context(|| format!("--state `{location}`"))
     }
+}
+
+/// The backend for a state location: a registered scheme's (`s3://`), else a local path.
+fn open_backend(backends: &[(String, BackendFactory)], contexts: &Contexts, location: &str) -> anyhow::Result<Arc<dyn Backend>> {
+    if let Some((scheme, _)) = location.split_once("://") {
+        let factory = backends
+            .iter()
+            .find(|(s, _)| s == scheme)
+            .map(|(_, f)| f.clone())
+            .with_context(|| format!("no backend for `{scheme}://` in this program"))?;
+        return factory(location, contexts);
+    }
+    Ok(Arc::new(LocalBackend::new(location)))
 }
 
 /// `name = "value"` or `name = value` lines; blank lines and `#` comments skipped.
