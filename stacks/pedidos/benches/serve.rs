@@ -163,7 +163,7 @@ async fn bench(run: Run) -> anyhow::Result<()> {
     let mut cr = created.clone();
     let created_max = percentile(&mut cr, 100.0);
     println!(
-        "POST -> CREATED through the worker's process, {} orders: p50 {}  max {} (target < {}: {})",
+        "POST -> CREATED through the worker's process (the task runner polls ListTasks every 250 ms), {} orders: p50 {}  max {} (target < {}: {})",
         created.len(),
         ms(percentile(&mut cr, 50.0)),
         ms(created_max),
@@ -171,14 +171,14 @@ async fn bench(run: Run) -> anyhow::Result<()> {
         verdict(created_max < CREATED_TARGET)
     );
     println!("load, {:.0} s per level, 9 GET /pedidos/{{id}} : 1 POST /pedidos, a new connection per request:", run.load.as_secs_f64());
-    println!("  clients  requests   req/s        p50        p95        p99  errors   GET p50   POST p50");
+    println!("  clients  requests   req/s        p50        p95        p99  errors    GET p50   POST p50");
     for (clients, l) in &load {
         let n = l.latencies.len();
         let mut all: Vec<Duration> = l.latencies.iter().map(|(_, d)| *d).collect();
         let of = |kind: &str| -> Vec<Duration> { l.latencies.iter().filter(|(k, _)| k.starts_with(kind)).map(|(_, d)| *d).collect() };
         let (mut gets, mut posts) = (of("GET"), of("POST"));
         println!(
-            "  {clients:>7}  {n:>8}  {:>6.1}  {:>9}  {:>9}  {:>9}  {:>6}  {:>8}  {:>9}",
+            "  {clients:>7}  {n:>8}  {:>6.1}  {:>9}  {:>9}  {:>9}  {:>6}  {:>9}  {:>9}",
             n as f64 / l.took.as_secs_f64(),
             ms(percentile(&mut all, 50.0)),
             ms(percentile(&mut all, 95.0)),
