@@ -568,6 +568,9 @@ async fn pedidos_serves_locally_as_a_system() {
     }
     assert!(worker_lines.iter().any(|l| l.contains("ORDER_OP must be `create` or `update`, not `bogus`")), "{worker_lines:?}");
 
+    // The smoke command's check passes against serve.
+    pedidos::smoke::check(&url).await.unwrap();
+
     stop.send(true).unwrap();
     served.wait(stopped).await;
 }
