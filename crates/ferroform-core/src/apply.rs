@@ -726,6 +726,7 @@ async fn create(exec: &Exec, address: &str) -> Result<String> {
         protect,
         token: Some(meta.idempotency_token.clone()),
         sensitive: node.lifecycle.sensitive.clone(),
+        provider: node.lifecycle.provider.clone(),
     };
     // Written before the call: if we die during it, the next run looks for what it made.
     exec.store
@@ -735,7 +736,8 @@ async fn create(exec: &Exec, address: &str) -> Result<String> {
             depose.into_iter().chain([Op::Put { address: address.to_string(), resource: entry }]).collect()
         })
         .await?;
-    let (id, outputs) = node.kind.create(&exec.contexts, &desired, &meta).await.map_err(provider_err(address, "create"))?;
+    let contexts = exec.contexts.for_provider(node.lifecycle.provider.as_deref());
+    let (id, outputs) = node.kind.create(&contexts, &desired, &meta).await.map_err(provider_err(address, "create"))?;
     exec.store.record(|s| {
         put_changed(s, address, |r| {
             r.id = Some(id.clone());
@@ -768,7 +770,7 @@ async fn update(exec: &Exec, address: &str) -> Result<()> {
     } else {
         let meta = exec.meta(address, "update");
         node.kind
-            .update(&exec.contexts, &live.id, &live.inputs, &desired, &changed, &meta)
+            .update(&exec.contexts.for_provider(node.lifecycle.provider.as_deref()), &live.id, &live.inputs, &desired, &changed, &meta)
             .await
             .map_err(provider_err(address, "update"))?
     };
@@ -805,10 +807,14 @@ async fn delete_old(exec: &Exec, address: &str) -> Result<()> {
 }
 
 async fn delete(exec: &Exec, address: &str) -> Result<()> {
-    let Some(type_name) = exec.store.with(|s| s.resources.get(address).map(|r| r.type_name.clone()))? else { return Ok(()) };
+    let Some((type_name, provider)) = exec.store.with(|s| s.resources.get(address).map(|r| (r.type_name.clone(), r.provider.clone())))?
+    else {
+        return Ok(());
+    };
     if let Some(Some(live)) = exec.live.get(address) {
         let kind = exec.kind(&type_name, address)?;
-        kind.delete(&exec.contexts, &live.id, &live.inputs).await.map_err(provider_err(address, "delete"))?;
+        let contexts = exec.contexts.for_provider(provider.as_deref());
+        kind.delete(&contexts, &live.id, &live.inputs).await.map_err(provider_err(address, "delete"))?;
     }
     exec.store.record(|_| vec![Op::Remove { address: address.to_string() }])
 }
@@ -818,10 +824,10 @@ async fn delete_deposed(exec: &Exec, address: &str, id: &str) -> Result<()> {
         s.deposed
             .iter()
             .find(|d| d.address == address && d.resource.id.as_deref() == Some(id))
-            .map(|d| (d.resource.type_name.clone(), d.resource.inputs.clone()))
+            .map(|d| (d.resource.type_name.clone(), d.resource.inputs.clone(), d.resource.provider.clone()))
     })?;
-    let Some((type_name, inputs)) = found else { return Ok(()) };
+    let Some((type_name, inputs, provider)) = found else { return Ok(()) };
     let kind = exec.kind(&type_name, address)?;
-    kind.delete(&exec.contexts, id, &inputs).await.map_err(provider_err(address, "delete"))?;
+    kind.delete(&exec.contexts.for_provider(provider.as_deref()), id, &inputs).await.map_err(provider_err(address, "delete"))?;
     exec.store.record(|_| vec![Op::Undepose { address: address.to_string(), id: Some(id.to_string()) }])
 }

@@ -106,6 +106,7 @@ impl Engine {
     /// Reads live state and diffs it against the stack. Takes no lock and changes nothing.
     pub async fn plan(&self, stack: &Stack, opts: &PlanOptions) -> Result<Plan> {
         let config = Arc::new(graph::build(stack)?);
+        self.configure(&config);
         let state = state::load(self.backend.as_ref(), &config.stack).await?;
         Ok(self.compute(config, state, opts).await?.0.plan)
     }
@@ -113,6 +114,7 @@ impl Engine {
     /// Takes the lock and plans; the returned session applies exactly that plan.
     pub async fn begin(&self, stack: &Stack, opts: &PlanOptions) -> Result<Session<'_>> {
         let config = Arc::new(graph::build(stack)?);
+        self.configure(&config);
         let lock = self.lock(if opts.destroy { "destroy" } else { "apply" }).await?;
         let (planned, config) = match self.locked_plan(config, opts).await {
             Ok(p) => p,
@@ -158,6 +160,7 @@ impl Engine {
     /// Reads every resource in state and records what it finds (drift becomes visible in state).
     pub async fn refresh(&self, stack: &Stack) -> Result<State> {
         let config = graph::build(stack)?;
+        self.configure(&config);
         let lock = self.lock("refresh").await?;
         let result = async {
             let mut state = state::load(self.backend.as_ref(), &config.stack).await?;
@@ -173,6 +176,7 @@ impl Engine {
     /// Brings an existing cloud resource under management at `address` (declared in the stack).
     pub async fn import(&self, stack: &Stack, address: &str, id: &str) -> Result<ResourceState> {
         let config = graph::build(stack)?;
+        self.configure(&config);
         let Some(node) = config.nodes.get(address) else {
             return Err(Error::Usage(format!("`{address}` is not declared in the stack; add it to the code first, then import")));
         };
@@ -186,7 +190,8 @@ impl Engine {
             // The code's inputs help resources that need more than an id to find themselves.
             let lookup = |t: &reference::TokenRef| state.resources.get(&t.address).and_then(|r| r.outputs.get(&t.field).cloned());
             let prior = reference::resolve(&node.inputs, &lookup);
-            let found = node.kind.read_many(&self.contexts, &[(id.to_string(), prior)]).await.into_iter().next();
+            let contexts = self.contexts.for_provider(node.lifecycle.provider.as_deref());
+            let found = node.kind.read_many(&contexts, &[(id.to_string(), prior)]).await.into_iter().next();
             let (inputs, outputs) = match found {
                 Some(Ok(Some(v))) => v,
                 Some(Ok(None)) | None => return Err(Error::Usage(format!("no {} with id `{id}` was found", node.kind.type_name()))),
@@ -202,6 +207,7 @@ impl Engine {
                 protect: node.lifecycle.prevent_destroy.unwrap_or(node.kind.protect_by_default()),
                 token: None,
                 sensitive: node.lifecycle.sensitive.clone(),
+                provider: node.lifecycle.provider.clone(),
             };
             state.resources.insert(address.to_string(), entry.clone());
             state.serial += 1;
@@ -353,14 +359,15 @@ impl Engine {
             return Ok((state, live, moved_from));
         }
 
-        let mut by_type: BTreeMap<String, Vec<(String, String, Value)>> = BTreeMap::new();
+        // Batched per type and provider: one batch's reads go through one provider's clients.
+        let mut by_type: BTreeMap<(String, Option<String>), Vec<(String, String, Value)>> = BTreeMap::new();
         for (address, r) in &state.resources {
             if let Some(id) = &r.id {
-                by_type.entry(r.type_name.clone()).or_default().push((address.clone(), id.clone(), r.inputs.clone()));
+                by_type.entry((r.type_name.clone(), r.provider.clone())).or_default().push((address.clone(), id.clone(), r.inputs.clone()));
             }
         }
         let mut batches = Vec::new();
-        for (type_name, items) in by_type {
+        for ((type_name, provider), items) in by_type {
             let Some(kind) = config.registry.get(&type_name) else {
                 return Err(Error::Refused {
                     address: items.first().map(|i| i.0.clone()).unwrap_or_default(),
@@ -368,13 +375,13 @@ impl Engine {
                 });
             };
             for chunk in items.chunks(READ_BATCH) {
-                batches.push((kind.clone(), chunk.to_vec()));
+                batches.push((kind.clone(), provider.clone(), chunk.to_vec()));
             }
         }
         // Futures built in a loop, not in a stream closure: keeps the whole future `Send` for spawning.
         let mut reads = Vec::with_capacity(batches.len());
-        for (kind, chunk) in batches {
-            let contexts = self.contexts.clone();
+        for (kind, provider, chunk) in batches {
+            let contexts = self.contexts.for_provider(provider.as_deref());
             reads.push(async move {
                 let ids: Vec<(String, Value)> = chunk.iter().map(|(_, id, inputs)| (id.clone(), inputs.clone())).collect();
                 let results = kind.read_many(&contexts, &ids).await;
@@ -406,46 +413,78 @@ impl Engine {
     /// against the account, region and partition state records, before anything else is read. A state
     /// without one records it (the next write keeps it).
     async fn guard(&self, config: &Config, state: &mut State) -> Result<()> {
-        let mut kinds: BTreeMap<String, Arc<dyn crate::resource::ErasedType>> = BTreeMap::new();
+        // Each provider in use (the default one, and every alias resources are on) is checked on its own.
+        let mut used: BTreeMap<Option<String>, BTreeMap<String, Arc<dyn crate::resource::ErasedType>>> = BTreeMap::new();
+        used.entry(None).or_default();
         for n in config.nodes.values() {
-            kinds.entry(n.kind.type_name().to_string()).or_insert_with(|| n.kind.clone());
+            used.entry(n.lifecycle.provider.clone()).or_default().entry(n.kind.type_name().to_string()).or_insert_with(|| n.kind.clone());
         }
         for r in state.resources.values() {
             if let Some(k) = config.registry.get(&r.type_name) {
-                kinds.entry(r.type_name.clone()).or_insert(k);
+                used.entry(r.provider.clone()).or_default().entry(r.type_name.clone()).or_insert(k);
             }
         }
+        // The default provider's kinds: every kind (a stack on one provider reads its identity as before).
+        let all: BTreeMap<String, Arc<dyn crate::resource::ErasedType>> = used.values().flat_map(|m| m.clone()).collect();
+        for (alias, kinds) in used {
+            let kinds = if alias.is_none() { &all } else { &kinds };
+            self.guard_provider(config, state, alias.as_deref(), kinds).await?;
+        }
+        Ok(())
+    }
+
+    async fn guard_provider(
+        &self,
+        config: &Config,
+        state: &mut State,
+        alias: Option<&str>,
+        kinds: &BTreeMap<String, Arc<dyn crate::resource::ErasedType>>,
+    ) -> Result<()> {
+        let contexts = self.contexts.for_provider(alias);
+        let who = alias.map(|a| format!("provider `{a}`: ")).unwrap_or_default();
         let mut found = None;
         for kind in kinds.values() {
-            match kind.identity(&self.contexts).await {
+            match kind.identity(&contexts).await {
                 None => continue,
                 Some(Ok(id)) => {
                     found = Some(id);
                     break;
                 }
                 Some(Err(source)) => {
-                    return Err(Error::Provider { address: "(credentials)".into(), operation: "identify the account", source })
+                    let address = alias.map(|a| format!("(provider {a})")).unwrap_or_else(|| "(credentials)".into());
+                    return Err(Error::Provider { address, operation: "identify the account", source });
                 }
             }
         }
         let Some(me) = found else { return Ok(()) };
         if !config.allowed_accounts.is_empty() && !config.allowed_accounts.contains(&me.account) {
             return Err(Error::WrongAccount(format!(
-                "the credentials are for {me}, and stack `{}` allows only account(s) {}",
+                "{who}the credentials are for {me}, and stack `{}` allows only account(s) {}",
                 config.stack,
                 config.allowed_accounts.join(", ")
             )));
         }
-        match &state.account {
+        let recorded = match alias {
+            None => &mut state.account,
+            Some(a) => state.provider_accounts.entry(a.to_string()).or_default(),
+        };
+        match recorded {
             Some(rec) if *rec != me => Err(Error::WrongAccount(format!(
-                "the state at {} belongs to {rec}, but the credentials are for {me}; check AWS_PROFILE and AWS_REGION, or pick this account's state with --state",
+                "{who}the state at {} belongs to {rec}, but the credentials are for {me}; check AWS_PROFILE and AWS_REGION (and the provider's settings), or pick this account's state with --state",
                 self.backend.location()
             ))),
             Some(_) => Ok(()),
             None => {
-                state.account = Some(me);
+                *recorded = Some(me);
                 Ok(())
             }
+        }
+    }
+
+    /// Lets the engine's contexts make the stack's providers' contexts.
+    fn configure(&self, config: &Config) {
+        for (alias, provider) in &config.providers {
+            self.contexts.configure(alias, provider.clone());
         }
     }
 
@@ -467,7 +506,7 @@ impl Engine {
                 idempotency_token: r.token.clone().unwrap_or_default(),
                 exclude: exclude.clone(),
             };
-            match kind.find_by_tags(&self.contexts, &r.inputs, &meta).await {
+            match kind.find_by_tags(&self.contexts.for_provider(r.provider.as_deref()), &r.inputs, &meta).await {
                 // A lookup that ignored `exclude`: never take the old object for the new one.
                 Ok(Some(id)) if exclude.contains(&id) => {
                     return Err(Error::Refused {

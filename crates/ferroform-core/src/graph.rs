@@ -35,6 +35,7 @@ pub(crate) struct Config {
     pub allowed_accounts: Vec<String>,
     /// Read at the start of every plan; their values are substituted by [`Config::with_lookups`].
     pub lookups: Vec<DeclaredLookup>,
+    pub providers: Vec<(String, Arc<dyn crate::resource::ErasedProvider>)>,
 }
 
 impl Config {
@@ -134,6 +135,11 @@ pub(crate) fn build(stack: &Stack) -> Result<Config> {
                 problems.push(diag(&node.address, Some(&field), format!("refers to `{}`, which is not in the stack", r.address)));
             }
         }
+        if let Some(p) = &node.lifecycle.provider {
+            if !stack.providers.iter().any(|(a, _)| a == p) {
+                problems.push(diag(&node.address, Some("provider"), format!("provider `{p}` is not declared (`Stack::provider`)")));
+            }
+        }
         for dep in &node.lifecycle.depends_on {
             if !nodes.contains_key(dep) {
                 problems.push(diag(&node.address, Some("depends_on"), format!("`{dep}` is not in the stack")));
@@ -204,6 +210,7 @@ pub(crate) fn build(stack: &Stack) -> Result<Config> {
         registry: stack.registry.clone(),
         allowed_accounts: stack.allowed_accounts.clone(),
         lookups: stack.lookups.clone(),
+        providers: stack.providers.clone(),
     })
 }
 

@@ -31,9 +31,10 @@ pub use lookup::{DeclaredLookup, Found, Lookup};
 pub use plan::{Action, Change, FieldChange, OutputChange, Plan, ReplaceMode, Summary, PLAN_FORMAT_VERSION};
 pub use reference::{has_token as is_unknown_str, is_unknown, join, Arn, ArnText, FromOutput, Id, Name, Ref};
 pub use resource::{
-    join_bounded, CallMeta, Context, Contexts, FromAddress, Identity, Observed, Registry, Resource, READS_IN_FLIGHT, TAG_ADDRESS, TAG_STACK,
+    join_bounded, CallMeta, Context, Contexts, FromAddress, Identity, Observed, ProviderConfig, Registry, Resource, READS_IN_FLIGHT,
+    TAG_ADDRESS, TAG_STACK,
 };
-pub use stack::{Addressed, Declared, Handle, Lifecycle, Options, Stack};
+pub use stack::{Addressed, Declared, Handle, Lifecycle, Options, Provider, Stack};
 pub use stack_outputs::{OpenState, StackOutputs, StackOutputsRefs, StateReaders};
 pub use state::{Backend, LockInfo, State};
 

@@ -343,6 +343,7 @@ mod tests {
             protect: false,
             token: None,
             sensitive: Default::default(),
+            provider: None,
         }
     }
 

@@ -63,6 +63,8 @@ pub struct DeclaredLookup {
     pub query: Value,
     pub(crate) finder: Arc<dyn ErasedLookup>,
     pub(crate) encode_error: Option<String>,
+    /// The provider alias it reads through (inside `Stack::on`).
+    pub provider: Option<String>,
 }
 
 impl Debug for DeclaredLookup {
@@ -72,12 +74,12 @@ impl Debug for DeclaredLookup {
 }
 
 impl DeclaredLookup {
-    pub(crate) fn new<L: Lookup>(address: String, query: &L) -> Self {
+    pub(crate) fn new<L: Lookup>(address: String, query: &L, provider: Option<String>) -> Self {
         let (query, encode_error) = match serde_json::to_value(query) {
             Ok(v) => (v, None),
             Err(e) => (Value::Null, Some(e.to_string())),
         };
-        Self { address, type_name: L::TYPE, query, finder: Arc::new(TypedLookup::<L>(std::marker::PhantomData)), encode_error }
+        Self { address, type_name: L::TYPE, query, finder: Arc::new(TypedLookup::<L>(std::marker::PhantomData)), encode_error, provider }
     }
 }
 
@@ -138,10 +140,10 @@ pub(crate) async fn run(lookups: &[DeclaredLookup], state: &State, contexts: &Co
                     ),
                 });
             }
-            queries.push((l.address.clone(), l.finder.clone(), query));
+            queries.push((l.address.clone(), l.finder.clone(), query, contexts.for_provider(l.provider.as_deref())));
         }
-        let results = futures::future::join_all(queries.into_iter().map(|(address, finder, query)| async move {
-            let r = finder.find(contexts, &query).await;
+        let results = futures::future::join_all(queries.into_iter().map(|(address, finder, query, contexts)| async move {
+            let r = finder.find(&contexts, &query).await;
             (address, r)
         }))
         .await;

@@ -174,6 +174,21 @@ impl Context for Mem {
     }
 }
 
+/// Another memory cloud as a provider (`s.provider("other", memory::OtherCloud(cloud))`): how engine tests
+/// stand for a second region or account.
+pub struct OtherCloud(pub Arc<Cloud>);
+
+#[async_trait]
+impl crate::ProviderConfig for OtherCloud {
+    type Context = Mem;
+    async fn make(&self, _base: &crate::Contexts) -> Result<Mem, ProviderError> {
+        Ok(Mem(self.0.clone()))
+    }
+    fn describe(&self) -> String {
+        "another memory cloud".into()
+    }
+}
+
 /// A generic resource: `name` forces replacement, `value` and `size` update in place.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Thing {

@@ -71,6 +71,9 @@ pub struct Change {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moved_from: Option<String>,
     pub depends_on: Vec<String>,
+    /// The provider alias the change goes through (`None`: the default provider).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -166,7 +169,29 @@ impl Plan {
         if !self.drift.is_empty() {
             out.push_str("Objects changed outside ferroform:\n\n");
         }
+        // Grouped by provider: the default one first, then each alias under a heading.
+        let mut providers: Vec<Option<&String>> = vec![None];
         for c in self.drift.iter().chain(&self.changes) {
+            if c.provider.is_some() && !providers.contains(&c.provider.as_ref()) {
+                providers.push(c.provider.as_ref());
+            }
+        }
+        providers[1..].sort();
+        let mut ordered: Vec<(&Change, bool)> = Vec::new();
+        for p in &providers {
+            let mut first = true;
+            let shown = |c: &&Change| c.action != Action::NoOp || !c.reasons.is_empty() || c.moved_from.is_some();
+            for c in self.drift.iter().chain(&self.changes).filter(|c| c.provider.as_ref() == *p).filter(shown) {
+                ordered.push((c, first && p.is_some()));
+                first = false;
+            }
+        }
+        for (c, heading) in ordered {
+            if heading {
+                if let Some(p) = &c.provider {
+                    out.push_str(&format!("On provider `{p}`:\n\n"));
+                }
+            }
             let (marker, code, verb) = match c.action {
                 Action::NoOp if !c.reasons.is_empty() && c.moved_from.is_none() => ("  ~", "33", "has changed"),
                 Action::NoOp if c.moved_from.is_some() => ("   ", "0", "will be moved"),
@@ -352,6 +377,7 @@ pub(crate) fn compute(input: PlanInput<'_>) -> Result<Planned> {
                 sensitive: &sensitive,
             };
             let mut change = Change {
+                provider: None,
                 address: address.clone(),
                 type_name: node.kind.type_name().to_string(),
                 action: Action::NoOp,
@@ -429,6 +455,7 @@ pub(crate) fn compute(input: PlanInput<'_>) -> Result<Planned> {
         if id.is_none() {
             // Already gone: drop it from state without a call.
             changes.push(Change {
+                provider: None,
                 address: address.clone(),
                 type_name: r.type_name.clone(),
                 action: Action::Delete,
@@ -449,6 +476,7 @@ pub(crate) fn compute(input: PlanInput<'_>) -> Result<Planned> {
             refused.push(protected(&address, reason));
         }
         changes.push(Change {
+            provider: None,
             address: address.clone(),
             type_name: r.type_name.clone(),
             action: Action::Delete,
@@ -463,6 +491,7 @@ pub(crate) fn compute(input: PlanInput<'_>) -> Result<Planned> {
     }
     for d in &state.deposed {
         changes.push(Change {
+            provider: None,
             address: d.address.clone(),
             type_name: d.resource.type_name.clone(),
             action: Action::Delete,
@@ -502,6 +531,7 @@ pub(crate) fn compute(input: PlanInput<'_>) -> Result<Planned> {
         }
     }
 
+    set_providers(&mut changes, config, &state);
     let mut summary = Summary::default();
     for c in &changes {
         match c.action {
@@ -538,12 +568,28 @@ pub(crate) fn compute(input: PlanInput<'_>) -> Result<Planned> {
 }
 
 /// A refresh-only plan: for each resource in state, how the live object differs from what state says.
+/// Each change's provider: the code's for what it declares, the state's for what only the state holds.
+fn set_providers(changes: &mut [Change], config: &Config, state: &State) {
+    for c in changes {
+        c.provider = match config.nodes.get(&c.address) {
+            Some(node) if !c.deposed => node.lifecycle.provider.clone(),
+            _ => state
+                .resources
+                .get(&c.address)
+                .map(|r| r.provider.clone())
+                .or_else(|| state.deposed.iter().find(|d| d.address == c.address).map(|d| d.resource.provider.clone()))
+                .flatten(),
+        };
+    }
+}
+
 fn refresh_plan(config: &Config, state: State, live: BTreeMap<String, Option<Live>>, targets: &[String]) -> Planned {
     let in_scope = scope(config, &state, targets, false);
     let mut drift = Vec::new();
     for (address, r) in state.resources.iter().filter(|(a, _)| in_scope.contains(*a)) {
         let kind = config.registry.get(&r.type_name);
         let mut change = Change {
+            provider: None,
             address: address.clone(),
             type_name: r.type_name.clone(),
             action: Action::NoOp,
@@ -573,6 +619,7 @@ fn refresh_plan(config: &Config, state: State, live: BTreeMap<String, Option<Liv
             drift.push(change);
         }
     }
+    set_providers(&mut drift, config, &state);
     let plan = Plan {
         format_version: PLAN_FORMAT_VERSION,
         stack: config.stack.clone(),

@@ -79,10 +79,52 @@ impl Context for () {
 
 type AnyArc = Arc<dyn Any + Send + Sync>;
 
-/// Lazily-built contexts, one per type. Tests insert theirs up front.
+/// How to make a context for a provider alias (`s.provider("use1", Aws::region("us-east-1"))`): another
+/// region, or another account through an assumed role. `base` gives the default contexts (the credentials an
+/// assumed role starts from).
+#[async_trait]
+pub trait ProviderConfig: Send + Sync + 'static {
+    type Context: Context;
+    async fn make(&self, base: &Contexts) -> Result<Self::Context, ProviderError>;
+    /// For messages and plans (`us-east-1`, `role arn:...`).
+    fn describe(&self) -> String;
+}
+
+#[async_trait]
+pub(crate) trait ErasedProvider: Send + Sync {
+    fn context_type(&self) -> TypeId;
+    fn describe(&self) -> String;
+    async fn make(&self, base: &Contexts) -> Result<AnyArc, ProviderError>;
+}
+
+struct TypedProvider<P>(P);
+
+#[async_trait]
+impl<P: ProviderConfig> ErasedProvider for TypedProvider<P> {
+    fn context_type(&self) -> TypeId {
+        TypeId::of::<P::Context>()
+    }
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+    async fn make(&self, base: &Contexts) -> Result<AnyArc, ProviderError> {
+        self.0.make(base).await.map(|c| Arc::new(c) as AnyArc)
+    }
+}
+
+pub(crate) fn erase_provider<P: ProviderConfig>(p: P) -> Arc<dyn ErasedProvider> {
+    Arc::new(TypedProvider(p))
+}
+
+type Cells = HashMap<(TypeId, Option<String>), Arc<OnceCell<AnyArc>>>;
+
+/// Lazily-built contexts, one per type and provider alias. Tests insert theirs up front.
 #[derive(Default, Clone)]
 pub struct Contexts {
-    cells: Arc<Mutex<HashMap<TypeId, Arc<OnceCell<AnyArc>>>>>,
+    cells: Arc<Mutex<Cells>>,
+    providers: Arc<Mutex<HashMap<String, Arc<dyn ErasedProvider>>>>,
+    /// `None`: the default provider; `Some(alias)`: a view whose contexts are that provider's.
+    alias: Option<String>,
 }
 
 impl Contexts {
@@ -90,20 +132,50 @@ impl Contexts {
         Self::default()
     }
 
-    /// Uses this instance instead of `C::init()`.
+    /// Uses this instance instead of `C::init()` (for this view's provider).
     pub fn insert<C: Context>(&self, ctx: C) {
         let cell = OnceCell::new_with(Some(Arc::new(ctx) as AnyArc));
         if let Ok(mut cells) = self.cells.lock() {
-            cells.insert(TypeId::of::<C>(), Arc::new(cell));
+            cells.insert((TypeId::of::<C>(), self.alias.clone()), Arc::new(cell));
+        }
+    }
+
+    /// The same contexts seen through a provider alias (`None`: the default one).
+    pub fn for_provider(&self, alias: Option<&str>) -> Contexts {
+        Contexts { cells: self.cells.clone(), providers: self.providers.clone(), alias: alias.map(str::to_string) }
+    }
+
+    /// The provider alias this view is for.
+    pub fn provider(&self) -> Option<&str> {
+        self.alias.as_deref()
+    }
+
+    pub(crate) fn configure(&self, alias: &str, provider: Arc<dyn ErasedProvider>) {
+        if let Ok(mut p) = self.providers.lock() {
+            p.entry(alias.to_string()).or_insert(provider);
         }
     }
 
     pub async fn get<C: Context>(&self) -> Result<Arc<C>, ProviderError> {
         let cell = {
             let mut cells = self.cells.lock().map_err(|_| ProviderError::new("context registry poisoned"))?;
-            cells.entry(TypeId::of::<C>()).or_default().clone()
+            cells.entry((TypeId::of::<C>(), self.alias.clone())).or_default().clone()
         };
-        let any = cell.get_or_try_init(|| async { C::init().await.map(|c| Arc::new(c) as AnyArc) }).await?;
+        let any = cell
+            .get_or_try_init(|| async {
+                let Some(alias) = &self.alias else { return C::init().await.map(|c| Arc::new(c) as AnyArc) };
+                let provider = self.providers.lock().ok().and_then(|p| p.get(alias).cloned());
+                match provider {
+                    Some(p) if p.context_type() == TypeId::of::<C>() => p.make(&self.for_provider(None)).await,
+                    Some(p) => Err(ProviderError::new(format!(
+                        "provider `{alias}` ({}) is for another kind of resource than {}",
+                        p.describe(),
+                        std::any::type_name::<C>()
+                    ))),
+                    None => Err(ProviderError::new(format!("no provider `{alias}` is declared in the stack"))),
+                }
+            })
+            .await?;
         any.clone().downcast::<C>().map_err(|_| ProviderError::new("context registered under the wrong type"))
     }
 }

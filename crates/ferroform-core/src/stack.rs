@@ -25,6 +25,21 @@ pub struct Lifecycle {
     /// Not part of plans: an exception changes nothing in the cloud.
     #[serde(skip)]
     pub allow: BTreeMap<String, String>,
+    /// The provider alias the resource is managed through (`None`: the default provider).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+}
+
+/// A provider declared with [`Stack::provider`]: what [`Options::on`] and [`Stack::on`] take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provider {
+    alias: String,
+}
+
+impl Provider {
+    pub fn alias(&self) -> &str {
+        &self.alias
+    }
 }
 
 /// Options given with `Stack::add_with`.
@@ -48,6 +63,11 @@ impl Options {
         self
     }
     /// Excepts the resource from a `check` rule (`"FF-S3-002"`); the reason is mandatory and shown in the report.
+    /// Manages the resource through another provider (a region, an account): see [`Stack::provider`].
+    pub fn on(mut self, provider: &Provider) -> Self {
+        self.0.provider = Some(provider.alias.clone());
+        self
+    }
     pub fn allow(mut self, rule: impl Into<String>, reason: impl Into<String>) -> Self {
         self.0.allow.insert(rule.into(), reason.into());
         self
@@ -144,6 +164,9 @@ pub struct Stack {
     pub(crate) registry: Registry,
     pub(crate) allowed_accounts: Vec<String>,
     pub(crate) lookups: Vec<DeclaredLookup>,
+    pub(crate) providers: Vec<(String, std::sync::Arc<dyn crate::resource::ErasedProvider>)>,
+    /// The provider of [`Stack::on`]'s closure, for what it adds.
+    current_provider: Option<String>,
     prefix: Vec<String>,
 }
 
@@ -159,6 +182,8 @@ impl Stack {
             registry: Registry::default(),
             allowed_accounts: Vec::new(),
             lookups: Vec::new(),
+            providers: Vec::new(),
+            current_provider: None,
             prefix: Vec::new(),
         }
     }
@@ -181,6 +206,9 @@ impl Stack {
         };
         let mut lifecycle = options.0;
         lifecycle.sensitive.extend(resource.sensitive_paths());
+        if lifecycle.provider.is_none() {
+            lifecycle.provider = self.current_provider.clone();
+        }
         self.resources.push(Declared { address: address.clone(), type_name: R::TYPE, inputs, lifecycle, encode_error });
         Handle { refs: R::Refs::from_address(&address), address }
     }
@@ -194,11 +222,28 @@ impl Stack {
         true
     }
 
+    /// Declares another provider: a region, or an account through an assumed role
+    /// (`s.provider("use1", Aws::region("us-east-1"))`). Resources go on it with [`Options::on`] or inside
+    /// [`Stack::on`]; state records each resource's provider, and the account guard checks each one.
+    pub fn provider<P: crate::resource::ProviderConfig>(&mut self, alias: &str, config: P) -> Provider {
+        self.providers.retain(|(a, _)| a != alias);
+        self.providers.push((alias.to_string(), crate::resource::erase_provider(config)));
+        Provider { alias: alias.to_string() }
+    }
+
+    /// Runs `f` with every resource it adds on `provider` (unless its options name another).
+    pub fn on<T>(&mut self, provider: &Provider, f: impl FnOnce(&mut Stack) -> T) -> T {
+        let before = self.current_provider.replace(provider.alias.clone());
+        let out = f(self);
+        self.current_provider = before;
+        out
+    }
+
     /// Reads something that exists outside the stack (Terraform's data source), at the start of every plan:
     /// never created or deleted. Its handle gives typed references like a resource's (`vpc.id()`).
     pub fn lookup<L: Lookup>(&mut self, address: &str, query: L) -> Found<L> {
         let address = self.scoped(address);
-        self.lookups.push(DeclaredLookup::new(address.clone(), &query));
+        self.lookups.push(DeclaredLookup::new(address.clone(), &query, self.current_provider.clone()));
         Found::new(address)
     }
 

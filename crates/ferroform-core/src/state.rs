@@ -21,6 +21,9 @@ pub struct State {
     /// cloud; every later run with other credentials is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<crate::resource::Identity>,
+    /// The same for each provider alias resources are on (`Stack::provider`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub provider_accounts: BTreeMap<String, Option<crate::resource::Identity>>,
     pub resources: BTreeMap<String, ResourceState>,
     /// Old objects of a create-before-destroy replacement, kept until deleted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -51,6 +54,10 @@ pub struct ResourceState {
     /// still hidden in the plan that removes it.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub sensitive: BTreeSet<String>,
+    /// The provider alias it is managed through (`None`: the default provider): reads and deletes use it,
+    /// even after the code dropped the resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
 }
 
 /// `creating` is written *before* a create call: a run killed during the call leaves it, and the next run
@@ -91,6 +98,7 @@ impl State {
             lineage: uuid::Uuid::new_v4().to_string(),
             stack: stack.to_string(),
             account: None,
+            provider_accounts: BTreeMap::new(),
             resources: BTreeMap::new(),
             deposed: Vec::new(),
             outputs: BTreeMap::new(),

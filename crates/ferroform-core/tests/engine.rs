@@ -995,3 +995,64 @@ async fn stack_outputs_are_read_from_the_other_stacks_state() -> R {
     assert!(err.contains("stack `network` has no state at"), "{err}");
     Ok(())
 }
+
+/// Resources on another provider (a second region or account) are made, read, updated and deleted through
+/// it, state records each one's provider (a resource dropped from the code is still deleted where it is), the
+/// plan groups changes by provider, and the account guard checks each provider on its own.
+#[tokio::test]
+async fn resources_on_another_provider_live_there() -> R {
+    use ferroform_core::memory::OtherCloud;
+    let env = Env::new();
+    let other = Cloud::new();
+    env.cloud.set_identity("111111111111", "eu-west-1");
+    other.set_identity("222222222222", "us-east-1");
+    let stack = |with_far: bool, value: &str| {
+        let mut s = Stack::new("app");
+        let use1 = s.provider("use1", OtherCloud(other.clone()));
+        let here = s.add("here", Thing::new("here"));
+        if with_far {
+            // A reference across providers is an ordinary edge.
+            s.add_with("far", Thing::new("far").value(here.name()), Options::new().on(&use1));
+            s.on(&use1, |s| s.add("also-far", Thing::new("also-far").value(value)));
+        }
+        s
+    };
+    let plan = env.plan(&stack(true, "v1")).await?;
+    let text = plan.render(false);
+    let (default_part, use1_part) = text.split_once("On provider `use1`:").expect("a heading for use1");
+    assert!(default_part.contains("+ here") && !default_part.contains("far"), "{text}");
+    assert!(use1_part.contains("+ far") && use1_part.contains("+ also-far"), "{text}");
+    assert_eq!(plan.changes.iter().find(|c| c.address == "far").and_then(|c| c.provider.clone()).as_deref(), Some("use1"));
+
+    let state = env.apply(&stack(true, "v1")).await?;
+    let names = |c: &Cloud| c.objects().values().map(|o| o.thing.name.clone()).collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(names(&env.cloud), ["here".to_string()].into());
+    assert_eq!(names(&other), ["also-far".to_string(), "far".to_string()].into());
+    assert_eq!(state.resources["far"].provider.as_deref(), Some("use1"));
+    assert_eq!(state.resources["here"].provider, None);
+    assert_eq!(state.provider_accounts["use1"].as_ref().map(|i| i.account.as_str()), Some("222222222222"));
+    assert!(!env.plan(&stack(true, "v1")).await?.has_changes(), "read back through the right provider");
+
+    // An update goes to the other cloud; drift there is seen there.
+    env.apply(&stack(true, "v2")).await?;
+    assert!(other.objects().values().any(|o| o.thing.name == "also-far" && o.thing.value.as_deref() == Some("v2")));
+
+    // Another account behind the alias is refused, before anything is read or changed.
+    other.set_identity("333333333333", "us-east-1");
+    let err = env.plan(&stack(true, "v2")).await.expect_err("use1 is another account now").to_string();
+    assert!(err.contains("provider `use1`") && err.contains("222222222222") && err.contains("333333333333"), "{err}");
+    other.set_identity("222222222222", "us-east-1");
+
+    // Dropped from the code: deleted in the cloud it lives in.
+    env.apply(&stack(false, "v2")).await?;
+    assert!(other.objects().is_empty());
+    assert_eq!(names(&env.cloud), ["here".to_string()].into());
+
+    // A resource on a provider the stack does not declare: a validation error naming it.
+    let mut s = Stack::new("app");
+    let ghost = Stack::new("x").provider("ghost", OtherCloud(other.clone()));
+    s.add_with("lost", Thing::new("lost"), Options::new().on(&ghost));
+    let err = env.plan(&s).await.expect_err("undeclared provider").to_string();
+    assert!(err.contains("lost") && err.contains("provider `ghost` is not declared"), "{err}");
+    Ok(())
+}
