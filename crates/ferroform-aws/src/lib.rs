@@ -10,6 +10,7 @@ pub mod check;
 pub mod cloudwatch;
 pub mod components;
 pub mod context;
+mod provider;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 #[cfg(feature = "ec2")]
@@ -31,6 +32,7 @@ pub mod tags;
 pub mod validate;
 
 pub use context::{Aws, CallCounter};
+pub use provider::AwsProvider;
 pub use tags::Tags;
 
 use ferroform_core::Registry;

@@ -32,5 +32,6 @@ mod lambda;
 mod logs;
 #[cfg(feature = "all")]
 mod newuser;
+mod providers;
 #[cfg(feature = "s3")]
 mod s3;
