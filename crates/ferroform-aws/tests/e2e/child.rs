@@ -21,6 +21,8 @@ fn cli_child() {
         "crash" => "crash",
         "fenced" => crate::s3::FENCED,
         "newuser" => "newuser",
+        "remote-network" => "network",
+        "remote-app" => "app",
         _ => "catalogue",
     };
     let code = ferroform_cli::Cli::new(name)
@@ -47,6 +49,7 @@ fn build(kind: &str, s: &mut Stack) -> anyhow::Result<()> {
             Ok(())
         }
         "newuser" => crate::newuser::build(s),
+        "remote-network" | "remote-app" => crate::providers::build_remote(kind, s),
         other => crate::bad_input::build(other, s),
     }
 }

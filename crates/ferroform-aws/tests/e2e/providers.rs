@@ -62,3 +62,39 @@ async fn one_stack_over_two_regions_and_two_accounts() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The two stacks of the test below, built by the CLI child (`child::build`).
+pub fn build_remote(kind: &str, s: &mut Stack) -> anyhow::Result<()> {
+    if kind == "remote-network" {
+        let group = s.add("group", LogGroup::new("/ff/network"));
+        s.output("group_name", group.name());
+    } else {
+        let network = s.stack_outputs("network", &s.var("network_state").unwrap_or_default());
+        let name: ferroform_core::Ref<String> = network.get("group_name");
+        s.add("group", LogGroup::new(format!("{name}/app")));
+    }
+    Ok(())
+}
+
+/// `stack_outputs` through the command line: the other stack's state is read from S3 through the same backend
+/// as `--state`, and its output lands in this stack's resource (read back with the SDK).
+#[tokio::test]
+async fn another_stacks_outputs_are_read_from_its_s3_state() -> anyhow::Result<()> {
+    let h = Harness::new().await?;
+    let bucket = format!("ff-remote-{}", h.account.id);
+    aws_sdk_s3::Client::new(&h.account.config).create_bucket().bucket(&bucket).send().await?;
+    let network = format!("s3://{bucket}/network.json");
+    let app = format!("s3://{bucket}/app.json");
+    let run = |kind: &str, args: &[&str]| -> anyhow::Result<std::process::Output> {
+        Ok(crate::child::command(kind, args, &h.account.env())?.output()?)
+    };
+    let out = run("remote-network", &["apply", "--auto-approve", "--state", &network, "--no-color"])?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let var = format!("network_state={network}");
+    let out = run("remote-app", &["--var", &var, "apply", "--auto-approve", "--state", &app, "--no-color"])?;
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(groups(&h.account.config, "us-east-1").await?, ["/ff/network", "/ff/network/app"]);
+    let out = run("remote-app", &["--var", &var, "plan", "--state", &app, "--no-color", "--detailed-exitcode"])?;
+    assert_eq!(out.status.code(), Some(0), "no changes:\n{}", String::from_utf8_lossy(&out.stdout));
+    Ok(())
+}
