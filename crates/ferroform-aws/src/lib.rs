@@ -10,7 +10,6 @@ pub mod check;
 pub mod cloudwatch;
 pub mod components;
 pub mod context;
-mod provider;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 #[cfg(feature = "ec2")]
@@ -26,6 +25,8 @@ pub mod iam;
 pub mod lambda;
 #[cfg(feature = "logs")]
 pub mod logs;
+mod pages;
+mod provider;
 #[cfg(feature = "s3")]
 pub mod s3;
 pub mod tags;

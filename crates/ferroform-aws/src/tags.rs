@@ -37,3 +37,48 @@ pub fn check(e: &mut Vec<FieldError>, tags: &Tags, service: &str) {
         }
     }
 }
+
+/// What brings live tags to the desired ones: the keys to remove (never AWS's own `aws:*`), and the tags that
+/// are new or changed.
+pub fn changes(live: &Tags, desired: &Tags) -> (Vec<String>, Tags) {
+    let stale = live.keys().filter(|k| !desired.contains_key(*k) && !k.starts_with("aws:")).cloned().collect();
+    let fresh = desired.iter().filter(|(k, v)| live.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    (stale, fresh)
+}
+
+/// Brings live tags to the desired ones with the service's own calls: `untag` (only when keys go) first, then
+/// `tag` (only when tags are new or changed). Every service's update does its tags through this.
+pub async fn sync<U, T>(
+    live: &Tags,
+    desired: &Tags,
+    untag: impl FnOnce(Vec<String>) -> U,
+    tag: impl FnOnce(Tags) -> T,
+) -> Result<(), ferroform_core::ProviderError>
+where
+    U: std::future::Future<Output = Result<(), ferroform_core::ProviderError>>,
+    T: std::future::Future<Output = Result<(), ferroform_core::ProviderError>>,
+{
+    let (stale, fresh) = changes(live, desired);
+    if !stale.is_empty() {
+        untag(stale).await?;
+    }
+    if !fresh.is_empty() {
+        tag(fresh).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_remove_what_goes_and_set_what_is_new_or_changed_never_aws_tags() {
+        let t = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Tags>();
+        let live = t(&[("keep", "1"), ("gone", "x"), ("changed", "a"), ("aws:cloudformation:stack-name", "s")]);
+        let desired = t(&[("keep", "1"), ("changed", "b"), ("new", "n")]);
+        let (stale, fresh) = changes(&live, &desired);
+        assert_eq!(stale, ["gone"]);
+        assert_eq!(fresh, t(&[("changed", "b"), ("new", "n")]));
+    }
+}

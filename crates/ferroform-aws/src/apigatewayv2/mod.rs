@@ -54,21 +54,12 @@ where
         .collect()
 }
 
-/// Every page of a listing: `page(token)` gives the items and the next token; `None` when the API is gone.
+/// Every page of a listing ([`crate::pages::all_pages`]); `None` when the API is gone.
 pub(crate) async fn all_pages<T, Fut>(page: impl Fn(Option<String>) -> Fut) -> Result<Option<Vec<T>>, ProviderError>
 where
     Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), ProviderError>>,
 {
-    let mut all = Vec::new();
-    let mut token = None;
-    loop {
-        let Some((items, next)) = crate::error::absent_if_not_found(page(token).await)? else { return Ok(None) };
-        all.extend(items);
-        match next {
-            Some(next) => token = Some(next),
-            None => return Ok(Some(all)),
-        }
-    }
+    crate::error::absent_if_not_found(crate::pages::all_pages(page).await)
 }
 
 /// `API_ID/PART_ID`.
@@ -92,16 +83,15 @@ pub(crate) fn resource_arn(aws: &Aws, path: &str) -> String {
 /// Brings the live tags of `arn` from `prior` to `desired`.
 pub(crate) async fn sync_tags(aws: &Aws, arn: &str, prior: &Tags, desired: &Tags) -> Result<(), ProviderError> {
     let client = aws.apigatewayv2();
-    let stale: Vec<String> = prior.keys().filter(|k| !desired.contains_key(*k)).cloned().collect();
-    if !stale.is_empty() {
-        client.untag_resource().resource_arn(arn).set_tag_keys(Some(stale)).send().await.map_err(sdk)?;
-    }
-    let fresh: std::collections::HashMap<String, String> =
-        desired.iter().filter(|(k, v)| prior.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
-    if !fresh.is_empty() {
-        client.tag_resource().resource_arn(arn).set_tags(Some(fresh)).send().await.map_err(sdk)?;
-    }
-    Ok(())
+    crate::tags::sync(
+        prior,
+        desired,
+        |keys| async { client.untag_resource().resource_arn(arn).set_tag_keys(Some(keys)).send().await.map(drop).map_err(sdk) },
+        |tags| async {
+            client.tag_resource().resource_arn(arn).set_tags(Some(tags.into_iter().collect())).send().await.map(drop).map_err(sdk)
+        },
+    )
+    .await
 }
 
 /// The SDK's tag map as ours.

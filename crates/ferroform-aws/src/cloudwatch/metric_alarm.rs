@@ -338,15 +338,14 @@ impl Resource for MetricAlarm {
         if changed.iter().any(|f| f == "tags") {
             let cw = aws.cloudwatch();
             let arn = alarm_arn(aws, id).await?;
-            let stale: Vec<String> = prior.tags.keys().filter(|k| !desired.tags.contains_key(*k)).cloned().collect();
-            if !stale.is_empty() {
-                cw.untag_resource().resource_arn(&arn).set_tag_keys(Some(stale)).send().await.map_err(sdk)?;
-            }
-            let fresh: Tags =
-                desired.tags.iter().filter(|(k, v)| prior.tags.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
-            if !fresh.is_empty() {
-                cw.tag_resource().resource_arn(&arn).set_tags(Some(cw_tags(&fresh))).send().await.map_err(sdk)?;
-            }
+            let (cw, arn) = (&cw, &arn);
+            crate::tags::sync(
+                &prior.tags,
+                &desired.tags,
+                |keys| async { cw.untag_resource().resource_arn(arn).set_tag_keys(Some(keys)).send().await.map(drop).map_err(sdk) },
+                |tags| async move { cw.tag_resource().resource_arn(arn).set_tags(Some(cw_tags(&tags))).send().await.map(drop).map_err(sdk) },
+            )
+            .await?;
         }
         outputs(aws, id).await
     }

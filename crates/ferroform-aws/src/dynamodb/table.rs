@@ -581,15 +581,14 @@ impl Resource for Table {
         }
         if has("tags") {
             let arn = aws.arn("dynamodb", &format!("table/{id}")).await?;
-            let stale: Vec<String> = prior.tags.keys().filter(|k| !desired.tags.contains_key(*k)).cloned().collect();
-            if !stale.is_empty() {
-                ddb.untag_resource().resource_arn(&arn).set_tag_keys(Some(stale)).send().await.map_err(sdk)?;
-            }
-            let fresh: Tags =
-                desired.tags.iter().filter(|(k, v)| prior.tags.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
-            if !fresh.is_empty() {
-                ddb.tag_resource().resource_arn(&arn).set_tags(dynamo_tags(&fresh)?).send().await.map_err(sdk)?;
-            }
+            let (ddb, arn) = (&ddb, &arn);
+            crate::tags::sync(
+                &prior.tags,
+                &desired.tags,
+                |keys| async { ddb.untag_resource().resource_arn(arn).set_tag_keys(Some(keys)).send().await.map(drop).map_err(sdk) },
+                |tags| async move { ddb.tag_resource().resource_arn(arn).set_tags(dynamo_tags(&tags)?).send().await.map(drop).map_err(sdk) },
+            )
+            .await?;
         }
         let t = describe(aws, id).await?;
         Ok(outputs(&t, id))

@@ -87,16 +87,17 @@ pub(crate) fn tags_of(tags: &[Tag]) -> Tags {
 /// changed values. `aws:*` tags are never touched.
 pub(crate) async fn sync_tags(aws: &Aws, id: &str, live: &Tags, desired: &Tags) -> Result<(), ProviderError> {
     let ec2 = aws.ec2();
-    let stale: Vec<Tag> =
-        live.keys().filter(|k| !desired.contains_key(*k) && !k.starts_with("aws:")).map(|k| Tag::builder().key(k).build()).collect();
-    if !stale.is_empty() {
-        ec2.delete_tags().resources(id).set_tags(Some(stale)).send().await.map_err(sdk)?;
-    }
-    let changed: Tags = desired.iter().filter(|(k, v)| live.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
-    if !changed.is_empty() {
-        ec2.create_tags().resources(id).set_tags(Some(sdk_tags(&changed))).send().await.map_err(sdk)?;
-    }
-    Ok(())
+    let ec2 = &ec2;
+    crate::tags::sync(
+        live,
+        desired,
+        |keys| async {
+            let keys = keys.into_iter().map(|k| Tag::builder().key(k).build()).collect();
+            ec2.delete_tags().resources(id).set_tags(Some(keys)).send().await.map(drop).map_err(sdk)
+        },
+        |tags| async move { ec2.create_tags().resources(id).set_tags(Some(sdk_tags(&tags))).send().await.map(drop).map_err(sdk) },
+    )
+    .await
 }
 
 /// A client token (at most 64 ASCII characters) stable for one planned step.
@@ -159,23 +160,7 @@ pub(crate) fn check_vpc_cidr(errors: &mut Vec<FieldError>, value: &str) -> Optio
     check_cidr(errors, "cidr_block", value, 16, 28)
 }
 
-/// Pages through a `DescribeX` call: `page(token)` returns one page's items and the next token.
-pub(crate) async fn all_pages<T, F, Fut>(mut page: F) -> Result<Vec<T>, ProviderError>
-where
-    F: FnMut(Option<String>) -> Fut,
-    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), ProviderError>>,
-{
-    let mut out = Vec::new();
-    let mut token = None;
-    loop {
-        let (items, next) = page(token).await?;
-        out.extend(items);
-        match next.filter(|t| !t.is_empty()) {
-            Some(t) => token = Some(t),
-            None => return Ok(out),
-        }
-    }
-}
+pub(crate) use crate::pages::all_pages;
 
 /// Fans one batched answer out to the items asked for, in order: what was found by id goes through
 /// `convert`, what was not is `None`, and a failed call fails every item.

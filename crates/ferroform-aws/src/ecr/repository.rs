@@ -268,15 +268,14 @@ impl Resource for Repository {
         let repo = out.repositories().first().ok_or_else(|| ProviderError::new(format!("repository {id} not found after update")))?;
         if has("tags") {
             let arn = repo.repository_arn().unwrap_or_default();
-            let stale: Vec<String> = prior.tags.keys().filter(|k| !desired.tags.contains_key(*k)).cloned().collect();
-            if !stale.is_empty() {
-                ecr.untag_resource().resource_arn(arn).set_tag_keys(Some(stale)).send().await.map_err(sdk)?;
-            }
-            let fresh: Tags =
-                desired.tags.iter().filter(|(k, v)| prior.tags.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
-            if !fresh.is_empty() {
-                ecr.tag_resource().resource_arn(arn).set_tags(ecr_tags(&fresh)?).send().await.map_err(sdk)?;
-            }
+            let ecr = &ecr;
+            crate::tags::sync(
+                &prior.tags,
+                &desired.tags,
+                |keys| async { ecr.untag_resource().resource_arn(arn).set_tag_keys(Some(keys)).send().await.map(drop).map_err(sdk) },
+                |tags| async move { ecr.tag_resource().resource_arn(arn).set_tags(ecr_tags(&tags)?).send().await.map(drop).map_err(sdk) },
+            )
+            .await?;
         }
         Ok(outputs(repo))
     }

@@ -43,15 +43,14 @@ pub(crate) fn from_ecs_tags(tags: &[aws_sdk_ecs::types::Tag]) -> Tags {
 /// Brings the tags of `arn` from `prior` to `desired`: one UntagResource for keys gone, one TagResource.
 pub(crate) async fn update_tags(aws: &Aws, arn: &str, prior: &Tags, desired: &Tags) -> Result<(), ProviderError> {
     let ecs = aws.ecs();
-    let stale: Vec<String> = prior.keys().filter(|k| !desired.contains_key(*k)).cloned().collect();
-    if !stale.is_empty() {
-        ecs.untag_resource().resource_arn(arn).set_tag_keys(Some(stale)).send().await.map_err(sdk)?;
-    }
-    let changed: Tags = desired.iter().filter(|(k, v)| prior.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
-    if let Some(tags) = ecs_tags(&changed) {
-        ecs.tag_resource().resource_arn(arn).set_tags(Some(tags)).send().await.map_err(sdk)?;
-    }
-    Ok(())
+    let ecs = &ecs;
+    crate::tags::sync(
+        prior,
+        desired,
+        |keys| async { ecs.untag_resource().resource_arn(arn).set_tag_keys(Some(keys)).send().await.map(drop).map_err(sdk) },
+        |tags| async move { ecs.tag_resource().resource_arn(arn).set_tags(ecs_tags(&tags)).send().await.map(drop).map_err(sdk) },
+    )
+    .await
 }
 
 /// The last segment of an ECS ARN (`.../cluster/NAME` -> `NAME`); a plain name is returned as is.

@@ -12,7 +12,6 @@ pub use role::{generated_name, Role, RoleOutputs, RoleRefs, DEFAULT_INLINE_POLIC
 
 use crate::tags::Tags;
 use ferroform_core::{Arn, FieldError, ProviderError};
-use std::future::Future;
 use std::time::Duration;
 
 /// An AWS managed policy by its path and name (`service-role/AWSLambdaBasicExecutionRole`), in the partition
@@ -62,22 +61,4 @@ pub(crate) fn iam_tags(tags: &Tags) -> Result<Option<Vec<aws_sdk_iam::types::Tag
 
 pub(crate) fn sdk_tags(tags: &[aws_sdk_iam::types::Tag]) -> Tags {
     tags.iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()
-}
-
-/// Follows IAM's `Marker` pagination: `page(marker)` returns a page and the next marker.
-pub(crate) async fn list_all<T, F, Fut>(mut page: F) -> Result<Vec<T>, ProviderError>
-where
-    F: FnMut(Option<String>) -> Fut,
-    Fut: Future<Output = Result<(Vec<T>, Option<String>), ProviderError>>,
-{
-    let mut all = Vec::new();
-    let mut marker = None;
-    loop {
-        let (items, next) = page(marker).await?;
-        all.extend(items);
-        match next {
-            Some(m) => marker = Some(m),
-            None => return Ok(all),
-        }
-    }
 }

@@ -228,25 +228,30 @@ impl Resource for OpenIdConnectProvider {
                 .map_err(sdk)?;
         }
         if has("tags") {
-            let stale: Vec<String> = prior.tags.keys().filter(|k| !desired.tags.contains_key(*k)).cloned().collect();
-            if !stale.is_empty() {
-                iam.untag_open_id_connect_provider()
-                    .open_id_connect_provider_arn(id)
-                    .set_tag_keys(Some(stale))
-                    .send()
-                    .await
-                    .map_err(sdk)?;
-            }
-            let fresh: Tags =
-                desired.tags.iter().filter(|(k, v)| prior.tags.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
-            if !fresh.is_empty() {
-                iam.tag_open_id_connect_provider()
-                    .open_id_connect_provider_arn(id)
-                    .set_tags(iam_tags(&fresh)?)
-                    .send()
-                    .await
-                    .map_err(sdk)?;
-            }
+            let iam = &iam;
+            crate::tags::sync(
+                &prior.tags,
+                &desired.tags,
+                |keys| async {
+                    iam.untag_open_id_connect_provider()
+                        .open_id_connect_provider_arn(id)
+                        .set_tag_keys(Some(keys))
+                        .send()
+                        .await
+                        .map(drop)
+                        .map_err(sdk)
+                },
+                |tags| async move {
+                    iam.tag_open_id_connect_provider()
+                        .open_id_connect_provider_arn(id)
+                        .set_tags(iam_tags(&tags)?)
+                        .send()
+                        .await
+                        .map(drop)
+                        .map_err(sdk)
+                },
+            )
+            .await?;
         }
         Ok(outputs(id, &desired.url))
     }

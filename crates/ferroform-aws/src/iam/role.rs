@@ -16,8 +16,9 @@
 //! stack and address, see [`generated_name`]).
 
 use super::policy_document::PolicyDocument;
-use super::{check_name, check_tags, iam_tags, is_propagation_error, list_all, sdk_tags, PROPAGATION};
+use super::{check_name, check_tags, iam_tags, is_propagation_error, sdk_tags, PROPAGATION};
 use crate::error::{absent_if_not_found, create_once, is_not_found, retry, sdk, Made, Once, CREATE_ONCE};
+use crate::pages::all_pages;
 use crate::tags::{merge_defaults, without_aws_managed, Tags};
 use crate::Aws;
 use async_trait::async_trait;
@@ -267,14 +268,14 @@ impl Resource for Role {
         let known: Vec<String> = prior.inline_policies.keys().cloned().collect();
         let (role, names, attached, known_docs) = tokio::join!(
             iam.get_role().role_name(id).send(),
-            list_all(|marker| {
+            all_pages(|marker| {
                 let iam = iam.clone();
                 async move {
                     let out = iam.list_role_policies().role_name(id).set_marker(marker).send().await.map_err(sdk)?;
                     Ok((out.policy_names().to_vec(), out.is_truncated.then(|| out.marker.clone()).flatten()))
                 }
             }),
-            list_all(|marker| {
+            all_pages(|marker| {
                 let iam = iam.clone();
                 async move {
                     let out = iam.list_attached_role_policies().role_name(id).set_marker(marker).send().await.map_err(sdk)?;
@@ -413,15 +414,14 @@ impl Resource for Role {
             }
         }
         if has("tags") {
-            let stale: Vec<String> = prior.tags.keys().filter(|k| !desired.tags.contains_key(*k)).cloned().collect();
-            if !stale.is_empty() {
-                iam.untag_role().role_name(id).set_tag_keys(Some(stale)).send().await.map_err(sdk)?;
-            }
-            let fresh: Tags =
-                desired.tags.iter().filter(|(k, v)| prior.tags.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
-            if !fresh.is_empty() {
-                iam.tag_role().role_name(id).set_tags(iam_tags(&fresh)?).send().await.map_err(sdk)?;
-            }
+            let iam = &iam;
+            crate::tags::sync(
+                &prior.tags,
+                &desired.tags,
+                |keys| async { iam.untag_role().role_name(id).set_tag_keys(Some(keys)).send().await.map(drop).map_err(sdk) },
+                |tags| async move { iam.tag_role().role_name(id).set_tags(iam_tags(&tags)?).send().await.map(drop).map_err(sdk) },
+            )
+            .await?;
         }
         let out = iam.get_role().role_name(id).send().await.map_err(sdk)?;
         let role = out.role().ok_or_else(|| ProviderError::new("GetRole returned no role"))?;
@@ -432,7 +432,7 @@ impl Resource for Role {
     async fn delete(aws: &Aws, id: &str, _prior: &Self) -> Result<(), ProviderError> {
         let iam = aws.iam();
         let (attached, inline, profiles) = tokio::join!(
-            list_all(|marker| {
+            all_pages(|marker| {
                 let iam = iam.clone();
                 async move {
                     let out = iam.list_attached_role_policies().role_name(id).set_marker(marker).send().await.map_err(sdk)?;
@@ -440,14 +440,14 @@ impl Resource for Role {
                     Ok((arns, out.is_truncated.then(|| out.marker.clone()).flatten()))
                 }
             }),
-            list_all(|marker| {
+            all_pages(|marker| {
                 let iam = iam.clone();
                 async move {
                     let out = iam.list_role_policies().role_name(id).set_marker(marker).send().await.map_err(sdk)?;
                     Ok((out.policy_names().to_vec(), out.is_truncated.then(|| out.marker.clone()).flatten()))
                 }
             }),
-            list_all(|marker| {
+            all_pages(|marker| {
                 let iam = iam.clone();
                 async move {
                     let out = iam.list_instance_profiles_for_role().role_name(id).set_marker(marker).send().await.map_err(sdk)?;

@@ -443,15 +443,15 @@ impl Resource for Function {
                 Some(a) => a,
                 None => aws.arn("lambda", &format!("function:{id}")).await?,
             };
-            let stale: Vec<String> = prior.tags.keys().filter(|k| !desired.tags.contains_key(*k)).cloned().collect();
-            if !stale.is_empty() {
-                lambda.untag_resource().resource(&arn).set_tag_keys(Some(stale)).send().await.map_err(sdk)?;
-            }
-            let fresh: std::collections::HashMap<String, String> =
-                desired.tags.iter().filter(|(k, v)| prior.tags.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
-            if !fresh.is_empty() {
-                lambda.tag_resource().resource(&arn).set_tags(Some(fresh)).send().await.map_err(sdk)?;
-            }
+            crate::tags::sync(
+                &prior.tags,
+                &desired.tags,
+                |keys| async { lambda.untag_resource().resource(&arn).set_tag_keys(Some(keys)).send().await.map(drop).map_err(sdk) },
+                |tags| async {
+                    lambda.tag_resource().resource(&arn).set_tags(Some(tags.into_iter().collect())).send().await.map(drop).map_err(sdk)
+                },
+            )
+            .await?;
         }
 
         let config = match last {

@@ -158,18 +158,15 @@ impl Resource for LogGroup {
         }
         if changed.iter().any(|f| f == "tags") {
             let arn = arn_of(aws, id).await?;
-            let stale: Vec<String> = prior.tags.keys().filter(|k| !desired.tags.contains_key(*k)).cloned().collect();
-            if !stale.is_empty() {
-                logs.untag_resource().resource_arn(&arn).set_tag_keys(Some(stale)).send().await.map_err(sdk)?;
-            }
-            if !desired.tags.is_empty() {
-                logs.tag_resource()
-                    .resource_arn(&arn)
-                    .set_tags(Some(desired.tags.clone().into_iter().collect()))
-                    .send()
-                    .await
-                    .map_err(sdk)?;
-            }
+            crate::tags::sync(
+                &prior.tags,
+                &desired.tags,
+                |keys| async { logs.untag_resource().resource_arn(&arn).set_tag_keys(Some(keys)).send().await.map(drop).map_err(sdk) },
+                |tags| async {
+                    logs.tag_resource().resource_arn(&arn).set_tags(Some(tags.into_iter().collect())).send().await.map(drop).map_err(sdk)
+                },
+            )
+            .await?;
         }
         outputs(aws, id).await
     }
