@@ -195,9 +195,12 @@ fn failed<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> Failed {
 /// True when AWS refused a create because its name is taken ("already exists" in each service's words).
 pub fn already_exists(e: &ProviderError) -> bool {
     let code = e.code.as_deref().unwrap_or("");
+    let says_exists = e.message.to_ascii_lowercase().contains("exist");
     code.contains("AlreadyExists")
         || code == "ResourceInUseException"
-        || (code == "ResourceConflictException" && e.message.to_ascii_lowercase().contains("exist"))
+        || code == "BucketAlreadyOwnedByYou"
+        // Lambda (a statement id taken) and API Gateway (a route key or stage name taken).
+        || (matches!(code, "ResourceConflictException" | "ConflictException") && says_exists)
 }
 
 /// How long [`create_once`] keeps trying a create, and looking for what a lost answer made.

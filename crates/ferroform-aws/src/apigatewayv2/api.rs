@@ -1,5 +1,5 @@
 //! HTTP API (protocol HTTP). APIs: CreateApi, GetApi, UpdateApi, DeleteCorsConfiguration, TagResource,
-//! UntagResource, DeleteApi, GetApis (finding an API a killed run made, by its tags).
+//! UntagResource, DeleteApi, GetApis (finding an API a killed run or a lost answer made, by its tags).
 //!
 //! A read is one `GetApi` (tags included), plus the account id once per run for the execution ARN.
 //!
@@ -8,7 +8,7 @@
 //! unset: nothing.
 
 use super::{resource_arn, sdk_tags, sync_tags, tags_of};
-use crate::error::{absent_if_not_found, sdk};
+use crate::error::{absent_if_not_found, create_once, sdk, Made, Once, CREATE_ONCE};
 use crate::tags::{merge_defaults, Tags};
 use crate::validate;
 use crate::Aws;
@@ -238,22 +238,40 @@ impl Resource for HttpApi {
         merge_defaults(&mut self.tags, tags);
     }
 
-    async fn create(aws: &Aws, desired: &Self, _meta: &CallMeta) -> Result<(String, HttpApiOutputs), ProviderError> {
-        let out = aws
-            .apigatewayv2()
-            .create_api()
-            .name(&desired.name)
-            .protocol_type(ProtocolType::Http)
-            // AWS's defaults are not sent: the same request whether the code spells them out or not.
-            .set_description(desired.description.clone().filter(|d| !d.is_empty()))
-            .set_cors_configuration(desired.cors.as_ref().filter(|c| !c.is_none()).map(Cors::to_sdk))
-            .set_disable_execute_api_endpoint(desired.disable_execute_api_endpoint.filter(|d| *d))
-            .set_tags(sdk_tags(&desired.tags))
-            .send()
-            .await
-            .map_err(sdk)?;
-        let id = out.api_id().ok_or_else(|| ProviderError::new("CreateApi returned no id"))?.to_string();
-        let outputs = outputs(aws, &id, out.api_endpoint()).await?;
+    async fn create(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<(String, HttpApiOutputs), ProviderError> {
+        let client = aws.apigatewayv2();
+        // CreateApi has no client token: sent again after a lost answer it makes a second API.
+        let made = create_once(
+            CREATE_ONCE,
+            |_| false,
+            || {
+                client
+                    .create_api()
+                    .name(&desired.name)
+                    .protocol_type(ProtocolType::Http)
+                    // AWS's defaults are not sent: the same request whether the code spells them out or not.
+                    .set_description(desired.description.clone().filter(|d| !d.is_empty()))
+                    .set_cors_configuration(desired.cors.as_ref().filter(|c| !c.is_none()).map(Cors::to_sdk))
+                    .set_disable_execute_api_endpoint(desired.disable_execute_api_endpoint.filter(|d| *d))
+                    .set_tags(sdk_tags(&desired.tags))
+                    .customize()
+                    .config_override(Once)
+                    .send()
+            },
+            || Self::find_by_tags(aws, desired, meta),
+        )
+        .await?;
+        let (id, endpoint) = match made {
+            Made::Answered(out) => {
+                let id = out.api_id().ok_or_else(|| ProviderError::new("CreateApi returned no id"))?.to_string();
+                (id, out.api_endpoint().map(str::to_string))
+            }
+            Made::Found(id) => {
+                let got = client.get_api().api_id(&id).send().await.map_err(sdk)?;
+                (id, got.api_endpoint().map(str::to_string))
+            }
+        };
+        let outputs = outputs(aws, &id, endpoint.as_deref()).await?;
         Ok((id, outputs))
     }
 
@@ -317,7 +335,10 @@ impl Resource for HttpApi {
             for api in page.items() {
                 let tags = api.tags();
                 let tagged = |k: &str, v: &str| tags.and_then(|t| t.get(k)).map(String::as_str) == Some(v);
-                if api.name() == Some(desired.name.as_str()) && tagged(TAG_ADDRESS, &meta.address) && tagged(TAG_STACK, &meta.stack) {
+                // Not the old API of a replacement (it carries the same tags), nor another address's.
+                let free = api.api_id().is_some_and(|id| !meta.exclude.iter().any(|x| x == id));
+                if free && api.name() == Some(desired.name.as_str()) && tagged(TAG_ADDRESS, &meta.address) && tagged(TAG_STACK, &meta.stack)
+                {
                     return Ok(api.api_id().map(str::to_string));
                 }
             }

@@ -6,7 +6,7 @@
 //! another, so removing `.identity_source(..)` puts that back. Left to AWS when unset: nothing.
 
 use super::{part_id, split_part_id};
-use crate::error::{absent_if_not_found, sdk};
+use crate::error::{absent_if_not_found, create_once, sdk, Made, Once, CREATE_ONCE};
 use crate::validate;
 use crate::Aws;
 use async_trait::async_trait;
@@ -102,20 +102,35 @@ impl Resource for Authorizer {
         self.audience.dedup();
     }
 
-    async fn create(aws: &Aws, desired: &Self, _meta: &CallMeta) -> Result<(String, AuthorizerOutputs), ProviderError> {
-        let out = aws
-            .apigatewayv2()
-            .create_authorizer()
-            .api_id(&desired.api_id)
-            .name(&desired.name)
-            .authorizer_type(AuthorizerType::from(desired.authorizer_type.as_str()))
-            .set_identity_source(Some(desired.identity_source.clone()))
-            .jwt_configuration(jwt(desired))
-            .send()
-            .await
-            .map_err(sdk)?;
-        let id = out.authorizer_id().ok_or_else(|| ProviderError::new("CreateAuthorizer returned no id"))?;
-        Ok((part_id(&desired.api_id, id), AuthorizerOutputs { id: id.to_string() }))
+    async fn create(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<(String, AuthorizerOutputs), ProviderError> {
+        let client = aws.apigatewayv2();
+        // No client token: after a lost answer the authorizer is looked for by its name before it is sent again.
+        let made = create_once(
+            CREATE_ONCE,
+            |_| false,
+            || {
+                client
+                    .create_authorizer()
+                    .api_id(&desired.api_id)
+                    .name(&desired.name)
+                    .authorizer_type(AuthorizerType::from(desired.authorizer_type.as_str()))
+                    .set_identity_source(Some(desired.identity_source.clone()))
+                    .jwt_configuration(jwt(desired))
+                    .customize()
+                    .config_override(Once)
+                    .send()
+            },
+            || Self::find_by_tags(aws, desired, meta),
+        )
+        .await?;
+        let id = match made {
+            Made::Answered(out) => {
+                part_id(&desired.api_id, out.authorizer_id().ok_or_else(|| ProviderError::new("CreateAuthorizer returned no id"))?)
+            }
+            Made::Found(id) => id,
+        };
+        let authorizer = split_part_id(&id, &desired.api_id).1.to_string();
+        Ok((id, AuthorizerOutputs { id: authorizer }))
     }
 
     async fn read(aws: &Aws, id: &str, prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {

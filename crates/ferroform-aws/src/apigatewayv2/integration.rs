@@ -1,5 +1,5 @@
 //! HTTP API integration (a Lambda proxy, `AWS_PROXY`, payload format 2.0 unless set). APIs:
-//! CreateIntegration, GetIntegrations, UpdateIntegration, DeleteIntegration.
+//! CreateIntegration (sent once: see `create`), GetIntegrations, UpdateIntegration, DeleteIntegration.
 //!
 //! Known by `API_ID/INTEGRATION_ID`; reads list an API's integrations (GetIntegrations), one listing for all
 //! the integrations of an API in a plan.
@@ -10,14 +10,15 @@
 //! `integration_method` (API Gateway calls a Lambda with `POST`).
 
 use super::{part_id, split_part_id};
-use crate::error::{absent_if_not_found, sdk};
+use crate::error::{absent_if_not_found, create_once, sdk, Made, Once, CREATE_ONCE};
 use crate::validate;
 use crate::Aws;
 use async_trait::async_trait;
 use aws_sdk_apigatewayv2::types::IntegrationType;
 use ferroform_core::{is_unknown_str, CallMeta, FieldError, Observed, ProviderError, Resource};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// The payload format API Gateway uses when none is named.
 const DEFAULT_PAYLOAD_FORMAT: &str = "1.0";
@@ -72,7 +73,7 @@ impl Integration {
         Self {
             api_id: api_id.into(),
             integration_type: "AWS_PROXY".into(),
-            integration_uri: function.into(),
+            integration_uri: function,
             payload_format_version: Some("2.0".into()),
             integration_method: None,
             description: None,
@@ -175,25 +176,51 @@ impl Resource for Integration {
         }
     }
 
-    async fn create(aws: &Aws, desired: &Self, _meta: &CallMeta) -> Result<(String, IntegrationOutputs), ProviderError> {
-        let out = aws
-            .apigatewayv2()
-            .create_integration()
-            .api_id(&desired.api_id)
-            .integration_type(IntegrationType::from(desired.integration_type.as_str()))
-            .integration_uri(&desired.integration_uri)
-            .set_payload_format_version(desired.payload_format_version.clone())
-            .set_integration_method(desired.integration_method.clone())
-            .set_description(desired.description.clone().filter(|d| !d.is_empty()))
-            .set_timeout_in_millis(desired.timeout_in_millis)
-            .set_request_parameters(
-                (!desired.request_parameters.is_empty()).then(|| desired.request_parameters.clone().into_iter().collect()),
-            )
-            .send()
-            .await
-            .map_err(sdk)?;
-        let id = out.integration_id().ok_or_else(|| ProviderError::new("CreateIntegration returned no id"))?;
-        Ok((part_id(&desired.api_id, id), outputs(id)))
+    async fn create(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<(String, IntegrationOutputs), ProviderError> {
+        let client = aws.apigatewayv2();
+        // CreateIntegration has no client token, and alike integrations (routes to one function) differ only
+        // by id: after a lost answer ours is the alike one that was not there before, which holds only
+        // while no alike one is being made meanwhile. So this process makes one API's integrations one at a
+        // time, and lists them first.
+        let lock = create_lock(&desired.api_id);
+        let _one_at_a_time = lock.lock().await;
+        let before: BTreeSet<String> = list(aws, desired.api_id.clone()).await?.map(|all| all.into_keys().collect()).unwrap_or_default();
+        let before = &before;
+        let made = create_once(
+            CREATE_ONCE,
+            |_| false,
+            || {
+                client
+                    .create_integration()
+                    .api_id(&desired.api_id)
+                    .integration_type(IntegrationType::from(desired.integration_type.as_str()))
+                    .integration_uri(&desired.integration_uri)
+                    .set_payload_format_version(desired.payload_format_version.clone())
+                    .set_integration_method(desired.integration_method.clone())
+                    .set_description(desired.description.clone().filter(|d| !d.is_empty()))
+                    .set_timeout_in_millis(desired.timeout_in_millis)
+                    .set_request_parameters(
+                        (!desired.request_parameters.is_empty()).then(|| desired.request_parameters.clone().into_iter().collect()),
+                    )
+                    .customize()
+                    .config_override(Once)
+                    .send()
+            },
+            move || async move {
+                let Some(all) = list(aws, desired.api_id.clone()).await? else { return Ok(None) };
+                let new = alike(&all, desired).filter(|id| !before.contains(*id));
+                Ok(crate::adopt::first_free(new.map(|id| part_id(&desired.api_id, id)), meta))
+            },
+        )
+        .await?;
+        let id = match made {
+            Made::Answered(out) => {
+                part_id(&desired.api_id, out.integration_id().ok_or_else(|| ProviderError::new("CreateIntegration returned no id"))?)
+            }
+            Made::Found(id) => id,
+        };
+        let outputs = outputs(split_part_id(&id, &desired.api_id).1);
+        Ok((id, outputs))
     }
 
     async fn read(aws: &Aws, id: &str, prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {
@@ -246,6 +273,13 @@ impl Resource for Integration {
         let Some(all) = list(aws, desired.api_id.clone()).await? else { return Ok(None) };
         Ok(crate::adopt::first_free(alike(&all, desired).map(|id| part_id(&desired.api_id, id)), meta))
     }
+}
+
+/// The lock of `api`'s integration creates in this process (see `create`).
+fn create_lock(api: &str) -> Arc<tokio::sync::Mutex<()>> {
+    static LOCKS: OnceLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+    let mut locks = LOCKS.get_or_init(Mutex::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    locks.entry(api.to_string()).or_default().clone()
 }
 
 /// The ids of the integrations of the same type and URI as `desired` (a Lambda's compared as its function ARN).

@@ -9,7 +9,7 @@
 //! parameters of routes are a WebSocket API feature, which this HTTP API module does not cover.
 
 use super::{part_id, split_part_id};
-use crate::error::{absent_if_not_found, sdk};
+use crate::error::{absent_if_not_found, create_once, sdk, Made, Once, CREATE_ONCE};
 use crate::Aws;
 use async_trait::async_trait;
 use aws_sdk_apigatewayv2::types::AuthorizationType;
@@ -185,21 +185,36 @@ impl Resource for Route {
         self.authorization_scopes.dedup();
     }
 
-    async fn create(aws: &Aws, desired: &Self, _meta: &CallMeta) -> Result<(String, RouteOutputs), ProviderError> {
-        let out = aws
-            .apigatewayv2()
-            .create_route()
-            .api_id(&desired.api_id)
-            .route_key(&desired.route_key)
-            .set_target(desired.target.clone())
-            .set_authorization_type(desired.authorization_type.as_deref().map(AuthorizationType::from))
-            .set_authorizer_id(desired.authorizer_id.clone())
-            .set_authorization_scopes((!desired.authorization_scopes.is_empty()).then(|| desired.authorization_scopes.clone()))
-            .send()
-            .await
-            .map_err(sdk)?;
-        let id = out.route_id().ok_or_else(|| ProviderError::new("CreateRoute returned no id"))?;
-        Ok((part_id(&desired.api_id, id), RouteOutputs { id: id.to_string(), route_key: desired.route_key.clone() }))
+    async fn create(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<(String, RouteOutputs), ProviderError> {
+        let client = aws.apigatewayv2();
+        // No client token: after a lost answer the route is looked for by its key before it is sent again.
+        let made = create_once(
+            CREATE_ONCE,
+            |_| false,
+            || {
+                client
+                    .create_route()
+                    .api_id(&desired.api_id)
+                    .route_key(&desired.route_key)
+                    .set_target(desired.target.clone())
+                    .set_authorization_type(desired.authorization_type.as_deref().map(AuthorizationType::from))
+                    .set_authorizer_id(desired.authorizer_id.clone())
+                    .set_authorization_scopes((!desired.authorization_scopes.is_empty()).then(|| desired.authorization_scopes.clone()))
+                    .customize()
+                    .config_override(Once)
+                    .send()
+            },
+            || Self::find_by_tags(aws, desired, meta),
+        )
+        .await?;
+        let id = match made {
+            Made::Answered(out) => {
+                part_id(&desired.api_id, out.route_id().ok_or_else(|| ProviderError::new("CreateRoute returned no id"))?)
+            }
+            Made::Found(id) => id,
+        };
+        let route = split_part_id(&id, &desired.api_id).1.to_string();
+        Ok((id, RouteOutputs { id: route, route_key: desired.route_key.clone() }))
     }
 
     async fn read(aws: &Aws, id: &str, prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {

@@ -8,7 +8,7 @@
 //! turned off). Left to AWS when unset: nothing.
 
 use super::{resource_arn, sdk_tags, split_part_id, sync_tags, tags_of};
-use crate::error::{absent_if_not_found, sdk};
+use crate::error::{absent_if_not_found, create_once, sdk, Once, CREATE_ONCE};
 use crate::tags::{merge_defaults, Tags};
 use crate::validate;
 use crate::Aws;
@@ -167,19 +167,29 @@ impl Resource for Stage {
         true
     }
 
-    async fn create(aws: &Aws, desired: &Self, _meta: &CallMeta) -> Result<(String, StageOutputs), ProviderError> {
-        aws.apigatewayv2()
-            .create_stage()
-            .api_id(&desired.api_id)
-            .stage_name(&desired.name)
-            .set_auto_deploy(desired.auto_deploy.filter(|a| *a))
-            .set_access_log_settings(desired.access_log.as_ref().map(to_sdk))
-            .set_description(desired.description.clone().filter(|d| !d.is_empty()))
-            .set_stage_variables((!desired.variables.is_empty()).then(|| desired.variables.clone().into_iter().collect()))
-            .set_tags(sdk_tags(&desired.tags))
-            .send()
-            .await
-            .map_err(sdk)?;
+    async fn create(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<(String, StageOutputs), ProviderError> {
+        let client = aws.apigatewayv2();
+        // Sent again after a lost answer, CreateStage meets the stage it made (a conflict): looked for first.
+        create_once(
+            CREATE_ONCE,
+            |_| false,
+            || {
+                client
+                    .create_stage()
+                    .api_id(&desired.api_id)
+                    .stage_name(&desired.name)
+                    .set_auto_deploy(desired.auto_deploy.filter(|a| *a))
+                    .set_access_log_settings(desired.access_log.as_ref().map(to_sdk))
+                    .set_description(desired.description.clone().filter(|d| !d.is_empty()))
+                    .set_stage_variables((!desired.variables.is_empty()).then(|| desired.variables.clone().into_iter().collect()))
+                    .set_tags(sdk_tags(&desired.tags))
+                    .customize()
+                    .config_override(Once)
+                    .send()
+            },
+            || Self::find_by_tags(aws, desired, meta),
+        )
+        .await?;
         Ok((super::part_id(&desired.api_id, &desired.name), outputs(aws, &desired.api_id, &desired.name)))
     }
 

@@ -222,14 +222,36 @@ impl Resource for Policy {
 }
 
 /// CreatePolicyVersion as the default; at the version limit, deletes the oldest non-default version and
-/// tries again (one call in the common case).
+/// tries again (one call in the common case). Sent once ([`create_once`]): a second send after a lost
+/// answer would make a second version (and use up the five), so first it looks whether the default
+/// version already holds `doc`.
 async fn new_default_version(aws: &Aws, arn: &str, doc: &PolicyDocument) -> Result<(), ProviderError> {
-    let iam = aws.iam();
-    let create = || iam.create_policy_version().policy_arn(arn).policy_document(doc.to_json()).set_as_default(true).send();
-    match create().await.map_err(sdk) {
+    let (iam, text) = (&aws.iam(), &doc.to_json());
+    let create = move || async move {
+        create_once(
+            CREATE_ONCE,
+            |_| false,
+            || {
+                iam.create_policy_version()
+                    .policy_arn(arn)
+                    .policy_document(text)
+                    .set_as_default(true)
+                    .customize()
+                    .config_override(Once)
+                    .send()
+            },
+            || default_holds(aws, arn, doc),
+        )
+        .await
+    };
+    match create().await {
         Ok(_) => return Ok(()),
         Err(e) if e.code.as_deref() == Some("LimitExceeded") => {}
         Err(e) => return Err(e),
+    }
+    // At the limit, maybe because a lost answer's version is there: then that one is ours.
+    if default_holds(aws, arn, doc).await?.is_some() {
+        return Ok(());
     }
     let versions = iam.list_policy_versions().policy_arn(arn).send().await.map_err(sdk)?;
     let oldest = versions
@@ -240,11 +262,22 @@ async fn new_default_version(aws: &Aws, arn: &str, doc: &PolicyDocument) -> Resu
         .and_then(|v| v.version_id().map(str::to_string));
     match oldest {
         Some(vid) if versions.versions().len() >= MAX_VERSIONS => {
-            iam.delete_policy_version().policy_arn(arn).version_id(vid).send().await.map_err(sdk)?;
+            absent_if_not_found(iam.delete_policy_version().policy_arn(arn).version_id(vid).send().await.map_err(sdk))?;
         }
         _ => {}
     }
-    create().await.map_err(sdk).map(|_| ())
+    create().await.map(|_| ())
+}
+
+/// The default version's id when its document is `doc` (as IAM spells it: compared by meaning).
+async fn default_holds(aws: &Aws, arn: &str, doc: &PolicyDocument) -> Result<Option<String>, ProviderError> {
+    let iam = aws.iam();
+    let Some(out) = absent_if_not_found(iam.get_policy().policy_arn(arn).send().await.map_err(sdk))? else { return Ok(None) };
+    let Some(version) = out.policy().and_then(|p| p.default_version_id()).map(str::to_string) else { return Ok(None) };
+    let got = iam.get_policy_version().policy_arn(arn).version_id(&version).send().await.map_err(sdk)?;
+    let text = got.policy_version().and_then(|v| v.document()).unwrap_or_default();
+    let live = PolicyDocument::parse_aws(text).map_err(|e| ProviderError::new(format!("policy {arn}: {e}")))?;
+    Ok(live.equivalent(doc).then_some(version))
 }
 
 /// `v12` -> 12, for ordering versions created within the same second.

@@ -8,7 +8,7 @@
 //! `source_account` makes the statement again without that condition; `action` is
 //! `lambda:InvokeFunction` unless set. Left to AWS when unset: nothing.
 
-use crate::error::{absent_if_not_found, retry, sdk};
+use crate::error::{absent_if_not_found, already_exists, create_once, retry, sdk, Once, CREATE_ONCE};
 use crate::validate;
 use crate::Aws;
 use async_trait::async_trait;
@@ -129,22 +129,29 @@ impl Resource for Permission {
         true
     }
 
-    async fn create(aws: &Aws, desired: &Self, _meta: &CallMeta) -> Result<(String, PermissionOutputs), ProviderError> {
+    async fn create(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<(String, PermissionOutputs), ProviderError> {
         let lambda = aws.lambda();
-        // Concurrent policy changes on one function conflict (`ResourceConflictException`): retry.
-        retry(Duration::from_secs(60), is_conflict, || async {
-            lambda
-                .add_permission()
-                .function_name(&desired.function_name)
-                .statement_id(&desired.statement_id)
-                .action(&desired.action)
-                .principal(&desired.principal)
-                .set_source_arn(desired.source_arn.clone())
-                .set_source_account(desired.source_account.clone())
-                .send()
-                .await
-                .map_err(sdk)
-        })
+        // Concurrent policy changes on one function conflict (`ResourceConflictException`): not done, sent
+        // again. Sent again after a lost answer, AddPermission meets its own statement id (a conflict that
+        // says it exists): looked for first, and taken.
+        create_once(
+            CREATE_ONCE,
+            |e| is_conflict(e) && !already_exists(e),
+            || {
+                lambda
+                    .add_permission()
+                    .function_name(&desired.function_name)
+                    .statement_id(&desired.statement_id)
+                    .action(&desired.action)
+                    .principal(&desired.principal)
+                    .set_source_arn(desired.source_arn.clone())
+                    .set_source_account(desired.source_account.clone())
+                    .customize()
+                    .config_override(Once)
+                    .send()
+            },
+            || Self::find_by_tags(aws, desired, meta),
+        )
         .await?;
         Ok((id_of(&desired.function_name, &desired.statement_id), PermissionOutputs { statement_id: desired.statement_id.clone() }))
     }

@@ -10,7 +10,7 @@
 //! AWS when unset: nothing. The lifecycle configuration is read only while the state holds an expiry: one
 //! made by hand on a bucket declaring none is not seen.
 
-use crate::error::{absent_if_not_found, is_not_found, sdk};
+use crate::error::{absent_if_not_found, create_once, is_not_found, sdk, Once, CREATE_ONCE};
 use crate::tags::{merge_defaults, without_aws_managed, Tags};
 use crate::validate;
 use crate::Aws;
@@ -160,17 +160,28 @@ impl Resource for Bucket {
         true
     }
 
-    async fn create(aws: &Aws, desired: &Self, _meta: &CallMeta) -> Result<(String, BucketOutputs), ProviderError> {
+    async fn create(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<(String, BucketOutputs), ProviderError> {
         let s3 = aws.s3();
         let region = aws.region();
-        let mut req = s3.create_bucket().bucket(&desired.name);
         // us-east-1 is the one region that takes no location constraint.
-        if region != "us-east-1" {
-            req = req.create_bucket_configuration(
-                CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::from(region.as_str())).build(),
-            );
-        }
-        req.send().await.map_err(sdk)?;
+        let location = (region != "us-east-1")
+            .then(|| CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::from(region.as_str())).build());
+        // Sent again after a lost answer, CreateBucket fails outside us-east-1 (`BucketAlreadyOwnedByYou`):
+        // the bucket is looked for first (by name, untagged and empty until the settings below are applied).
+        create_once(
+            CREATE_ONCE,
+            |_| false,
+            || {
+                s3.create_bucket()
+                    .bucket(&desired.name)
+                    .set_create_bucket_configuration(location.clone())
+                    .customize()
+                    .config_override(Once)
+                    .send()
+            },
+            || Self::find_by_tags(aws, desired, meta),
+        )
+        .await?;
         let mut all = vec![String::from("versioning"), "encryption".into(), "block_public_access".into(), "tags".into()];
         if desired.noncurrent_version_expiration_days.is_some() {
             all.push("noncurrent_version_expiration_days".into());

@@ -40,10 +40,7 @@ fn cli_child() {
 
 fn build(kind: &str, s: &mut Stack) -> anyhow::Result<()> {
     match kind {
-        "crash" => {
-            crate::crash::build(s);
-            Ok(())
-        }
+        "crash" => crate::crash::build(s),
         "fenced" => {
             crate::s3::build_fenced(s);
             Ok(())

@@ -31,9 +31,17 @@ const STACK: &str = "crash";
 /// The child's bucket name suffix (S3 names are global on the emulator too, and kill points run at once).
 const BUCKET_SUFFIX: &str = "FERROFORM_E2E_CRASH_BUCKET";
 
-/// The stack the child builds: its bucket suffix comes from the environment.
-pub fn build(s: &mut Stack) {
+/// Set (to the API binary's path) when the child is to build pedidos instead of the crash stack.
+const PEDIDOS_CODE: &str = "FERROFORM_E2E_CRASH_PEDIDOS";
+
+/// The stack the child builds: its bucket suffix comes from the environment; pedidos when
+/// [`PEDIDOS_CODE`] is set.
+pub fn build(s: &mut Stack) -> anyhow::Result<()> {
+    if let Ok(code) = std::env::var(PEDIDOS_CODE) {
+        return crate::pedidos_stack::build(s, std::path::Path::new(&code));
+    }
     build_for(s, &std::env::var(BUCKET_SUFFIX).unwrap_or_default());
+    Ok(())
 }
 
 /// Small, with dependencies, every type that can be created but the authorizer (the emulator has no
@@ -232,6 +240,8 @@ fn create_of(op: &str, bucket: &str) -> Option<&'static str> {
         ("PutDashboard", "aws_cloudwatch_dashboard"),
         ("lambda.Post/2015-03-31/functions", "aws_lambda_function"),
         ("apigateway.Post/v2/apis", "aws_apigatewayv2_api"),
+        ("AmazonEC2ContainerServiceV20141113.RegisterTaskDefinition", "aws_ecs_task_definition"),
+        ("ec2.CreateNatGateway", "aws_nat_gateway"),
     ];
     if let Some((_, t)) = by_suffix.iter().find(|(o, _)| op == *o || (o.starts_with("Put") && op.ends_with(*o))) {
         return Some(t);
@@ -254,7 +264,14 @@ fn create_of(op: &str, bucket: &str) -> Option<&'static str> {
 }
 
 /// Runs the CLI in a child through `proxy` and kills it at `kill`. Returns whether it was killed.
-async fn killed_run(h: &Harness, proxy: &Arc<FaultProxy>, bucket: &str, args: &[&str], kill: Kill) -> anyhow::Result<bool> {
+async fn killed_run(
+    h: &Harness,
+    proxy: &Arc<FaultProxy>,
+    bucket: &str,
+    args: &[&str],
+    kill: Kill,
+    extra_env: &[(String, String)],
+) -> anyhow::Result<bool> {
     proxy.set_faults(Faults::none());
     proxy.reset();
     let child: Arc<Mutex<Option<Child>>> = Arc::new(Mutex::new(None));
@@ -307,6 +324,7 @@ async fn killed_run(h: &Harness, proxy: &Arc<FaultProxy>, bucket: &str, args: &[
     let log = h.dir.path().join("child.log");
     let mut env = child::env_via(&h.account, proxy.endpoint());
     env.push((BUCKET_SUFFIX.to_string(), h.account.id.clone()));
+    env.extend(extra_env.iter().cloned());
     let mut command = child::command(STACK, &all, &env)?;
     *child.lock().unwrap() = Some(command.stdout(Stdio::null()).stderr(std::fs::File::create(&log)?).spawn()?);
     let status = loop {
@@ -335,7 +353,7 @@ async fn kill_at(kill: Kill) -> anyhow::Result<(bool, bool)> {
     let bucket = format!("crash-{}", h.account.id);
     let s = stack(&h.account.id);
 
-    let apply_killed = killed_run(&h, &proxy, &bucket, &["apply", "--auto-approve"], kill).await?;
+    let apply_killed = killed_run(&h, &proxy, &bucket, &["apply", "--auto-approve"], kill, &[]).await?;
     h.apply(&s).await.map_err(|e| anyhow::anyhow!("{kill:?}: apply after the kill: {e:#}"))?;
     let plan = h.plan(&s).await?;
     assert!(!plan.has_changes(), "{kill:?}: not converged:\n{}", plan.render(false));
@@ -344,7 +362,7 @@ async fn kill_at(kill: Kill) -> anyhow::Result<(bool, bool)> {
     assert_eq!(addresses, s.resources().iter().map(|r| r.address.clone()).collect());
 
     let destroy_killed = match kill {
-        Kill::AfterMutating(_) => killed_run(&h, &proxy, &bucket, &["destroy", "--auto-approve"], kill).await?,
+        Kill::AfterMutating(_) => killed_run(&h, &proxy, &bucket, &["destroy", "--auto-approve"], kill, &[]).await?,
         Kill::AtCreate(..) => false,
     };
     h.destroy(&s).await.map_err(|e| anyhow::anyhow!("{kill:?}: destroy after the kill: {e:#}"))?;
@@ -406,5 +424,77 @@ async fn runs_killed_at_any_point_converge_without_orphans_or_duplicates() -> an
     );
     // Most points must land inside the run, or the test proves little.
     assert!(killed.0 >= 7 && killed.1 >= 6, "{killed:?}");
+    Ok(())
+}
+
+/// One kill point of a pedidos apply: a fresh account, an apply killed at `kill`, an apply that converges
+/// to exactly the state's objects (by kind, read straight from the emulator), a plan without changes; for
+/// points between steps a destroy killed likewise; a destroy that leaves nothing.
+async fn pedidos_kill_at(kill: Kill) -> anyhow::Result<(bool, bool)> {
+    let h = Harness::new().await?;
+    h.contexts.insert(Aws::from_config(h.account.config.clone()));
+    let proxy = Arc::new(FaultProxy::start(&h.account.endpoint, Faults::none()).await?);
+    let code = crate::pedidos_stack::fake_binary(h.dir.path())?;
+    let env = [(PEDIDOS_CODE.to_string(), code.to_string_lossy().into_owned())];
+    let mut s = Stack::new(STACK);
+    crate::pedidos_stack::build(&mut s, &code)?;
+
+    let apply_killed = killed_run(&h, &proxy, "", &["apply", "--auto-approve"], kill, &env).await?;
+    h.apply(&s).await.map_err(|e| anyhow::anyhow!("{kill:?}: apply after the kill: {e:#}"))?;
+    let plan = h.plan(&s).await?;
+    assert!(!plan.has_changes(), "{kill:?}: not converged:\n{}", plan.render(false));
+    crate::pedidos_stack::check_exactly_the_state(&h, &h.account.config, &s, &format!("pedidos apply killed at {kill:?}")).await?;
+
+    let destroy_killed = match kill {
+        Kill::AfterMutating(_) => killed_run(&h, &proxy, "", &["destroy", "--auto-approve"], kill, &env).await?,
+        Kill::AtCreate(..) => false,
+    };
+    h.destroy(&s).await.map_err(|e| anyhow::anyhow!("{kill:?}: destroy after the kill: {e:#}"))?;
+    let left: BTreeMap<_, _> =
+        crate::pedidos_stack::inventory(&h.account.config, STACK).await?.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+    assert!(left.is_empty(), "{kill:?}: left behind by destroy: {left:?}");
+    assert!(h.engine().state(STACK).await?.resources.is_empty());
+    Ok((apply_killed, destroy_killed))
+}
+
+/// pedidos (41 resources; an apply one call at a time makes 60 mutating calls, a destroy 51: a run prints
+/// its count when a kill point lies past its end) killed at points spread over the run: between steps
+/// early, mid and late, and at the start of creates inside the API (the API, the first and a later
+/// integration, whose alike siblings are then in state, a route, the stage, a permission), the function,
+/// the task definition and the NAT gateway. Each re-run holds exactly the objects of a clean deploy, the
+/// ones in state; destroy leaves nothing.
+#[tokio::test]
+async fn pedidos_killed_at_many_points_converges_to_one_of_each() -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let between = [3u64, 18, 33, 48];
+    let creates: &[(&str, usize)] = &[
+        ("aws_apigatewayv2_api", 1),
+        ("aws_apigatewayv2_integration", 1),
+        ("aws_apigatewayv2_integration", 4),
+        ("aws_apigatewayv2_route", 2),
+        ("aws_apigatewayv2_stage", 1),
+        ("aws_lambda_permission", 3),
+        ("aws_lambda_function", 1),
+        ("aws_ecs_task_definition", 1),
+        ("aws_nat_gateway", 1),
+    ];
+    let points: Vec<Kill> =
+        between.iter().map(|k| Kill::AfterMutating(*k)).chain(creates.iter().map(|(t, n)| Kill::AtCreate(t, *n))).collect();
+    // A few at a time: the emulator and a 2-core runner serve every child and re-run at once otherwise.
+    let runs: Vec<_> = futures::stream::iter(points.iter().map(|k| pedidos_kill_at(*k))).buffered(4).collect().await;
+    let (mut killed, mut destroys) = (0, 0);
+    for (kill, r) in points.iter().zip(runs) {
+        let (a, d) = r.map_err(|e| anyhow::anyhow!("pedidos kill point {kill:?}: {e:#}"))?;
+        assert!(a, "{kill:?}: the apply was never killed (past the end of the run, or no such create call?)");
+        killed += 1;
+        destroys += usize::from(d);
+    }
+    eprintln!(
+        "pedidos: {killed} applies killed ({} between steps, {} at a create), {destroys} destroys killed, in {:.1}s",
+        between.len(),
+        creates.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(destroys, between.len(), "every destroy kill point lies inside the destroy (51 mutating calls)");
     Ok(())
 }

@@ -32,6 +32,8 @@ mod lambda;
 mod logs;
 #[cfg(feature = "all")]
 mod newuser;
+#[cfg(feature = "all")]
+mod pedidos_stack;
 mod providers;
 #[cfg(feature = "s3")]
 mod s3;
