@@ -39,6 +39,7 @@ fn main() -> anyhow::Result<()> {
         println!("{:>7} {:>12} {:>12} {:>14} {:>12} {:>14}", "n", "plan new", "apply", "plan no-op", "state KiB", "peak RSS MiB");
         // `cargo bench` passes --bench; `cargo test --all-targets` does not: then only a quick smoke run.
         let sizes: &[usize] = if std::env::args().any(|a| a == "--bench") { &[50, 500, 2000, 10_000] } else { &[50] };
+        let mut applies = std::collections::BTreeMap::new();
         for &n in sizes {
             let dir = tempfile::tempdir()?;
             let cloud = Cloud::new();
@@ -53,6 +54,7 @@ fn main() -> anyhow::Result<()> {
             let t = Instant::now();
             engine.apply(&s, &PlanOptions::default()).await?;
             let apply = t.elapsed();
+            applies.insert(n, apply.as_secs_f64());
             let t = Instant::now();
             let p = engine.plan(&s, &PlanOptions::default()).await?;
             let noop = t.elapsed();
@@ -65,6 +67,13 @@ fn main() -> anyhow::Result<()> {
                 noop.as_secs_f64(),
                 peak_rss_mib()
             );
+        }
+        // Issue 17's targets, said plainly.
+        if let (Some(small), Some(big)) = (applies.get(&2000), applies.get(&10_000)) {
+            let met = |ok: bool| if ok { "met" } else { "NOT met" };
+            println!("apply of 10000: {big:.3}s, target under 2 s: {}", met(*big < 2.0));
+            println!("apply growth 2000 -> 10000: {:.1}x, target at most 6x: {}", big / small, met(big / small <= 6.0));
+            println!("peak RSS: {:.1} MiB, target under 200 MiB: {}", peak_rss_mib(), met(peak_rss_mib() < 200.0));
         }
         anyhow::Ok(())
     })

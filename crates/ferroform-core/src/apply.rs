@@ -56,7 +56,10 @@ struct StoreInner {
     backend: Arc<dyn Backend>,
     journal: bool,
     held: std::sync::Mutex<Held>,
+    /// What was handed to the backend (appended lines may still await their fsync).
     written: Mutex<Result<Written, String>>,
+    /// The serial known to be on disk (or in the backend's store).
+    durable: std::sync::atomic::AtomicU64,
     /// A background write is scheduled and has not started: `record` need not schedule another.
     scheduled: std::sync::atomic::AtomicBool,
 }
@@ -91,6 +94,7 @@ impl StateStore {
                 journal,
                 held: std::sync::Mutex::new(Held { state, pending: Vec::new() }),
                 written: Mutex::new(Ok(Written { serial: 0, journaled: 0 })),
+                durable: std::sync::atomic::AtomicU64::new(0),
                 scheduled: std::sync::atomic::AtomicBool::new(false),
             }),
         }
@@ -165,17 +169,62 @@ impl StateStore {
         self.flush_to(serial, true).await
     }
 
+    /// Makes the state up to `serial` durable (with `document`: as a whole document). Changes are taken and
+    /// handed to the backend in order under `written`; a journal's fsync runs outside it, so changes made
+    /// meanwhile are appended at once and ride the next fsync instead of queueing behind this one.
     async fn flush_to(&self, serial: u64, document: bool) -> Result<()> {
-        let mut written = self.inner.written.lock().await;
-        let done = match &*written {
-            Err(e) => return Err(Error::state(self.inner.backend.location(), format!("an earlier write failed: {e}"))),
-            Ok(w) => *w,
-        };
-        if done.serial >= serial && !(document && done.journaled > 0) {
+        use std::sync::atomic::Ordering::{AcqRel, Acquire};
+        if !document && self.inner.durable.load(Acquire) >= serial {
             return Ok(());
         }
-        // A run that may have lost its lock writes nothing (and keeps saying so: losing it is for good).
-        self.inner.backend.check_held()?;
+        let appended = {
+            let mut written = self.inner.written.lock().await;
+            let done = match &*written {
+                Err(e) => return Err(Error::state(self.inner.backend.location(), format!("an earlier write failed: {e}"))),
+                Ok(w) => *w,
+            };
+            if done.serial >= serial && !(document && done.journaled > 0) {
+                // Handed over already: a document is durable; an append may still need its fsync.
+                if done.journaled == 0 || self.inner.durable.load(Acquire) >= serial {
+                    return Ok(());
+                }
+                done.serial
+            } else {
+                // A run that may have lost its lock writes nothing (and keeps saying so: losing it is for good).
+                self.inner.backend.check_held()?;
+                let result = self.hand_over(done, document).await;
+                match result {
+                    Ok((w, false)) => {
+                        *written = Ok(w);
+                        self.inner.durable.fetch_max(w.serial, AcqRel);
+                        return Ok(());
+                    }
+                    Ok((w, true)) => {
+                        *written = Ok(w);
+                        w.serial
+                    }
+                    Err(e) => {
+                        *written = Err(e.to_string());
+                        return Err(e);
+                    }
+                }
+            }
+        };
+        match self.inner.backend.sync_journal().await {
+            Ok(()) => {
+                self.inner.durable.fetch_max(appended, AcqRel);
+                Ok(())
+            }
+            Err(e) => {
+                *self.inner.written.lock().await = Err(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// Hands every change not yet handed over to the backend: the whole document, or journal lines (then
+    /// `true`: they still need `sync_journal`).
+    async fn hand_over(&self, done: Written, document: bool) -> Result<(Written, bool)> {
         enum Write {
             Document(Vec<u8>),
             Append(Vec<Record>),
@@ -193,24 +242,18 @@ impl StateStore {
                 (latest, Write::Append(std::mem::take(&mut h.pending)))
             }
         };
-        let result = match write {
-            Write::Document(bytes) => self.inner.backend.write(&bytes).await.map(|()| Written { serial: latest, journaled: 0 }),
+        match write {
+            Write::Document(bytes) => {
+                self.inner.backend.write(&bytes).await?;
+                Ok((Written { serial: latest, journaled: 0 }, false))
+            }
             Write::Append(records) => {
                 let mut lines = Vec::with_capacity(records.len() * 512);
                 for r in &records {
                     lines.extend(r.to_line()?);
                 }
-                self.inner.backend.append(&lines).await.map(|()| Written { serial: latest, journaled: done.journaled + records.len() })
-            }
-        };
-        match result {
-            Ok(w) => {
-                *written = Ok(w);
-                Ok(())
-            }
-            Err(e) => {
-                *written = Err(e.to_string());
-                Err(e)
+                self.inner.backend.append(&lines).await?;
+                Ok((Written { serial: latest, journaled: done.journaled + records.len() }, true))
             }
         }
     }

@@ -13,18 +13,18 @@ use async_trait::async_trait;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 pub struct LocalBackend {
     path: PathBuf,
     held: Mutex<Option<File>>,
     /// The journal, open for appending once this run has appended to it.
-    journal: Arc<Mutex<Option<File>>>,
+    journal: Mutex<Option<File>>,
 }
 
 impl LocalBackend {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into(), held: Mutex::new(None), journal: Arc::default() }
+        Self { path: path.into(), held: Mutex::new(None), journal: Mutex::new(None) }
     }
 
     /// `.ferroform/<stack>.state.json` in the working directory.
@@ -205,25 +205,37 @@ impl Backend for LocalBackend {
     }
 
     async fn append(&self, lines: &[u8]) -> Result<()> {
-        let journal = self.journal.clone();
         let path = self.journal_path();
-        let lines = lines.to_vec();
-        // fsync blocks for milliseconds: off the runtime's few worker threads.
-        let appended = tokio::task::spawn_blocking(move || -> Result<()> {
-            let mut j = journal.lock().map_err(|_| Error::state(path.display().to_string(), "journal handle poisoned"))?;
-            if j.is_none() {
-                let f = private().create(true).append(true).open(&path).map_err(io("opening", &path))?;
-                restrict(&path).map_err(io("restricting", &path))?;
-                *j = Some(f);
+        let mut j = self.journal.lock().map_err(|_| Error::state(path.display().to_string(), "journal handle poisoned"))?;
+        if j.is_none() {
+            let f = private().create(true).append(true).open(&path).map_err(io("opening", &path))?;
+            restrict(&path).map_err(io("restricting", &path))?;
+            *j = Some(f);
+        }
+        // Into the page cache, in order; durable at the next fsync.
+        match j.as_mut() {
+            Some(f) => f.write_all(lines).map_err(io("appending to", &path)),
+            None => Ok(()),
+        }
+    }
+
+    async fn sync_journal(&self) -> Result<()> {
+        let path = self.journal_path();
+        let file = {
+            let j = self.journal.lock().map_err(|_| Error::state(path.display().to_string(), "journal handle poisoned"))?;
+            // No journal open: nothing appended, or a document write took it all since.
+            match j.as_ref() {
+                Some(f) => f.try_clone().map_err(io("opening", &path))?,
+                None => return Ok(()),
             }
-            if let Some(f) = j.as_mut() {
-                f.write_all(&lines).map_err(io("appending to", &path))?;
-                f.sync_data().map_err(io("syncing", &path))?;
-            }
-            Ok(())
-        })
-        .await;
-        appended.map_err(|e| Error::state(self.journal_path().display().to_string(), format!("append did not finish: {e}")))?
+        };
+        // fsync blocks for milliseconds: off the runtime's few worker threads, and without the handle's lock,
+        // so appends go on meanwhile.
+        let synced = tokio::task::spawn_blocking(move || file.sync_data()).await;
+        match synced {
+            Ok(r) => r.map_err(io("syncing", &path)),
+            Err(e) => Err(Error::state(path.display().to_string(), format!("fsync did not finish: {e}"))),
+        }
     }
 
     async fn lock(&self, info: &LockInfo) -> Result<()> {

@@ -308,9 +308,14 @@ pub trait Backend: Send + Sync {
     fn has_journal(&self) -> bool {
         false
     }
-    /// Appends journal lines (whole [`Record`] lines) and returns once they are durable.
+    /// Appends journal lines (whole [`Record`] lines) after those appended before, in call order. They are
+    /// durable once a `sync_journal` that started after this call returns.
     async fn append(&self, _lines: &[u8]) -> Result<()> {
         Err(Error::state(self.location(), "keeps no journal"))
+    }
+    /// Makes every line appended so far durable. Calls may overlap each other and later appends.
+    async fn sync_journal(&self) -> Result<()> {
+        Ok(())
     }
 }
 
