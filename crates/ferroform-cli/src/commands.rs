@@ -66,11 +66,13 @@ pub(crate) async fn run(ctx: Ctx<'_>) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Import { address, id } => {
+        Command::Import { from_terraform: Some(location), map, .. } => from_terraform(&ctx, location, map.as_deref()).await,
+        Command::Import { address: Some(address), id: Some(id), .. } => {
             let entry = ctx.engine(1).import(&ctx.stack, address, id).await?;
             println!("{address}: imported {} {id}. Run `plan` to see how it differs from the code.", entry.type_name);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Import { .. } => bail!("import takes ADDRESS ID, or --from-terraform PATH"),
         Command::State(cmd) => state(&ctx, cmd).await,
         Command::Serve { port, max_instances } => {
             let Some(server) = ctx.server.clone() else { bail!("this program was built without a local runtime: no `serve`") };
@@ -252,5 +254,51 @@ async fn state(ctx: &Ctx<'_>, cmd: &StateCommand) -> anyhow::Result<ExitCode> {
             println!("Moved {from} to {to} in state (nothing in the cloud changed).");
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `import --from-terraform`: settles every stack resource against the Terraform state; writes the mapping
+/// proposal and stops when something is not settled; otherwise takes them over and prints the next plan.
+async fn from_terraform(ctx: &Ctx<'_>, location: &str, map: Option<&str>) -> anyhow::Result<ExitCode> {
+    let readers = ctx.contexts.get::<ferroform_core::StateReaders>().await?;
+    let bytes = readers.open(location)?.read().await?.with_context(|| format!("{location}: no Terraform state there"))?;
+    let map_path = map.map(str::to_string).unwrap_or_else(|| format!("{}.tfmap", ctx.stack.name()));
+    let mapping = match std::fs::read_to_string(&map_path) {
+        Ok(text) => ferroform_core::terraform::Mapping::parse(&text, &map_path)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
+        Err(e) => return Err(e).with_context(|| format!("reading {map_path}")),
+    };
+    let m = ctx.engine(4).import_terraform(&ctx.stack, &bytes, location, &mapping).await?;
+    if !m.settled() {
+        std::fs::write(&map_path, m.proposal()).with_context(|| format!("writing {map_path}"))?;
+        eprintln!("{} of the stack's resources are not settled:", m.unresolved.len());
+        for (address, why) in &m.unresolved {
+            eprintln!("  {address}: {why}");
+        }
+        eprintln!(
+            "Nothing was written. The proposal is in {map_path}: check it, settle the `??` lines, and run again with --map {map_path}."
+        );
+        return Ok(ExitCode::from(1));
+    }
+    println!("Took over {} resource(s) from Terraform (ferroform's state written; nothing in the cloud changed):", m.matched.len());
+    for (address, (tf, id, why)) in &m.matched {
+        println!("  {address} <- {tf} [{id}]: {why}");
+    }
+    for (tf, into) in &m.folded {
+        println!("  {tf}: folded into {into}");
+    }
+    for address in &m.create {
+        println!("  {address}: will be created");
+    }
+    if !m.still_terraform.is_empty() {
+        println!("Still Terraform's (nothing in this stack is them):");
+        for tf in &m.still_terraform {
+            println!("  {tf}");
+        }
+    }
+    let taken: Vec<&str> = m.matched.values().map(|(tf, _, _)| tf.as_str()).chain(m.folded.keys().map(String::as_str)).collect();
+    println!("Once this stack applies cleanly, drop them from Terraform's state (`terraform state rm {}`) so both never manage the same thing.\n", taken.join(" "));
+    let plan = ctx.engine(10).plan(&ctx.stack, &PlanOptions::default()).await?;
+    print!("{}", plan.render(ctx.color));
     Ok(ExitCode::SUCCESS)
 }

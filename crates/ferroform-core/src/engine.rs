@@ -187,28 +187,7 @@ impl Engine {
             if state.resources.contains_key(address) {
                 return Err(Error::Usage(format!("`{address}` is already in state; `state rm` it first to import another object")));
             }
-            // The code's inputs help resources that need more than an id to find themselves.
-            let lookup = |t: &reference::TokenRef| state.resources.get(&t.address).and_then(|r| r.outputs.get(&t.field).cloned());
-            let prior = reference::resolve(&node.inputs, &lookup);
-            let contexts = self.contexts.for_provider(node.lifecycle.provider.as_deref());
-            let found = node.kind.read_many(&contexts, &[(id.to_string(), prior)]).await.into_iter().next();
-            let (inputs, outputs) = match found {
-                Some(Ok(Some(v))) => v,
-                Some(Ok(None)) | None => return Err(Error::Usage(format!("no {} with id `{id}` was found", node.kind.type_name()))),
-                Some(Err(source)) => return Err(Error::Provider { address: address.to_string(), operation: "import", source }),
-            };
-            let entry = ResourceState {
-                type_name: node.kind.type_name().to_string(),
-                id: Some(id.to_string()),
-                inputs,
-                outputs,
-                dependencies: node.deps.clone(),
-                status: Status::Ready,
-                protect: node.lifecycle.prevent_destroy.unwrap_or(node.kind.protect_by_default()),
-                token: None,
-                sensitive: node.lifecycle.sensitive.clone(),
-                provider: node.lifecycle.provider.clone(),
-            };
+            let entry = self.read_for_import(node, &state, address, id).await?;
             state.resources.insert(address.to_string(), entry.clone());
             state.serial += 1;
             self.backend.write(&state.to_bytes()?).await?;
@@ -217,6 +196,81 @@ impl Engine {
         .await;
         let _ = self.backend.unlock(&lock.id).await;
         result
+    }
+
+    /// Reads the object `id` for `address` (the code's inputs help types that need more than an id) and
+    /// makes its state entry.
+    async fn read_for_import(&self, node: &graph::Node, state: &State, address: &str, id: &str) -> Result<ResourceState> {
+        let lookup = |t: &reference::TokenRef| state.resources.get(&t.address).and_then(|r| r.outputs.get(&t.field).cloned());
+        let prior = reference::resolve(&node.inputs, &lookup);
+        let contexts = self.contexts.for_provider(node.lifecycle.provider.as_deref());
+        let found = node.kind.read_many(&contexts, &[(id.to_string(), prior)]).await.into_iter().next();
+        let (inputs, outputs) = match found {
+            Some(Ok(Some(v))) => v,
+            Some(Ok(None)) | None => return Err(Error::Usage(format!("no {} with id `{id}` was found", node.kind.type_name()))),
+            Some(Err(source)) => return Err(Error::Provider { address: address.to_string(), operation: "import", source }),
+        };
+        Ok(ResourceState {
+            type_name: node.kind.type_name().to_string(),
+            id: Some(id.to_string()),
+            inputs,
+            outputs,
+            dependencies: node.deps.clone(),
+            status: Status::Ready,
+            protect: node.lifecycle.prevent_destroy.unwrap_or(node.kind.protect_by_default()),
+            token: None,
+            sensitive: node.lifecycle.sensitive.clone(),
+            provider: node.lifecycle.provider.clone(),
+        })
+    }
+
+    /// Takes over what a Terraform state manages (`terraform_state`: its bytes, read from `location`): settles
+    /// every stack resource (see [`crate::terraform`]) and, only when all are settled, reads each matched object
+    /// and writes ferroform's state under the lock. Nothing in the cloud changes. The matching is returned
+    /// either way (its `proposal()` is the mapping file to review).
+    pub async fn import_terraform(
+        &self,
+        stack: &Stack,
+        terraform_state: &[u8],
+        location: &str,
+        mapping: &crate::terraform::Mapping,
+    ) -> Result<crate::terraform::Matching> {
+        let config = graph::build(stack)?;
+        self.configure(&config);
+        let tf = crate::terraform::parse_state(terraform_state, location)?;
+        let matching = crate::terraform::settle(&config, &tf, mapping, location)?;
+        if !matching.settled() {
+            return Ok(matching);
+        }
+        let lock = self.lock("import").await?;
+        let result = async {
+            let mut state = state::load(self.backend.as_ref(), &config.stack).await?;
+            self.guard(&config, &mut state).await?;
+            let already: Vec<&String> = matching.matched.keys().filter(|a| state.resources.contains_key(*a)).collect();
+            if !already.is_empty() {
+                return Err(Error::Usage(format!(
+                    "already in ferroform's state: {}; `state rm` them first to take them over from Terraform",
+                    already.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
+                )));
+            }
+            // In dependency order, so what a resource refers to is in state when it is read.
+            for address in &config.order {
+                let Some((tf_address, id, _)) = matching.matched.get(address) else { continue };
+                let entry = self.read_for_import(&config.nodes[address], &state, address, id).await.map_err(|e| match e {
+                    Error::Usage(m) => Error::Usage(format!(
+                        "{address} (Terraform's {tf_address}): {m}; is the Terraform state of this account and region?"
+                    )),
+                    other => other,
+                })?;
+                state.resources.insert(address.clone(), entry);
+            }
+            state.serial += 1;
+            self.backend.write(&state.to_bytes()?).await?;
+            Ok(())
+        }
+        .await;
+        let _ = self.backend.unlock(&lock.id).await;
+        result.map(|()| matching)
     }
 
     pub async fn state(&self, stack_name: &str) -> Result<State> {

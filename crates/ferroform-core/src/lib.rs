@@ -22,6 +22,7 @@ mod resource;
 mod stack;
 mod stack_outputs;
 pub mod state;
+pub mod terraform;
 
 pub use apply::{Event, Reporter, Silent};
 pub use engine::{Engine, PlanOptions, Session};

@@ -210,9 +210,22 @@ pub trait Resource: Serialize + DeserializeOwned + Clone + Debug + Send + Sync +
     /// apply, instead of converging only on the next one.
     const UPDATE_CHANGES: &'static [(&'static str, &'static [&'static str])] = &[];
 
+    /// Taking over a Terraform state: pairs of (input path, Terraform attribute path) that say a Terraform
+    /// resource is this one; every pair whose input is known must agree. `name` unless the type says otherwise.
+    const TERRAFORM_IDENTITY: &'static [(&'static str, &'static str)] = &[("name", "name")];
+    /// Terraform types kept apart there and held by this type here: (Terraform type, its attribute naming the
+    /// holder, the holder's attribute) — `("aws_iam_role_policy", "role", "name")`.
+    const TERRAFORM_FOLDS: &'static [(&'static str, &'static str, &'static str)] = &[];
+
     type Outputs: Serialize + DeserializeOwned + Clone + Debug + Send + Sync + 'static;
     type Refs: FromAddress;
     type Context: Context;
+
+    /// The id this type knows a resource by, from its Terraform attributes: Terraform's `id` unless the type
+    /// says otherwise.
+    fn terraform_id(attributes: &Value) -> Option<String> {
+        attributes.get("id").and_then(Value::as_str).map(str::to_string)
+    }
 
     /// Checks what the cloud would reject, before any call. Values holding reference tokens are not known
     /// yet: skip them (see [`crate::is_unknown_str`]).
@@ -295,6 +308,9 @@ pub(crate) trait ErasedType: Send + Sync {
     async fn delete(&self, ctx: &Contexts, id: &str, prior: &Value) -> Result<(), ProviderError>;
     async fn find_by_tags(&self, ctx: &Contexts, desired: &Value, meta: &CallMeta) -> Result<Option<String>, ProviderError>;
     async fn identity(&self, ctx: &Contexts) -> Option<Result<Identity, ProviderError>>;
+    fn terraform_identity(&self) -> &'static [(&'static str, &'static str)];
+    fn terraform_folds(&self) -> &'static [(&'static str, &'static str, &'static str)];
+    fn terraform_id(&self, attributes: &Value) -> Option<String>;
 }
 
 pub(crate) struct Typed<R>(std::marker::PhantomData<fn() -> R>);
@@ -317,6 +333,15 @@ fn encode<T: Serialize>(v: &T) -> Result<Value, ProviderError> {
 impl<R: Resource> ErasedType for Typed<R> {
     fn type_name(&self) -> &'static str {
         R::TYPE
+    }
+    fn terraform_identity(&self) -> &'static [(&'static str, &'static str)] {
+        R::TERRAFORM_IDENTITY
+    }
+    fn terraform_folds(&self) -> &'static [(&'static str, &'static str, &'static str)] {
+        R::TERRAFORM_FOLDS
+    }
+    fn terraform_id(&self, attributes: &Value) -> Option<String> {
+        R::terraform_id(attributes)
     }
     fn replace_fields(&self) -> &'static [&'static str] {
         R::REPLACE_FIELDS

@@ -27,6 +27,10 @@ impl StateReaders {
     pub fn new(open: OpenState) -> Self {
         Self { open }
     }
+    /// The backend for `location`, to read it.
+    pub fn open(&self, location: &str) -> EngineResult<Arc<dyn Backend>> {
+        (self.open)(location)
+    }
 }
 
 #[async_trait]

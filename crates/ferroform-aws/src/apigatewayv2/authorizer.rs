@@ -102,6 +102,11 @@ impl Resource for Authorizer {
         self.audience.dedup();
     }
 
+    /// Terraform keeps the API apart (`api_id`); the id here is `API_ID/ID`.
+    fn terraform_id(attributes: &serde_json::Value) -> Option<String> {
+        Some(super::part_id(attributes.get("api_id")?.as_str()?, attributes.get("id")?.as_str()?))
+    }
+
     async fn create(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<(String, AuthorizerOutputs), ProviderError> {
         let client = aws.apigatewayv2();
         // No client token: after a lost answer the authorizer is looked for by its name before it is sent again.

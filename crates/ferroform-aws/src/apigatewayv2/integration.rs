@@ -117,6 +117,8 @@ impl Integration {
 #[async_trait]
 impl Resource for Integration {
     const TYPE: &'static str = "aws_apigatewayv2_integration";
+    const TERRAFORM_IDENTITY: &'static [(&'static str, &'static str)] =
+        &[("integration_type", "integration_type"), ("payload_format_version", "payload_format_version")];
     const REPLACE_FIELDS: &'static [&'static str] = &["api_id", "integration_type"];
     /// `integration_method`: API Gateway sets `POST` for a Lambda proxy.
     const COMPUTED: &'static [&'static str] = &["integration_method"];
@@ -174,6 +176,11 @@ impl Resource for Integration {
         if self.integration_type == "AWS_PROXY" {
             self.integration_uri = function_arn_of(&self.integration_uri).to_string();
         }
+    }
+
+    /// Terraform keeps the API apart (`api_id`); the id here is `API_ID/ID`.
+    fn terraform_id(attributes: &serde_json::Value) -> Option<String> {
+        Some(super::part_id(attributes.get("api_id")?.as_str()?, attributes.get("id")?.as_str()?))
     }
 
     async fn create(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<(String, IntegrationOutputs), ProviderError> {

@@ -132,6 +132,7 @@ pub fn check_route_key(key: &str) -> Result<(), String> {
 #[async_trait]
 impl Resource for Route {
     const TYPE: &'static str = "aws_apigatewayv2_route";
+    const TERRAFORM_IDENTITY: &'static [(&'static str, &'static str)] = &[("route_key", "route_key")];
     const REPLACE_FIELDS: &'static [&'static str] = &["api_id"];
     /// A new route key is the `route_key` output too.
     const UPDATE_CHANGES: &'static [(&'static str, &'static [&'static str])] = &[("route_key", &["route_key"])];
@@ -183,6 +184,11 @@ impl Resource for Route {
         }
         self.authorization_scopes.sort();
         self.authorization_scopes.dedup();
+    }
+
+    /// Terraform keeps the API apart (`api_id`); the id here is `API_ID/ID`.
+    fn terraform_id(attributes: &serde_json::Value) -> Option<String> {
+        Some(super::part_id(attributes.get("api_id")?.as_str()?, attributes.get("id")?.as_str()?))
     }
 
     async fn create(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<(String, RouteOutputs), ProviderError> {

@@ -167,6 +167,11 @@ impl Resource for Stage {
         true
     }
 
+    /// Terraform's id is the stage's name; here it is `API_ID/NAME`.
+    fn terraform_id(attributes: &serde_json::Value) -> Option<String> {
+        Some(super::part_id(attributes.get("api_id")?.as_str()?, attributes.get("name")?.as_str()?))
+    }
+
     async fn create(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<(String, StageOutputs), ProviderError> {
         let client = aws.apigatewayv2();
         // Sent again after a lost answer, CreateStage meets the stage it made (a conflict): looked for first.

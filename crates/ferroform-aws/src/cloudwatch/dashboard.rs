@@ -134,6 +134,7 @@ impl From<super::Statistic> for String {
 #[async_trait]
 impl Resource for Dashboard {
     const TYPE: &'static str = "aws_cloudwatch_dashboard";
+    const TERRAFORM_IDENTITY: &'static [(&'static str, &'static str)] = &[("name", "dashboard_name")];
     const REPLACE_FIELDS: &'static [&'static str] = &["name"];
     type Outputs = DashboardOutputs;
     type Refs = DashboardRefs;

@@ -195,6 +195,7 @@ impl MetricAlarm {
 #[async_trait]
 impl Resource for MetricAlarm {
     const TYPE: &'static str = "aws_cloudwatch_metric_alarm";
+    const TERRAFORM_IDENTITY: &'static [(&'static str, &'static str)] = &[("name", "alarm_name")];
     const REPLACE_FIELDS: &'static [&'static str] = &["name"];
     type Outputs = MetricAlarmOutputs;
     type Refs = MetricAlarmRefs;

@@ -49,6 +49,7 @@ impl ElasticIp {
 #[async_trait]
 impl Resource for ElasticIp {
     const TYPE: &'static str = "aws_eip";
+    const TERRAFORM_IDENTITY: &'static [(&'static str, &'static str)] = &[("tags.Name", "tags.Name")];
     type Outputs = ElasticIpOutputs;
     type Refs = ElasticIpRefs;
     type Context = Aws;

@@ -54,6 +54,7 @@ impl InternetGateway {
 #[async_trait]
 impl Resource for InternetGateway {
     const TYPE: &'static str = "aws_internet_gateway";
+    const TERRAFORM_IDENTITY: &'static [(&'static str, &'static str)] = &[("tags.Name", "tags.Name")];
     type Outputs = InternetGatewayOutputs;
     type Refs = InternetGatewayRefs;
     type Context = Aws;

@@ -57,6 +57,7 @@ impl NatGateway {
 #[async_trait]
 impl Resource for NatGateway {
     const TYPE: &'static str = "aws_nat_gateway";
+    const TERRAFORM_IDENTITY: &'static [(&'static str, &'static str)] = &[("tags.Name", "tags.Name")];
     const REPLACE_FIELDS: &'static [&'static str] = &["subnet_id", "allocation_id"];
     type Outputs = NatGatewayOutputs;
     type Refs = NatGatewayRefs;

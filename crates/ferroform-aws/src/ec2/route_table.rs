@@ -97,6 +97,9 @@ impl RouteTable {
 #[async_trait]
 impl Resource for RouteTable {
     const TYPE: &'static str = "aws_route_table";
+    const TERRAFORM_IDENTITY: &'static [(&'static str, &'static str)] = &[("tags.Name", "tags.Name")];
+    const TERRAFORM_FOLDS: &'static [(&'static str, &'static str, &'static str)] =
+        &[("aws_route_table_association", "route_table_id", "id"), ("aws_route", "route_table_id", "id")];
     const REPLACE_FIELDS: &'static [&'static str] = &["vpc_id"];
     type Outputs = RouteTableOutputs;
     type Refs = RouteTableRefs;

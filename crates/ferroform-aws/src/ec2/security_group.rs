@@ -261,6 +261,11 @@ fn canonical(rules: &[Rule]) -> Vec<Rule> {
 #[async_trait]
 impl Resource for SecurityGroup {
     const TYPE: &'static str = "aws_security_group";
+    const TERRAFORM_FOLDS: &'static [(&'static str, &'static str, &'static str)] = &[
+        ("aws_security_group_rule", "security_group_id", "id"),
+        ("aws_vpc_security_group_ingress_rule", "security_group_id", "id"),
+        ("aws_vpc_security_group_egress_rule", "security_group_id", "id"),
+    ];
     const REPLACE_FIELDS: &'static [&'static str] = &["name", "description", "vpc_id"];
     type Outputs = SecurityGroupOutputs;
     type Refs = SecurityGroupRefs;

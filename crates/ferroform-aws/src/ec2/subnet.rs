@@ -79,6 +79,8 @@ impl Subnet {
 #[async_trait]
 impl Resource for Subnet {
     const TYPE: &'static str = "aws_subnet";
+    const TERRAFORM_IDENTITY: &'static [(&'static str, &'static str)] =
+        &[("cidr_block", "cidr_block"), ("availability_zone", "availability_zone")];
     const REPLACE_FIELDS: &'static [&'static str] = &["vpc_id", "cidr_block", "availability_zone"];
     // AWS picks a zone when none is given; leaving it unset later must not replace the subnet.
     const COMPUTED: &'static [&'static str] = &["availability_zone"];

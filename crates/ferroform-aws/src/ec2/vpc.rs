@@ -77,6 +77,7 @@ impl Vpc {
 #[async_trait]
 impl Resource for Vpc {
     const TYPE: &'static str = "aws_vpc";
+    const TERRAFORM_IDENTITY: &'static [(&'static str, &'static str)] = &[("tags.Name", "tags.Name"), ("cidr_block", "cidr_block")];
     const REPLACE_FIELDS: &'static [&'static str] = &["cidr_block"];
     type Outputs = VpcOutputs;
     type Refs = VpcRefs;

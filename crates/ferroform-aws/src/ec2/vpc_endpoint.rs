@@ -84,6 +84,7 @@ impl VpcEndpoint {
 #[async_trait]
 impl Resource for VpcEndpoint {
     const TYPE: &'static str = "aws_vpc_endpoint";
+    const TERRAFORM_IDENTITY: &'static [(&'static str, &'static str)] = &[("service_name", "service_name")];
     const REPLACE_FIELDS: &'static [&'static str] = &["vpc_id", "service_name"];
     type Outputs = VpcEndpointOutputs;
     type Refs = VpcEndpointRefs;

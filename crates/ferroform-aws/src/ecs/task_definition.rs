@@ -320,6 +320,7 @@ const IMMUTABLE: &[&str] = &["family", "cpu", "memory", "architecture", "executi
 #[async_trait]
 impl Resource for TaskDefinition {
     const TYPE: &'static str = "aws_ecs_task_definition";
+    const TERRAFORM_IDENTITY: &'static [(&'static str, &'static str)] = &[("family", "family")];
     const REPLACE_FIELDS: &'static [&'static str] = IMMUTABLE;
     // No UPDATE_CHANGES: an update only retags the revision (same ARN); any other change is a replacement,
     // whose outputs the plan already treats as unknown.
@@ -372,6 +373,11 @@ impl Resource for TaskDefinition {
 
     fn set_default_tags(&mut self, tags: &Tags) {
         merge_defaults(&mut self.tags, tags);
+    }
+
+    /// Terraform's id is the family; here a revision is known by its ARN.
+    fn terraform_id(attributes: &serde_json::Value) -> Option<String> {
+        attributes.get("arn")?.as_str().map(str::to_string)
     }
 
     async fn create(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<(String, TaskDefinitionOutputs), ProviderError> {

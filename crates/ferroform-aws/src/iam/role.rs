@@ -156,6 +156,8 @@ fn allowed_char(c: char) -> bool {
 #[async_trait]
 impl Resource for Role {
     const TYPE: &'static str = "aws_iam_role";
+    const TERRAFORM_FOLDS: &'static [(&'static str, &'static str, &'static str)] =
+        &[("aws_iam_role_policy", "role", "name"), ("aws_iam_role_policy_attachment", "role", "name")];
     const REPLACE_FIELDS: &'static [&'static str] = &["name", "path"];
     /// An unset name is generated at create, not compared afterwards.
     const COMPUTED: &'static [&'static str] = &["name"];

@@ -192,6 +192,7 @@ impl Function {
 #[async_trait]
 impl Resource for Function {
     const TYPE: &'static str = "aws_lambda_function";
+    const TERRAFORM_IDENTITY: &'static [(&'static str, &'static str)] = &[("name", "function_name")];
     const REPLACE_FIELDS: &'static [&'static str] = &["name", "package_type"];
     /// New code (or the same code for another CPU) is a new `CodeSha256` for whatever uses it.
     const UPDATE_CHANGES: &'static [(&'static str, &'static [&'static str])] =

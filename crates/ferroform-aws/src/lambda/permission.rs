@@ -90,6 +90,7 @@ impl Permission {
 #[async_trait]
 impl Resource for Permission {
     const TYPE: &'static str = "aws_lambda_permission";
+    const TERRAFORM_IDENTITY: &'static [(&'static str, &'static str)] = &[("statement_id", "statement_id")];
     const REPLACE_FIELDS: &'static [&'static str] =
         &["function_name", "statement_id", "action", "principal", "source_arn", "source_account"];
     type Outputs = PermissionOutputs;
@@ -127,6 +128,11 @@ impl Resource for Permission {
     // The statement id is the identity within the function's policy.
     fn delete_before_create(&self) -> bool {
         true
+    }
+
+    /// Terraform's id is the statement id; here it is `FUNCTION/STATEMENT_ID`.
+    fn terraform_id(attributes: &serde_json::Value) -> Option<String> {
+        Some(id_of(attributes.get("function_name")?.as_str()?, attributes.get("statement_id")?.as_str()?))
     }
 
     async fn create(aws: &Aws, desired: &Self, meta: &CallMeta) -> Result<(String, PermissionOutputs), ProviderError> {

@@ -117,6 +117,7 @@ impl Bucket {
 #[async_trait]
 impl Resource for Bucket {
     const TYPE: &'static str = "aws_s3_bucket";
+    const TERRAFORM_IDENTITY: &'static [(&'static str, &'static str)] = &[("name", "bucket")];
     const REPLACE_FIELDS: &'static [&'static str] = &["name"];
     const PROTECT_BY_DEFAULT: bool = true;
     type Outputs = BucketOutputs;
