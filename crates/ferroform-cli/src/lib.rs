@@ -153,8 +153,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Bring an existing resource under management at ADDRESS.
-    Import { address: String, id: String },
+    /// Bring an existing resource under management at ADDRESS; or, with --from-terraform, every resource of the
+    /// stack from a Terraform state (nothing in the cloud changes; ferroform's state is written).
+    Import {
+        #[arg(required_unless_present = "from_terraform")]
+        address: Option<String>,
+        #[arg(required_unless_present = "from_terraform")]
+        id: Option<String>,
+        /// A Terraform state (format 4): a path, or s3://BUCKET/KEY.
+        #[arg(long, conflicts_with_all = ["address", "id"])]
+        from_terraform: Option<String>,
+        /// The mapping file: read when it exists, written with a proposal when something is not settled
+        /// (default: STACK.tfmap).
+        #[arg(long, requires = "from_terraform")]
+        map: Option<String>,
+    },
     /// Inspect or edit state.
     #[command(subcommand)]
     State(StateCommand),
