@@ -281,6 +281,22 @@ impl Cli {
         self.run_with(Opts::parse(), build)
     }
 
+    /// Parses `args` (the program's name first) instead of the process's: for tests, and programs that make
+    /// their own command lines. A usage error is printed and exits as clap's would.
+    pub fn run_from<I, T>(self, args: I, build: impl Fn(&mut Stack) -> anyhow::Result<()>) -> ExitCode
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        match Opts::try_parse_from(args) {
+            Ok(opts) => self.run_with(opts, build),
+            Err(e) => {
+                let _ = e.print();
+                ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
+            }
+        }
+    }
+
     pub fn run_with(self, opts: Opts, build: impl Fn(&mut Stack) -> anyhow::Result<()>) -> ExitCode {
         init_tracing(opts.verbose);
         let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
