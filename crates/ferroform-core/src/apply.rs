@@ -779,6 +779,8 @@ async fn create(exec: &Exec, address: &str) -> Result<String> {
             depose.into_iter().chain([Op::Put { address: address.to_string(), resource: entry }]).collect()
         })
         .await?;
+    // Again now that the old object of a replacement is deposed: the create's own lookups must leave it alone.
+    let meta = exec.meta(address, "create");
     let contexts = exec.contexts.for_provider(node.lifecycle.provider.as_deref());
     let (id, outputs) = node.kind.create(&contexts, &desired, &meta).await.map_err(provider_err(address, "create"))?;
     exec.store.record(|s| {

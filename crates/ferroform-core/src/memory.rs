@@ -32,6 +32,9 @@ pub struct Cloud {
     identity: Mutex<Option<crate::resource::Identity>>,
     /// Where every change to the objects is written as it happens (see `write_through`).
     file: Mutex<Option<std::path::PathBuf>>,
+    /// What each create was told to leave alone (`CallMeta::exclude`), by name: its own lookups must never
+    /// take those.
+    excludes: Mutex<BTreeMap<String, Vec<String>>>,
 }
 
 impl Cloud {
@@ -115,6 +118,10 @@ impl Cloud {
         if let Ok(mut o) = self.objects.lock() {
             o.insert(id.to_string(), Object { type_name: Thing::TYPE.to_string(), thing, version: 1 });
         }
+    }
+    /// The ids the last create of `name` was told to exclude from its lookups.
+    pub fn create_excludes(&self, name: &str) -> Vec<String> {
+        self.excludes.lock().ok().and_then(|e| e.get(name).cloned()).unwrap_or_default()
     }
     pub fn remove(&self, id: &str) {
         if let Ok(mut o) = self.objects.lock() {
@@ -254,7 +261,10 @@ async fn read_thing(ctx: &Mem, type_name: &str, id: &str) -> Result<Option<Obser
         .await
 }
 
-async fn create_thing(ctx: &Mem, type_name: &str, desired: &Thing) -> Result<(String, ThingOutputs), ProviderError> {
+async fn create_thing(ctx: &Mem, type_name: &str, desired: &Thing, meta: &CallMeta) -> Result<(String, ThingOutputs), ProviderError> {
+    if let Ok(mut e) = ctx.0.excludes.lock() {
+        e.insert(desired.name.clone(), meta.exclude.clone());
+    }
     let id = format!("{}-{}", desired.name, ctx.0.next_id.fetch_add(1, Ordering::SeqCst));
     let type_name = type_name.to_string();
     let out = ctx
@@ -344,8 +354,8 @@ impl Resource for Thing {
     fn delete_before_create(&self) -> bool {
         self.unique
     }
-    async fn create(ctx: &Mem, desired: &Self, _meta: &CallMeta) -> Result<(String, ThingOutputs), ProviderError> {
-        create_thing(ctx, Self::TYPE, desired).await
+    async fn create(ctx: &Mem, desired: &Self, meta: &CallMeta) -> Result<(String, ThingOutputs), ProviderError> {
+        create_thing(ctx, Self::TYPE, desired, meta).await
     }
     async fn read(ctx: &Mem, id: &str, _prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {
         read_thing(ctx, Self::TYPE, id).await
@@ -386,8 +396,8 @@ impl Resource for Vault {
         self.0.normalize();
     }
 
-    async fn create(ctx: &Mem, desired: &Self, _meta: &CallMeta) -> Result<(String, ThingOutputs), ProviderError> {
-        create_thing(ctx, Self::TYPE, &desired.0).await
+    async fn create(ctx: &Mem, desired: &Self, meta: &CallMeta) -> Result<(String, ThingOutputs), ProviderError> {
+        create_thing(ctx, Self::TYPE, &desired.0, meta).await
     }
     async fn read(ctx: &Mem, id: &str, _prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {
         Ok(read_thing(ctx, Self::TYPE, id).await?.map(|o| Observed { inputs: Vault(o.inputs), outputs: o.outputs }))

@@ -1056,3 +1056,15 @@ async fn resources_on_another_provider_live_there() -> R {
     assert!(err.contains("lost") && err.contains("provider `ghost` is not declared"), "{err}");
     Ok(())
 }
+
+/// The create of a create-before-destroy replacement is told to leave the old object alone: its own lookups
+/// (after an answer that may be lost) would otherwise find the old one, which carries the same tags.
+#[tokio::test]
+async fn a_replacements_create_excludes_the_object_it_replaces() -> R {
+    let env = Env::new();
+    env.apply(&replaceable("a1")).await?;
+    let old = env.id("a")?;
+    env.apply(&replaceable("a2")).await?;
+    assert!(env.cloud.create_excludes("a2").contains(&old), "{:?}", env.cloud.create_excludes("a2"));
+    Ok(())
+}
