@@ -119,3 +119,13 @@ fn sarif_validates_against_the_sarif_2_1_0_schema() -> Result<()> {
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
+
+#[test]
+fn docs_check_md_lists_every_rule_with_its_severity_and_type() -> Result<()> {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/check.md"))?;
+    for r in ferroform::aws::check::rules() {
+        let row = format!("| `{}` | {} | `{}` | {} |", r.id, r.severity, r.resource_type, r.title);
+        assert!(doc.contains(&row), "docs/check.md lacks: {row}");
+    }
+    Ok(())
+}
