@@ -5,6 +5,7 @@ mod adopt;
 #[cfg(feature = "apigatewayv2")]
 pub mod apigatewayv2;
 mod batch;
+mod caller_identity;
 pub mod check;
 #[cfg(feature = "cloudwatch")]
 pub mod cloudwatch;
@@ -25,6 +26,7 @@ pub mod iam;
 pub mod lambda;
 #[cfg(feature = "logs")]
 pub mod logs;
+mod lookup;
 mod pages;
 mod provider;
 #[cfg(feature = "s3")]
@@ -32,6 +34,7 @@ pub mod s3;
 pub mod tags;
 pub mod validate;
 
+pub use caller_identity::{CallerIdentity, CallerIdentityOutputs, CallerIdentityRefs};
 pub use context::{Aws, CallCounter};
 pub use provider::AwsProvider;
 pub use tags::Tags;

@@ -1,27 +1,38 @@
 //! EC2 networking (`aws-sdk-ec2`): VPCs, subnets, internet and NAT gateways, elastic IPs, route tables,
-//! security groups and gateway VPC endpoints.
+//! security groups and gateway VPC endpoints; lookups of existing ones (`DefaultVpc`, `FindVpc`, `FindSubnet`,
+//! `FindSubnets`, `FindSecurityGroup`).
 //!
 //! Reads are batched: each type's `read_many` makes one `DescribeX` call for all its ids, filtered by id
 //! (`vpc-id`, `subnet-id`, ...), so an id that no longer exists is simply absent from the answer instead of
 //! failing the whole call with `InvalidXxxID.NotFound`.
 
+mod default_vpc;
 mod elastic_ip;
 mod internet_gateway;
 mod nat_gateway;
 mod route_table;
 mod security_group;
+mod security_group_lookup;
 mod subnet;
+mod subnet_lookup;
+mod subnets_lookup;
 mod vpc;
 mod vpc_endpoint;
+mod vpc_lookup;
 
+pub use default_vpc::{DefaultVpc, DefaultVpcOutputs, DefaultVpcRefs};
 pub use elastic_ip::{ElasticIp, ElasticIpOutputs, ElasticIpRefs};
 pub use internet_gateway::{InternetGateway, InternetGatewayOutputs, InternetGatewayRefs};
 pub use nat_gateway::{NatGateway, NatGatewayOutputs, NatGatewayRefs};
 pub use route_table::{Route, RouteTable, RouteTableOutputs, RouteTableRefs};
 pub use security_group::{default_egress, Rule, SecurityGroup, SecurityGroupOutputs, SecurityGroupRefs};
+pub use security_group_lookup::{FindSecurityGroup, FoundSecurityGroupOutputs, FoundSecurityGroupRefs};
 pub use subnet::{Subnet, SubnetOutputs, SubnetRefs};
+pub use subnet_lookup::{FindSubnet, FoundSubnetOutputs, FoundSubnetRefs};
+pub use subnets_lookup::{FindSubnets, FoundSubnetsOutputs, FoundSubnetsRefs};
 pub use vpc::{Vpc, VpcOutputs, VpcRefs};
 pub use vpc_endpoint::{service_name, VpcEndpoint, VpcEndpointOutputs, VpcEndpointRefs};
+pub use vpc_lookup::{FindVpc, FoundVpcOutputs, FoundVpcRefs};
 
 use crate::error::{retry, sdk};
 use crate::tags::{without_aws_managed, Tags};
