@@ -6,6 +6,7 @@ mod adopt;
 pub mod apigatewayv2;
 mod batch;
 mod caller_identity;
+mod caller_identity;
 pub mod check;
 #[cfg(feature = "cloudwatch")]
 pub mod cloudwatch;
@@ -27,6 +28,7 @@ pub mod lambda;
 #[cfg(feature = "logs")]
 pub mod logs;
 mod lookup;
+mod lookup;
 mod pages;
 mod provider;
 #[cfg(feature = "s3")]
@@ -34,6 +36,7 @@ pub mod s3;
 pub mod tags;
 pub mod validate;
 
+pub use caller_identity::{CallerIdentity, CallerIdentityOutputs, CallerIdentityRefs};
 pub use caller_identity::{CallerIdentity, CallerIdentityOutputs, CallerIdentityRefs};
 pub use context::{Aws, CallCounter};
 pub use provider::AwsProvider;

@@ -43,11 +43,35 @@ pub(crate) fn at_least_one<T>(what: &str, searched: &str, found: Vec<T>) -> Resu
     Ok(found)
 }
 
-/// True when `live` carries every wanted tag with its value. Checked on our side as well as sent as a filter:
-/// some emulators ignore tag filters, and a lookup that matched everything would be silently wrong.
+/// True when `live` carries every wanted tag with its value (`*` and `?` in a wanted value are wildcards, as in
+/// EC2's tag filters). Checked on our side as well as sent as a filter: some emulators ignore tag filters, and a
+/// lookup that matched everything would be silently wrong.
 pub(crate) fn has_tags<'a>(wanted: &Tags, live: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>) -> bool {
     let live: Vec<(Option<&str>, Option<&str>)> = live.into_iter().collect();
-    wanted.iter().all(|(k, v)| live.iter().any(|(lk, lv)| *lk == Some(k.as_str()) && lv.unwrap_or_default() == v))
+    wanted.iter().all(|(k, v)| live.iter().any(|(lk, lv)| *lk == Some(k.as_str()) && glob(v, lv.unwrap_or_default())))
+}
+
+/// `pattern` matches all of `text`; `*` is any run of characters, `?` any one.
+fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    // Where the last `*` was, and the text position it stands at: on a mismatch it takes one more character.
+    let (mut pi, mut ti, mut star): (usize, usize, Option<(usize, usize)>) = (0, 0, None);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
 }
 
 #[cfg(test)]
@@ -88,5 +112,17 @@ mod tests {
         assert!(!has_tags(&tags(&[("env", "dev")]), live));
         assert!(!has_tags(&tags(&[("owner", "x")]), live));
         assert!(has_tags(&Tags::new(), live), "no tags wanted: anything matches");
+        assert!(has_tags(&tags(&[("env", "pr*")]), live) && has_tags(&tags(&[("tier", "a?p")]), live));
+        assert!(!has_tags(&tags(&[("env", "pr")]), live), "a value is matched whole");
+    }
+
+    #[test]
+    fn wildcards_as_ec2_filters_have_them() {
+        for (p, t) in [("*", ""), ("*", "abc"), ("a*c", "abbbc"), ("a*b*c", "axxbyyc"), ("?b?", "abc"), ("*c", "abcc"), ("abc", "abc")] {
+            assert!(glob(p, t), "{p} ~ {t}");
+        }
+        for (p, t) in [("a*c", "abcd"), ("?", ""), ("abc", "ab"), ("ab", "abc"), ("*x*", "abc")] {
+            assert!(!glob(p, t), "{p} !~ {t}");
+        }
     }
 }

@@ -31,6 +31,8 @@ mod lambda;
 #[cfg(feature = "logs")]
 mod logs;
 #[cfg(feature = "all")]
+mod lookups;
+#[cfg(feature = "all")]
 mod newuser;
 #[cfg(feature = "all")]
 mod pedidos_stack;
