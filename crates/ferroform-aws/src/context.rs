@@ -124,6 +124,7 @@ clients! {
     "cloudwatch", cloudwatch, aws_sdk_cloudwatch;
     "ecr", ecr, aws_sdk_ecr;
     "s3", s3, aws_sdk_s3;
+    "sns", sns, aws_sdk_sns;
 }
 
 /// Shared by every AWS resource of a run.
