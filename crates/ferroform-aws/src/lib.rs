@@ -33,8 +33,6 @@ mod pages;
 mod provider;
 #[cfg(feature = "s3")]
 pub mod s3;
-#[cfg(feature = "sns")]
-pub mod sns;
 pub mod tags;
 pub mod validate;
 
@@ -71,7 +69,5 @@ pub fn registry() -> Registry {
     logs::register(&mut reg);
     #[cfg(feature = "s3")]
     s3::register(&mut reg);
-    #[cfg(feature = "sns")]
-    sns::register(&mut reg);
     reg
 }
