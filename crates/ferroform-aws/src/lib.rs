@@ -6,7 +6,6 @@ mod adopt;
 pub mod apigatewayv2;
 mod batch;
 mod caller_identity;
-mod caller_identity;
 pub mod check;
 #[cfg(feature = "cloudwatch")]
 pub mod cloudwatch;
@@ -28,15 +27,15 @@ pub mod lambda;
 #[cfg(feature = "logs")]
 pub mod logs;
 mod lookup;
-mod lookup;
 mod pages;
 mod provider;
 #[cfg(feature = "s3")]
 pub mod s3;
+#[cfg(feature = "sns")]
+pub mod sns;
 pub mod tags;
 pub mod validate;
 
-pub use caller_identity::{CallerIdentity, CallerIdentityOutputs, CallerIdentityRefs};
 pub use caller_identity::{CallerIdentity, CallerIdentityOutputs, CallerIdentityRefs};
 pub use context::{Aws, CallCounter};
 pub use provider::AwsProvider;
@@ -69,5 +68,7 @@ pub fn registry() -> Registry {
     logs::register(&mut reg);
     #[cfg(feature = "s3")]
     s3::register(&mut reg);
+    #[cfg(feature = "sns")]
+    sns::register(&mut reg);
     reg
 }
