@@ -70,6 +70,9 @@ pub struct Context {
     pub path_parameters: BTreeMap<String, String>,
     pub request_id: String,
     pub time: chrono::DateTime<chrono::Utc>,
+    /// What the route's authorizer passes on (`{"jwt": {"claims", "scopes"}}`, `{"iam": ..}`); `None` when
+    /// the route is open.
+    pub authorizer: Option<Value>,
 }
 
 /// Content types whose bodies API Gateway passes as text; any other body is base64.
@@ -155,6 +158,9 @@ pub fn event(req: &Request, ctx: &Context) -> Value {
             "timeEpoch": ctx.time.timestamp_millis(),
         }),
     );
+    if let (Some(authorizer), Some(Value::Object(rc))) = (&ctx.authorizer, e.get_mut("requestContext")) {
+        rc.insert("authorizer".into(), authorizer.clone());
+    }
     if !ctx.path_parameters.is_empty() {
         e.insert("pathParameters".into(), json!(ctx.path_parameters));
     }
@@ -235,6 +241,7 @@ mod tests {
             path_parameters: [("id".to_string(), "7".to_string())].into(),
             request_id: "req-1".into(),
             time: chrono::DateTime::from_timestamp(1_583_348_638, 390_000_000).unwrap(),
+            authorizer: None,
         }
     }
 
@@ -277,6 +284,10 @@ mod tests {
         assert_eq!(rc["apiId"], "abc123");
         assert_eq!(e["isBase64Encoded"], false);
         assert!(e.get("body").is_none());
+        assert!(rc.get("authorizer").is_none());
+        let jwt = json!({"jwt": {"claims": {"sub": "ana"}, "scopes": ["pedidos:read"]}});
+        let e = event(&request(), &Context { authorizer: Some(jwt.clone()), ..ctx() });
+        assert_eq!(e["requestContext"]["authorizer"], jwt);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The front door: one HTTP listener per API, answering as API Gateway's HTTP API does (routes, payload
-//! format 2.0, CORS, its own 404/500/503) and invoking the route's function through the runtime API.
+//! format 2.0, CORS, route authorization, its own 401/403/404/500/503) and invoking the route's function
+//! through the runtime API.
 
+use crate::auth::{self, RouteAuth};
 use crate::cors;
 use crate::event::{self, Request, Response};
 use crate::http::{self, Incomingish};
@@ -32,6 +34,8 @@ pub struct Api {
     pub router: Router,
     /// By route key.
     pub targets: BTreeMap<String, Target>,
+    /// Who may call each route, by route key (absent: open).
+    pub auth: BTreeMap<String, RouteAuth>,
 }
 
 impl Api {
@@ -55,6 +59,12 @@ impl Api {
             }
         }
         let Some(matched) = self.router.select(&req.method, &req.path) else { return Response::not_found() };
+        // Authorization comes before the integration: a refused call never reaches the function.
+        let open = RouteAuth::Open;
+        let authorizer = match auth::authorize(self.auth.get(&matched.route_key).unwrap_or(&open), req, chrono::Utc::now()) {
+            Ok(authorizer) => authorizer,
+            Err(refused) => return refused,
+        };
         let function = match self.targets.get(&matched.route_key) {
             Some(Target::Function(f)) => f.clone(),
             Some(Target::Unavailable(why)) => {
@@ -72,6 +82,7 @@ impl Api {
             path_parameters: matched.path_parameters,
             request_id: request_id.to_string(),
             time: chrono::Utc::now(),
+            authorizer,
         };
         let payload = event::event(req, &ctx).to_string().into_bytes();
         match tokio::time::timeout(INTEGRATION_TIMEOUT, function.invoke(payload)).await {
@@ -124,7 +135,7 @@ mod tests {
             log_group: None,
         };
         let f = Function::new(spec, None, stop);
-        let keys = ["GET /items", "POST /items/{id}", "GET /broken"];
+        let keys = ["GET /items", "POST /items/{id}", "GET /broken", "GET /echo-event"];
         let mut targets: BTreeMap<String, Target> = keys.iter().map(|k| (k.to_string(), Target::Function(f.clone()))).collect();
         targets.insert("GET /broken".into(), Target::Unavailable("no program".into()));
         Api {
@@ -134,6 +145,7 @@ mod tests {
             cors: Some(Cors::builder().origins(["http://localhost:3000"]).methods(["GET", "POST"])),
             router: Router::new(&keys).unwrap(),
             targets,
+            auth: BTreeMap::new(),
         }
     }
 
@@ -170,5 +182,83 @@ mod tests {
             .await;
         assert_eq!(preflight.status, 204);
         assert_eq!(preflight.header("access-control-allow-methods"), Some("GET,POST"));
+    }
+
+    /// A token for `scope` that the test runtime won't take for one of its commands (`fail`, `sleep`, `wait`
+    /// in the event's text).
+    fn token(issuer: &auth::jwt::TokenIssuer, edit: impl Fn(&mut serde_json::Value)) -> String {
+        let now = chrono::Utc::now().timestamp();
+        (0..100)
+            .map(|i| {
+                let mut claims = issuer.claims("app", "items:read", now);
+                claims["jti"] = serde_json::json!(i);
+                edit(&mut claims);
+                issuer.token(&claims).unwrap()
+            })
+            .find(|t| !["fail", "sleep", "wait"].iter().any(|w| t.contains(w)))
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn routes_are_authorized_before_the_function_runs() {
+        use auth::jwt::{Jwks, JwtAuthorizer, TokenIssuer};
+        use auth::sigv4::{self, Credentials};
+        let dir = tempfile::tempdir().unwrap();
+        let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+        let mut api = api(dir.path(), stop).await;
+        let issuer = TokenIssuer::generate("https://issuer.example.com", "k1").unwrap();
+        let authorizer = Arc::new(JwtAuthorizer {
+            issuer: issuer.issuer.clone(),
+            audience: vec!["app".into()],
+            identity_source: vec!["$request.header.Authorization".into()],
+            keys: Ok(Arc::new(Jwks::parse(&issuer.jwks().to_string()).unwrap())),
+        });
+        let read = RouteAuth::Jwt { authorizer: authorizer.clone(), scopes: vec!["items:read".into()] };
+        api.auth.insert("GET /items".into(), read.clone());
+        api.auth.insert("GET /echo-event".into(), read);
+        api.auth.insert("GET /broken".into(), RouteAuth::Jwt { authorizer, scopes: vec!["items:write".into()] });
+        let creds = Credentials { access_key_id: "AKID".into(), secret_access_key: "secret".into(), session_token: None };
+        let iam = auth::IamAuth { credentials: creds.clone(), region: "us-east-1".into(), account_id: "123456789012".into() };
+        api.auth.insert("POST /items/{id}".into(), RouteAuth::Iam(Arc::new(iam)));
+
+        let bearer = |t: &str| format!("Bearer {t}");
+        let good = token(&issuer, |_| {});
+        let ok = api.handle(req("GET", "/items", "", &[("authorization", &bearer(&good))]), "h").await;
+        assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
+        // The claims and scopes reach the function as API Gateway passes them.
+        let echoed = api.handle(req("GET", "/echo-event", "", &[("authorization", &bearer(&good))]), "h").await;
+        let event: serde_json::Value = serde_json::from_slice(&echoed.body).unwrap();
+        let jwt = &event["requestContext"]["authorizer"]["jwt"];
+        assert_eq!((jwt["claims"]["sub"].as_str(), jwt["claims"]["aud"].as_str()), (Some("local-user"), Some("app")));
+        assert_eq!(jwt["scopes"], serde_json::json!(["items:read"]));
+        // 401 without a token or with a bad one, 403 without the route's scope.
+        let unauthorized = br#"{"message":"Unauthorized"}"#.as_slice();
+        let none = api.handle(req("GET", "/items", "", &[]), "h").await;
+        assert_eq!((none.status, none.body.as_slice()), (401, unauthorized));
+        let expired = token(&issuer, |c| c["exp"] = serde_json::json!(chrono::Utc::now().timestamp() - 10));
+        let r = api.handle(req("GET", "/items", "", &[("authorization", &bearer(&expired))]), "h").await;
+        assert_eq!((r.status, r.body.as_slice()), (401, unauthorized));
+        assert!(r.header("www-authenticate").unwrap().contains("the token has expired"), "{:?}", r.headers);
+        let r = api.handle(req("GET", "/broken", "", &[("authorization", &bearer(&good))]), "h").await;
+        assert_eq!((r.status, r.body.as_slice()), (403, br#"{"message":"Forbidden"}"#.as_slice()));
+        // A preflight needs no token.
+        let preflight = req("OPTIONS", "/items", "", &[("origin", "http://localhost:3000"), ("access-control-request-method", "GET")]);
+        assert_eq!(api.handle(preflight, "h").await.status, 204);
+
+        // IAM: unsigned is 403 Forbidden; signed with the emulator's keys passes; signed with others is 403.
+        let r = api.handle(req("POST", "/items/1", "{}", &[("content-type", "application/json")]), "h").await;
+        assert_eq!((r.status, r.body.as_slice()), (403, br#"{"message":"Forbidden"}"#.as_slice()));
+        let signed = |creds: &Credentials| {
+            let headers = vec![("host".to_string(), "h".to_string()), ("content-type".to_string(), "application/json".to_string())];
+            let m = sigv4::Message { method: "POST", path: "/items/1", query: "", headers: &headers, body: b"{}" };
+            let mut all = headers.clone();
+            all.extend(sigv4::sign(&m, creds, "us-east-1", "execute-api", chrono::Utc::now()));
+            Request { method: "POST".into(), path: "/items/1".into(), body: b"{}".to_vec(), headers: all, ..Request::default() }
+        };
+        assert_eq!(api.handle(signed(&creds), "h").await.status, 200);
+        let stranger = Credentials { secret_access_key: "guess".into(), ..creds };
+        let r = api.handle(signed(&stranger), "h").await;
+        assert_eq!(r.status, 403);
+        assert!(String::from_utf8_lossy(&r.body).contains("signature we calculated does not match"), "{:?}", r.body);
     }
 }

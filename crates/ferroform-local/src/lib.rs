@@ -3,9 +3,11 @@
 //!
 //! - [`router`], [`event`], [`cors`]: API Gateway HTTP API (v2) behaviour as pure functions: route
 //!   selection, payload format 2.0 events and response mapping, CORS.
+//! - [`auth`]: route authorization (JWT authorizers, `AWS_IAM` SigV4) checked before the integration.
 //!
 //! The engine and the AWS resources know nothing of this crate; the command line gets `serve` from it.
 
+pub mod auth;
 pub mod client;
 pub mod cors;
 pub mod event;

@@ -1,6 +1,9 @@
 //! `serve`: the stack's HTTP APIs, functions and tasks as local processes against the emulator, from the
 //! stack's declarations and state and each function's configuration as deployed.
 
+use crate::auth::jwt::{JwksSource, JwtAuthorizer};
+use crate::auth::sigv4::Credentials;
+use crate::auth::{IamAuth, RouteAuth};
 use crate::gateway::{self, Api, Target};
 use crate::logs::say;
 use crate::program::{self, LocalProgram};
@@ -183,12 +186,25 @@ impl Served {
 }
 
 /// Builds the functions' and containers' programs, opens a listener per API (from `opts.port` up; 0 for
-/// any free port) and starts the task runner. Processes stop when `stop` turns true.
+/// any free port) and starts the task runner. Processes stop when `stop` turns true. JWT authorizers'
+/// keys come from `FERROFORM_JWKS` (a JWKS file or URL), else from each issuer ([`start_with`]).
 pub async fn start(
     stack: &Stack,
     state: &State,
     emulator: &Emulator,
     opts: &ServeOptions,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<Served> {
+    start_with(stack, state, emulator, opts, &JwksSource::from_env(), stop).await
+}
+
+/// [`start`] with the keys of JWT authorizers from `jwks`.
+pub async fn start_with(
+    stack: &Stack,
+    state: &State,
+    emulator: &Emulator,
+    opts: &ServeOptions,
+    jwks: &JwksSource,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<Served> {
     if state.resources.is_empty() {
@@ -285,16 +301,17 @@ pub async fn start(
                 .unwrap_or_else(|| Target::Unavailable(format!("route `{key}` has no Lambda integration this stack declares")));
             targets.insert(key, target);
         }
+        let auth = route_auth(state, &id, emulator, &account_id, jwks).await;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .with_context(|| format!("can't listen on 127.0.0.1:{port} for API {name} (in use? pass --port)"))?;
         let local = listener.local_addr()?;
         say(&format!("API {name} ({address}): http://{local}"));
         for key in targets.keys() {
-            say(&format!("  {key}"));
+            say(&format!("  {key}{}", describe(auth.get(key))));
         }
         apis.push((address.clone(), name.clone(), local));
-        let api = Arc::new(Api { id, name, account_id: account_id.clone(), cors, router, targets });
+        let api = Arc::new(Api { id, name, account_id: account_id.clone(), cors, router, targets, auth });
         servers.push(tokio::spawn(gateway::serve(api, listener)));
         if port != 0 {
             port = port.checked_add(1).context("out of ports")?;
@@ -303,6 +320,161 @@ pub async fn start(
 
     let tasks = tokio::spawn(runner.run(seen, stop.clone()));
     Ok(Served { apis, servers, tasks })
+}
+
+/// A route's authorization as deployed: type, authorizer id, scopes.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Deployed {
+    authorization_type: String,
+    authorizer_id: Option<String>,
+    scopes: Vec<String>,
+}
+
+/// A JWT authorizer as deployed: issuer, audience, identity sources.
+type JwtConfig = (String, Vec<String>, Vec<String>);
+
+/// Who may call each route of API `api_id`, by route key: what the emulator holds (GetRoutes, GetAuthorizer),
+/// or the state's record of what was applied when the emulator can't say.
+async fn route_auth(state: &State, api_id: &str, emulator: &Emulator, account_id: &str, jwks: &JwksSource) -> BTreeMap<String, RouteAuth> {
+    let aws = ferroform_aws::Aws::from_config(emulator.sdk.clone());
+    let routes = match deployed_routes(&aws, api_id).await {
+        Ok(routes) => routes,
+        Err(why) => {
+            say(&format!("api {api_id}: GetRoutes: {why}; using the state's routes"));
+            of_type(state, "aws_apigatewayv2_route")
+                .filter(|(_, r)| text(&r.inputs, "api_id").as_deref() == Some(api_id))
+                .filter_map(|(_, r)| {
+                    let scopes = r.inputs.get("authorization_scopes").cloned().and_then(|v| serde_json::from_value(v).ok());
+                    Some((
+                        text(&r.inputs, "route_key")?,
+                        Deployed {
+                            authorization_type: text(&r.inputs, "authorization_type").unwrap_or_else(|| "NONE".into()),
+                            authorizer_id: text(&r.inputs, "authorizer_id"),
+                            scopes: scopes.unwrap_or_default(),
+                        },
+                    ))
+                })
+                .collect()
+        }
+    };
+    let region = emulator.sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+    let iam = match (emulator.env.get("AWS_ACCESS_KEY_ID"), emulator.env.get("AWS_SECRET_ACCESS_KEY")) {
+        (Some(id), Some(secret)) => Ok(Arc::new(IamAuth {
+            credentials: Credentials {
+                access_key_id: id.clone(),
+                secret_access_key: secret.clone(),
+                session_token: emulator.env.get("AWS_SESSION_TOKEN").filter(|t| !t.is_empty()).cloned(),
+            },
+            region,
+            account_id: account_id.to_string(),
+        })),
+        _ => Err("AWS_IAM routes need the emulator's keys in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".to_string()),
+    };
+    let mut authorizers: BTreeMap<String, Result<Arc<JwtAuthorizer>, String>> = BTreeMap::new();
+    let mut keys: BTreeMap<String, Result<Arc<crate::auth::jwt::Jwks>, String>> = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for (key, route) in routes {
+        let auth = match route.authorization_type.as_str() {
+            "NONE" | "" => RouteAuth::Open,
+            "AWS_IAM" => match &iam {
+                Ok(iam) => RouteAuth::Iam(iam.clone()),
+                Err(why) => RouteAuth::Unchecked(why.clone()),
+            },
+            "JWT" => {
+                let id = route.authorizer_id.clone().unwrap_or_default();
+                if !authorizers.contains_key(&id) {
+                    let made = match jwt_config(&aws, state, api_id, &id).await {
+                        Ok((issuer, audience, identity_source)) => {
+                            if !keys.contains_key(&issuer) {
+                                let loaded = jwks.load(&issuer).await.map(Arc::new);
+                                if let Err(why) = &loaded {
+                                    say(&format!("api {api_id}: the keys of issuer {issuer}: {why}; its tokens are refused"));
+                                }
+                                keys.insert(issuer.clone(), loaded);
+                            }
+                            let keys = keys.get(&issuer).cloned().unwrap_or_else(|| Err("not loaded".into()));
+                            Ok(Arc::new(JwtAuthorizer { issuer, audience, identity_source, keys }))
+                        }
+                        Err(why) => Err(why),
+                    };
+                    authorizers.insert(id.clone(), made);
+                }
+                match authorizers.get(&id) {
+                    Some(Ok(authorizer)) => RouteAuth::Jwt { authorizer: authorizer.clone(), scopes: route.scopes },
+                    Some(Err(why)) => RouteAuth::Unchecked(why.clone()),
+                    None => RouteAuth::Unchecked(format!("authorizer {id}: not read")),
+                }
+            }
+            other => RouteAuth::Unchecked(format!("{other} authorizers don't run here")),
+        };
+        if let RouteAuth::Unchecked(why) = &auth {
+            say(&format!("api {api_id} route `{key}`: {why}; every call is refused"));
+        }
+        out.insert(key, auth);
+    }
+    out
+}
+
+/// Every route's authorization, by route key (GetRoutes, all pages).
+async fn deployed_routes(aws: &ferroform_aws::Aws, api_id: &str) -> Result<BTreeMap<String, Deployed>, String> {
+    let mut out = BTreeMap::new();
+    let mut next: Option<String> = None;
+    loop {
+        let page = aws
+            .apigatewayv2()
+            .get_routes()
+            .api_id(api_id)
+            .set_next_token(next.take())
+            .send()
+            .await
+            .map_err(|e| aws_sdk_lambda::error::DisplayErrorContext(&e).to_string())?;
+        for route in page.items.unwrap_or_default() {
+            let Some(key) = route.route_key else { continue };
+            let deployed = Deployed {
+                authorization_type: route.authorization_type.map(|t| t.as_str().to_string()).unwrap_or_else(|| "NONE".into()),
+                authorizer_id: route.authorizer_id.filter(|id| !id.is_empty()),
+                scopes: route.authorization_scopes.unwrap_or_default(),
+            };
+            out.insert(key, deployed);
+        }
+        match page.next_token.filter(|t| !t.is_empty()) {
+            Some(token) => next = Some(token),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// Authorizer `id` of API `api_id` (GetAuthorizer; else the state's record of it): issuer, audience,
+/// identity sources.
+async fn jwt_config(aws: &ferroform_aws::Aws, state: &State, api_id: &str, id: &str) -> Result<JwtConfig, String> {
+    let read = aws.apigatewayv2().get_authorizer().api_id(api_id).authorizer_id(id).send().await;
+    match read {
+        Ok(a) => {
+            let jwt = a.jwt_configuration.ok_or_else(|| format!("authorizer {id} is not a JWT authorizer"))?;
+            let issuer = jwt.issuer.ok_or_else(|| format!("authorizer {id} has no issuer"))?;
+            Ok((issuer, jwt.audience.unwrap_or_default(), a.identity_source.unwrap_or_default()))
+        }
+        Err(e) => {
+            let why = aws_sdk_lambda::error::DisplayErrorContext(&e).to_string();
+            let (_, r) = of_type(state, "aws_apigatewayv2_authorizer")
+                .find(|(_, r)| text(&r.outputs, "id").as_deref() == Some(id))
+                .ok_or_else(|| format!("authorizer {id}: GetAuthorizer: {why}"))?;
+            let list = |k: &str| r.inputs.get(k).cloned().and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default();
+            let issuer = text(&r.inputs, "issuer").ok_or_else(|| format!("authorizer {id} has no issuer"))?;
+            Ok((issuer, list("audience"), list("identity_source")))
+        }
+    }
+}
+
+/// How a route is protected, for the list `serve` prints.
+fn describe(auth: Option<&RouteAuth>) -> String {
+    match auth {
+        None | Some(RouteAuth::Open) => String::new(),
+        Some(RouteAuth::Jwt { authorizer, scopes }) if scopes.is_empty() => format!("  (JWT from {})", authorizer.issuer),
+        Some(RouteAuth::Jwt { authorizer, scopes }) => format!("  (JWT from {}, scopes {})", authorizer.issuer, scopes.join(" ")),
+        Some(RouteAuth::Iam(_)) => "  (AWS_IAM: SigV4 with the emulator's keys)".into(),
+        Some(RouteAuth::Unchecked(_)) => "  (refused: its authorizer can't be checked here)".into(),
+    }
 }
 
 /// Builds a local program (cargo, when it is a cargo binary): the executable and its arguments.

@@ -1,7 +1,7 @@
 //! A Lambda runtime written in shell (`bash` and `curl`) for the tests: a real process speaking the real
 //! runtime API. What it does depends on the event's text: `fail` posts an error, `sleep` sleeps past any
-//! short timeout, `wait` waits until the file `$GO` exists; otherwise it answers 200 with its pid and the
-//! invoked function ARN. With `INIT_FAIL` set it posts an init error and exits.
+//! short timeout, `wait` waits until the file `$GO` exists, `echo-event` answers 200 with the event itself;
+//! otherwise it answers 200 with its pid and the invoked function ARN. With `INIT_FAIL` set it posts an init error and exits.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -19,6 +19,12 @@ while true; do
   id=$(grep -i '^lambda-runtime-aws-request-id:' "$headers" | cut -d' ' -f2 | tr -d '\r')
   arn=$(grep -i '^lambda-runtime-invoked-function-arn:' "$headers" | cut -d' ' -f2 | tr -d '\r')
   deadline=$(grep -i '^lambda-runtime-deadline-ms:' "$headers" | cut -d' ' -f2 | tr -d '\r')
+  case "$event" in
+    *echo-event*)
+      body=$(printf '%s' "$event" | base64 | tr -d '\n')
+      curl -s -X POST "$api/invocation/$id/response" -d "{\"statusCode\":200,\"isBase64Encoded\":true,\"body\":\"$body\"}" >/dev/null
+      continue ;;
+  esac
   case "$event" in
     *sleep*) sleep 600 ;;
     *wait*) while [ ! -f "$GO" ]; do sleep 0.02; done ;;
