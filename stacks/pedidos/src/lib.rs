@@ -6,11 +6,14 @@
 //! - [`model`]: the order's types, money in exact cents
 //! - [`db`]: the table's item layout and every read/write
 //! - `stack` (cargo feature `stack`): the infrastructure, `pub fn stack(..)` for `examples/pedidos.rs`
+//! - `monitoring` (cargo feature `stack`): alarms to an SNS topic, the worker's failures, a dashboard
 //! - `smoke` (cargo feature `stack`): `smoke [URL]`, every endpoint checked over HTTP
 
 pub mod api;
 pub mod db;
 pub mod model;
+#[cfg(feature = "stack")]
+pub mod monitoring;
 #[cfg(feature = "stack")]
 pub mod smoke;
 #[cfg(feature = "stack")]

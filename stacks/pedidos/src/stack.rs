@@ -18,6 +18,7 @@
 //! | `function`              | Lambda `NAME-api` (the `pedidos-api` binary)                                   |
 //! | `api-logs`              | log group `/aws/apigateway/NAME` for the access logs                           |
 //! | `api`, `api/...`        | HTTP API with CORS, `$default` stage with access logs, the five routes         |
+//! | `monitoring/...`        | alarms to an SNS topic, the worker's failures from its logs, a dashboard (`stack` only) |
 //!
 //! Variables (`--var name=value` or `FF_VAR_name`), all optional:
 //!
@@ -29,6 +30,8 @@
 //! | `log_retention_days` | `14`                     | for every log group                                  |
 //! | `cors_origins`       | `*`                      | comma-separated origins browsers may call from       |
 //! | `protect_data`       | `false`                  | `true`: `destroy` refuses to delete the table and the repository |
+//! | `alarm_email`, `alarm_https` | unset            | subscribe an address or URL to the alarm topic       |
+//! | `alarm_*` thresholds | 5xx 5, p99 2000 ms, ...  | per alarm: [`crate::monitoring`]                      |
 //!
 //! Outputs: `api_url`, `table_name`, `cluster_arn`, `repository_url`.
 
@@ -121,7 +124,8 @@ fn list(text: &str) -> Vec<String> {
 /// The stack as the command line builds it: [`build`] with [`Config::from_stack`].
 pub fn stack(s: &mut Stack) -> Result<()> {
     let cfg = Config::from_stack(s)?;
-    build(s, &cfg)
+    build(s, &cfg)?;
+    crate::monitoring::declare(s, &cfg)
 }
 
 /// Declares the whole system.

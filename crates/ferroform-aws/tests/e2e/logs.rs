@@ -3,8 +3,9 @@
 
 use crate::common::change;
 use aws_sdk_cloudwatchlogs::types::LogGroup as SdkLogGroup;
+use aws_sdk_cloudwatchlogs::types::MetricFilter as SdkMetricFilter;
 use aws_sdk_cloudwatchlogs::Client;
-use ferroform_aws::logs::LogGroup;
+use ferroform_aws::logs::{LogGroup, MetricFilter};
 use ferroform_aws::{Aws, CallCounter};
 use ferroform_core::{Action, Stack};
 use ferroform_testkit::Harness;
@@ -190,5 +191,116 @@ async fn settings_removed_from_the_code_go_back_to_cloudwatchs_defaults() -> any
     let plan = h.plan(&stack(LogGroup::new(name))).await?;
     assert!(!plan.has_changes(), "{}", plan.render(false));
     h.destroy(&stack(LogGroup::new(name))).await?;
+    Ok(())
+}
+
+/// A log group and one metric filter on it.
+fn with_filter(filter: impl FnOnce(ferroform_core::Name<LogGroup>) -> MetricFilter) -> Stack {
+    let mut s = Stack::new(STACK);
+    let group = s.add("group", LogGroup::new("/ecs/worker"));
+    s.add("filter", filter(group.name()));
+    s
+}
+
+/// DescribeMetricFilters of the group: the filter of this name (the emulator keeps a copy per put; the last
+/// listed is the newest), `None` when none is listed.
+async fn metric_filter(logs: &Client, group: &str, name: &str) -> anyhow::Result<Option<SdkMetricFilter>> {
+    let out = logs.describe_metric_filters().log_group_name(group).filter_name_prefix(name).send().await?;
+    Ok(out.metric_filters().iter().filter(|f| f.filter_name() == Some(name)).last().cloned())
+}
+
+/// (pattern, namespace, metric, value, default) as DescribeMetricFilters gives them.
+fn filter_fields(f: &SdkMetricFilter) -> (String, String, String, String, Option<f64>) {
+    let t = &f.metric_transformations()[0];
+    (
+        f.filter_pattern().unwrap_or_default().to_string(),
+        t.metric_namespace().to_string(),
+        t.metric_name().to_string(),
+        t.metric_value().to_string(),
+        t.default_value(),
+    )
+}
+
+#[tokio::test]
+async fn metric_filter_lifecycle() -> anyhow::Result<()> {
+    let (h, calls, logs) = harness().await?;
+    let v1 = |g| MetricFilter::new(g, "failed", "ERROR", "App", "Failures");
+
+    let state = h.apply(&with_filter(v1)).await?;
+    assert_eq!(state.resources["filter"].id.as_deref(), Some("/ecs/worker:failed"));
+    let f = metric_filter(&logs, "/ecs/worker", "failed").await?.expect("the filter exists");
+    assert_eq!(filter_fields(&f), ("ERROR".into(), "App".into(), "Failures".into(), "1".into(), None));
+    assert_eq!(f.log_group_name(), Some("/ecs/worker"));
+
+    calls.reset();
+    let plan = h.plan(&with_filter(v1)).await?;
+    assert!(!plan.has_changes(), "{}", plan.render(false));
+    eprintln!("no-op plan of a log group and a metric filter: {:?}", calls.snapshot());
+
+    // In place: the pattern, the value and a default.
+    let v2 = |g| MetricFilter::new(g, "failed", "\"order failed\"", "App", "Failures").value("2").default_value(0.0);
+    let plan = h.plan(&with_filter(v2)).await?;
+    assert_eq!(change(&plan, "filter"), (Action::Update, vec!["metric_transformation".into(), "pattern".into()]), "{}", plan.render(false));
+    h.apply(&with_filter(v2)).await?;
+    let f = metric_filter(&logs, "/ecs/worker", "failed").await?.expect("the filter exists");
+    assert_eq!(filter_fields(&f), ("\"order failed\"".into(), "App".into(), "Failures".into(), "2".into(), Some(0.0)));
+    assert!(!h.plan(&with_filter(v2)).await?.has_changes());
+
+    // Drift: the pattern changed behind our back; the plan shows it, apply repairs.
+    let by_hand = aws_sdk_cloudwatchlogs::types::MetricTransformation::builder()
+        .metric_namespace("App")
+        .metric_name("Failures")
+        .metric_value("2")
+        .default_value(0.0)
+        .build()?;
+    logs.put_metric_filter()
+        .log_group_name("/ecs/worker")
+        .filter_name("failed")
+        .filter_pattern("by-hand")
+        .metric_transformations(by_hand)
+        .send()
+        .await?;
+    let plan = h.plan(&with_filter(v2)).await?;
+    assert_eq!(change(&plan, "filter"), (Action::Update, vec!["pattern".into()]), "{}", plan.render(false));
+    h.apply(&with_filter(v2)).await?;
+    let f = metric_filter(&logs, "/ecs/worker", "failed").await?.expect("the filter exists");
+    assert_eq!(filter_fields(&f).0, "\"order failed\"");
+
+    // The default removed from the code: none is sent (no data point when nothing matches).
+    let v3 = |g| MetricFilter::new(g, "failed", "\"order failed\"", "App", "Failures").value("2");
+    let plan = h.plan(&with_filter(v3)).await?;
+    assert_eq!(change(&plan, "filter"), (Action::Update, vec!["metric_transformation".into()]), "{}", plan.render(false));
+    h.apply(&with_filter(v3)).await?;
+    assert_eq!(metric_filter(&logs, "/ecs/worker", "failed").await?.and_then(|f| filter_fields(&f).4), None);
+    assert!(!h.plan(&with_filter(v3)).await?.has_changes());
+
+    // Replace: a new name; the new filter exists, the old one is gone.
+    let renamed = |g| MetricFilter::new(g, "failed-v2", "\"order failed\"", "App", "Failures").value("2");
+    let plan = h.plan(&with_filter(renamed)).await?;
+    assert_eq!(change(&plan, "filter").0, Action::Replace, "{}", plan.render(false));
+    h.apply(&with_filter(renamed)).await?;
+    assert!(metric_filter(&logs, "/ecs/worker", "failed-v2").await?.is_some());
+    assert!(metric_filter(&logs, "/ecs/worker", "failed").await?.is_none());
+    assert!(!h.plan(&with_filter(renamed)).await?.has_changes());
+
+    h.destroy(&with_filter(renamed)).await?;
+    assert!(logs.describe_metric_filters().send().await?.metric_filters().is_empty());
+    assert!(describe(&logs, "/ecs/worker").await?.is_none());
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_metric_filters_are_refused_before_any_call() -> anyhow::Result<()> {
+    let (h, calls, _) = harness().await?;
+    let cases: [(fn(ferroform_core::Name<LogGroup>) -> MetricFilter, &str); 3] = [
+        (|g| MetricFilter::new(g, "a:b", "", "App", "M"), "name"),
+        (|g| MetricFilter::new(g, "f", "x".repeat(1025), "App", "M"), "pattern"),
+        (|g| MetricFilter::new(g, "f", "", "App", "M$"), "metric_transformation"),
+    ];
+    for (filter, field) in cases {
+        let err = h.plan(&with_filter(filter)).await.err().map(|e| format!("{e:#}")).unwrap_or_default();
+        assert!(err.contains(&format!("filter: field `{field}`")), "{err}");
+    }
+    assert_eq!(calls.total(), 0, "{:?}", calls.snapshot());
     Ok(())
 }

@@ -35,7 +35,11 @@ mod lookups;
 #[cfg(feature = "all")]
 mod newuser;
 #[cfg(feature = "all")]
+mod pedidos_monitoring;
+#[cfg(feature = "all")]
 mod pedidos_stack;
 mod providers;
 #[cfg(feature = "s3")]
 mod s3;
+#[cfg(feature = "sns")]
+mod sns;
