@@ -124,6 +124,8 @@ clients! {
     "cloudwatch", cloudwatch, aws_sdk_cloudwatch;
     "ecr", ecr, aws_sdk_ecr;
     "s3", s3, aws_sdk_s3;
+    "codebuild", codebuild, aws_sdk_codebuild;
+    "codepipeline", codepipeline, aws_sdk_codepipeline;
     "sns", sns, aws_sdk_sns;
 }
 

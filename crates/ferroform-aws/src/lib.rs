@@ -9,6 +9,10 @@ mod caller_identity;
 pub mod check;
 #[cfg(feature = "cloudwatch")]
 pub mod cloudwatch;
+#[cfg(feature = "codebuild")]
+pub mod codebuild;
+#[cfg(feature = "codepipeline")]
+pub mod codepipeline;
 pub mod components;
 pub mod context;
 #[cfg(feature = "dynamodb")]
@@ -52,6 +56,10 @@ pub fn registry() -> Registry {
     apigatewayv2::register(&mut reg);
     #[cfg(feature = "cloudwatch")]
     cloudwatch::register(&mut reg);
+    #[cfg(feature = "codebuild")]
+    codebuild::register(&mut reg);
+    #[cfg(feature = "codepipeline")]
+    codepipeline::register(&mut reg);
     #[cfg(feature = "dynamodb")]
     dynamodb::register(&mut reg);
     #[cfg(feature = "ec2")]

@@ -56,7 +56,22 @@ pub enum Principal {
     /// A string other than `"*"` (an account id or a root ARN): IAM documents only `"*"` as a string, but
     /// resource policies in the wild carry these and compare by them.
     One(String),
-    Typed(BTreeMap<String, Vec<String>>),
+    Typed(#[serde(serialize_with = "principals_as_iam_writes_them")] BTreeMap<String, Vec<String>>),
+}
+
+/// One principal of a type as a bare string (`"Service": "codepipeline.amazonaws.com"`), several as a list: the
+/// form IAM itself returns, and the one some readers of trust policies expect (moto's CreatePipeline looks
+/// for the service as a string).
+fn principals_as_iam_writes_them<S: serde::Serializer>(map: &BTreeMap<String, Vec<String>>, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(map.len()))?;
+    for (kind, ids) in map {
+        match ids.as_slice() {
+            [one] => m.serialize_entry(kind, one)?,
+            _ => m.serialize_entry(kind, ids)?,
+        }
+    }
+    m.end()
 }
 
 /// The `"*"` principal.

@@ -13,6 +13,8 @@ mod bad_input;
 mod child;
 #[cfg(feature = "cloudwatch")]
 mod cloudwatch;
+mod codebuild;
+mod codepipeline;
 mod common;
 #[cfg(feature = "all")]
 mod crash;
