@@ -23,4 +23,4 @@ pub mod tasks;
 mod testing;
 
 pub use program::{container, function, LocalProgram};
-pub use serve::{local_endpoint, serve, start, Emulator, ServeOptions, Served};
+pub use serve::{local_endpoint, serve, start, start_with, Emulator, ServeOptions, Served};

@@ -6,10 +6,13 @@
 //! - [`model`]: the order's types, money in exact cents
 //! - [`db`]: the table's item layout and every read/write
 //! - `stack` (cargo feature `stack`): the infrastructure, `pub fn stack(..)` for `examples/pedidos.rs`
+//! - `auth` (cargo feature `stack`): who may call the API (open, JWT or IAM)
 //! - `monitoring` (cargo feature `stack`): alarms to an SNS topic, the worker's failures, a dashboard
 //! - `smoke` (cargo feature `stack`): `smoke [URL]`, every endpoint checked over HTTP
 
 pub mod api;
+#[cfg(feature = "stack")]
+pub mod auth;
 pub mod db;
 pub mod model;
 #[cfg(feature = "stack")]

@@ -32,8 +32,11 @@
 //! | `protect_data`       | `false`                  | `true`: `destroy` refuses to delete the table and the repository |
 //! | `alarm_email`, `alarm_https` | unset            | subscribe an address or URL to the alarm topic       |
 //! | `alarm_*` thresholds | 5xx 5, p99 2000 ms, ...  | per alarm: [`crate::monitoring`]                      |
+//! | `jwt_issuer`, `jwt_audience` | unset            | a JWT authorizer on every route (scopes `pedidos:read`/`pedidos:write`) |
+//! | `auth`               | `none`                   | `iam`: SigV4 on every route and a callers' policy; unset: the API is open |
 //!
-//! Outputs: `api_url`, `table_name`, `cluster_arn`, `repository_url`.
+//! Outputs: `api_url`, `table_name`, `cluster_arn`, `repository_url`; with `auth=iam`, `invoke_policy_arn`.
+//! Who may call the API: [`crate::auth`].
 
 use crate::ENV_TABLE_NAME;
 use ferroform::aws::apigatewayv2::{AccessLog, Cors, HttpApi};
@@ -205,8 +208,10 @@ pub fn build(s: &mut Stack, cfg: &Config) -> Result<()> {
         .max_age(300);
     let api = s.add("api", HttpApi::new(name.as_str()).description("pedidos: the orders API").cors(cors));
     http_api::default_stage(s, &api, Some(AccessLog::json(api_logs.arn())));
+    // Open, JWT or IAM, from the variables (see `auth.rs`).
+    let auth = crate::auth::declare(s, cfg, &api)?;
     for route in ROUTES {
-        api.lambda_route(s, route, &function);
+        api.lambda_route_with(s, route, &function, auth.route(route));
     }
 
     // `check` exceptions (docs/check.md): what this example accepts, and why.

@@ -574,3 +574,182 @@ async fn pedidos_serves_locally_as_a_system() {
     stop.send(true).unwrap();
     served.wait(stopped).await;
 }
+
+/// The stack with these variables (auth choices), as [`declared`] builds it otherwise.
+fn declared_with(vars: &[(&str, &str)]) -> Stack {
+    let mut s = Stack::new("pedidos");
+    for (k, v) in vars {
+        s.set_var(k, v);
+    }
+    let mut cfg = Config::new(Code::binary(env!("CARGO_BIN_EXE_pedidos-api")));
+    cfg.zones = vec!["us-east-1a".into(), "us-east-1b".into()];
+    cfg.worker_image_tag = "v1".into();
+    build(&mut s, &cfg).unwrap();
+    s
+}
+
+/// Each deployed route's (key, authorization type, authorizer id, scopes), read with GetRoutes.
+async fn deployed_routes(config: &SdkConfig) -> Vec<(String, String, Option<String>, Vec<String>)> {
+    let apigw = aws_sdk_apigatewayv2::Client::new(config);
+    let api = apigw.get_apis().send().await.unwrap().items.unwrap_or_default().into_iter().find(|a| a.name() == Some("pedidos")).unwrap();
+    let routes = apigw.get_routes().api_id(api.api_id().unwrap()).send().await.unwrap().items.unwrap_or_default();
+    let mut out: Vec<_> = routes
+        .into_iter()
+        .map(|r| {
+            (
+                r.route_key.unwrap_or_default(),
+                r.authorization_type.map(|t| t.as_str().to_string()).unwrap_or_default(),
+                r.authorizer_id,
+                r.authorization_scopes.unwrap_or_default(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// `--var jwt_issuer --var jwt_audience`: every route carries the authorizer and its scope (GetRoutes), and
+/// `serve` answers tokens as API Gateway does: good 200 (the function ran), none/expired/another issuer/
+/// another audience 401, a token without the route's scope 403.
+#[tokio::test(flavor = "multi_thread")]
+async fn pedidos_with_jwt_auth_is_deployed_and_enforced_by_serve() {
+    use ferroform::local::auth::jwt::{JwksSource, TokenIssuer};
+    use ferroform::local::{Emulator, LocalProgram, ServeOptions};
+    let h = Harness::new().await.unwrap();
+    h.contexts.insert(Aws::from_config(h.account.config.clone()));
+    let config = &h.account.config;
+    let issuer = "https://issuer.example.com";
+    let stack = declared_with(&[("jwt_issuer", issuer), ("jwt_audience", "pedidos-app")]);
+    ferroform::local::function("function", LocalProgram::command(env!("CARGO_BIN_EXE_pedidos-api"), &[]));
+    let state = h.apply(&stack).await.unwrap();
+
+    let routes = deployed_routes(config).await;
+    assert_eq!(routes.len(), ROUTES.len(), "{routes:?}");
+    let authorizer = routes[0].2.clone().expect("an authorizer on the routes");
+    for (key, kind, id, scopes) in &routes {
+        assert_eq!((kind.as_str(), id.as_ref()), ("JWT", Some(&authorizer)), "{key}");
+        let scope = if key.starts_with("GET ") { pedidos::auth::READ_SCOPE } else { pedidos::auth::WRITE_SCOPE };
+        assert_eq!(scopes, &vec![scope.to_string()], "{key}");
+    }
+    assert_eq!(state.resources["api/jwt"].outputs["id"], authorizer.as_str());
+
+    let keys = TokenIssuer::generate(issuer, "k1").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, keys.jwks().to_string()).unwrap();
+    let emulator = Emulator::new(config.clone(), h.account.env()).unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let opts = ServeOptions { port: 0, max_instances: 2 };
+    let served = ferroform::local::start_with(&stack, &state, &emulator, &opts, &JwksSource::File(jwks), stopped.clone()).await.unwrap();
+    let url = served.url("api").unwrap();
+
+    let now = chrono_now();
+    let token = |edit: &dyn Fn(&mut Value)| {
+        let mut claims = keys.claims("pedidos-app", "pedidos:read", now);
+        edit(&mut claims);
+        format!("Bearer {}", keys.token(&claims).unwrap())
+    };
+    let get = |auth: Option<String>| {
+        let url = url.clone();
+        async move {
+            let headers: Vec<(&str, &str)> = auth.as_deref().map(|a| vec![("authorization", a)]).unwrap_or_default();
+            http(&url, "GET", "/pedidos", &headers, None).await
+        }
+    };
+    let ok = get(Some(token(&|_| {}))).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert!(ok.json()["items"].is_array(), "{}", ok.body);
+    let unauthorized = r#"{"message":"Unauthorized"}"#;
+    for (what, auth) in [
+        ("no token", None),
+        ("expired", Some(token(&|c| c["exp"] = serde_json::json!(now - 60)))),
+        ("another issuer", Some(token(&|c| c["iss"] = serde_json::json!("https://other.example.com")))),
+        ("another audience", Some(token(&|c| c["aud"] = serde_json::json!("someone-else")))),
+    ] {
+        let r = get(auth).await;
+        assert_eq!((r.status, r.body.as_str()), (401, unauthorized), "{what}");
+    }
+    // A read token on a write route; a write token passes (the function answers: no such order).
+    let read = token(&|_| {});
+    let r = http(&url, "DELETE", "/pedidos/nope", &[("authorization", &read)], None).await;
+    assert_eq!((r.status, r.body.as_str()), (403, r#"{"message":"Forbidden"}"#));
+    let write = token(&|c| c["scope"] = serde_json::json!("pedidos:write"));
+    let r = http(&url, "DELETE", "/pedidos/nope", &[("authorization", &write)], None).await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert_ne!(r.body, r#"{"message":"Not Found"}"#, "the function answered, not the gateway");
+
+    stop.send(true).unwrap();
+    served.wait(stopped).await;
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// `--var auth=iam`: every route is AWS_IAM (GetRoutes), the callers' policy allows execute-api:Invoke on
+/// exactly those routes (GetPolicyVersion), and `serve` takes only calls signed with the emulator's keys.
+#[tokio::test(flavor = "multi_thread")]
+async fn pedidos_with_iam_auth_is_deployed_and_enforced_by_serve() {
+    use ferroform::local::auth::sigv4::{self, Credentials};
+    use ferroform::local::{Emulator, LocalProgram, ServeOptions};
+    let h = Harness::new().await.unwrap();
+    h.contexts.insert(Aws::from_config(h.account.config.clone()));
+    let config = &h.account.config;
+    let stack = declared_with(&[("auth", "iam")]);
+    ferroform::local::function("function", LocalProgram::command(env!("CARGO_BIN_EXE_pedidos-api"), &[]));
+    let state = h.apply(&stack).await.unwrap();
+
+    let routes = deployed_routes(config).await;
+    assert_eq!(routes.len(), ROUTES.len());
+    assert!(routes.iter().all(|(_, kind, id, _)| kind == "AWS_IAM" && id.is_none()), "{routes:?}");
+    let policy_arn = state.outputs["invoke_policy_arn"].value.as_str().unwrap().to_string();
+    let iam = aws_sdk_iam::Client::new(config);
+    let policy = iam.get_policy().policy_arn(&policy_arn).send().await.unwrap().policy.unwrap();
+    let version = iam.get_policy_version().policy_arn(&policy_arn).version_id(policy.default_version_id().unwrap()).send().await.unwrap();
+    let doc = policy_json(version.policy_version.unwrap().document().unwrap());
+    let api_id = state.resources["api"].outputs["id"].as_str().unwrap().to_string();
+    let exec = format!("arn:aws:execute-api:us-east-1:{}:{api_id}", h.account.id);
+    let statements = doc["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 1, "{doc}");
+    assert_eq!(set(strings(&statements[0]["Action"])), set(["execute-api:Invoke"]));
+    assert_eq!(
+        set(strings(&statements[0]["Resource"])),
+        set(["GET/pedidos", "POST/pedidos", "GET/pedidos/*", "PUT/pedidos/*", "DELETE/pedidos/*"].map(|r| format!("{exec}/*/{r}")))
+    );
+
+    let emulator = Emulator::new(config.clone(), h.account.env()).unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let served =
+        ferroform::local::start(&stack, &state, &emulator, &ServeOptions { port: 0, max_instances: 2 }, stopped.clone()).await.unwrap();
+    let url = served.url("api").unwrap();
+    let host = url.trim_start_matches("http://").to_string();
+    let env: BTreeMap<String, String> = h.account.env().into_iter().collect();
+    let signed = |creds: &Credentials| {
+        let base = vec![("host".to_string(), host.clone())];
+        let m = sigv4::Message { method: "GET", path: "/pedidos", query: "", headers: &base, body: b"" };
+        sigv4::sign_now(&m, creds, "us-east-1", "execute-api")
+    };
+    let creds = Credentials {
+        access_key_id: env["AWS_ACCESS_KEY_ID"].clone(),
+        secret_access_key: env["AWS_SECRET_ACCESS_KEY"].clone(),
+        session_token: env.get("AWS_SESSION_TOKEN").cloned(),
+    };
+    let call = |headers: Vec<(String, String)>| {
+        let url = url.clone();
+        async move {
+            let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            http(&url, "GET", "/pedidos", &h, None).await
+        }
+    };
+    let r = call(Vec::new()).await;
+    assert_eq!((r.status, r.body.as_str()), (403, r#"{"message":"Forbidden"}"#));
+    let r = call(signed(&creds)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let guessed = Credentials { secret_access_key: "not-the-secret".into(), ..creds.clone() };
+    let r = call(signed(&guessed)).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("signature we calculated does not match"), "{}", r.body);
+
+    stop.send(true).unwrap();
+    served.wait(stopped).await;
+}

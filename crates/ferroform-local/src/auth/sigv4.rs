@@ -128,6 +128,11 @@ pub fn sign(m: &Message<'_>, creds: &Credentials, region: &str, service: &str, t
     added
 }
 
+/// [`sign`] at this moment.
+pub fn sign_now(m: &Message<'_>, creds: &Credentials, region: &str, service: &str) -> Vec<(String, String)> {
+    sign(m, creds, region, service, Utc::now())
+}
+
 /// Checks `m`'s signature: made with `creds`, for `service` in `region`, within [`MAX_SKEW_SECONDS`] of
 /// `now`. `Ok` with the caller's access key id.
 pub fn verify(m: &Message<'_>, creds: &Credentials, region: &str, service: &str, now: DateTime<Utc>) -> Result<String, Refused> {
