@@ -219,7 +219,7 @@ async fn describe(aws: &Aws, group: &str, name: &str) -> Result<Option<aws_sdk_c
             .await
             .map_err(sdk);
         let Some(out) = absent_if_not_found(out)? else { return Ok(None) };
-        if let Some(f) = out.metric_filters().iter().filter(|f| f.filter_name() == Some(name)).last() {
+        if let Some(f) = out.metric_filters().iter().rfind(|f| f.filter_name() == Some(name)) {
             found = Some(f.clone());
         }
         match out.next_token() {

@@ -206,7 +206,7 @@ fn with_filter(filter: impl FnOnce(ferroform_core::Name<LogGroup>) -> MetricFilt
 /// listed is the newest), `None` when none is listed.
 async fn metric_filter(logs: &Client, group: &str, name: &str) -> anyhow::Result<Option<SdkMetricFilter>> {
     let out = logs.describe_metric_filters().log_group_name(group).filter_name_prefix(name).send().await?;
-    Ok(out.metric_filters().iter().filter(|f| f.filter_name() == Some(name)).last().cloned())
+    Ok(out.metric_filters().iter().rfind(|f| f.filter_name() == Some(name)).cloned())
 }
 
 /// (pattern, namespace, metric, value, default) as DescribeMetricFilters gives them.
@@ -292,7 +292,8 @@ async fn metric_filter_lifecycle() -> anyhow::Result<()> {
 #[tokio::test]
 async fn bad_metric_filters_are_refused_before_any_call() -> anyhow::Result<()> {
     let (h, calls, _) = harness().await?;
-    let cases: [(fn(ferroform_core::Name<LogGroup>) -> MetricFilter, &str); 3] = [
+    type Filter = fn(ferroform_core::Name<LogGroup>) -> MetricFilter;
+    let cases: [(Filter, &str); 3] = [
         (|g| MetricFilter::new(g, "a:b", "", "App", "M"), "name"),
         (|g| MetricFilter::new(g, "f", "x".repeat(1025), "App", "M"), "pattern"),
         (|g| MetricFilter::new(g, "f", "", "App", "M$"), "metric_transformation"),

@@ -53,8 +53,8 @@ async fn every_pedidos_alarm_tells_the_topic_and_the_filter_is_on_the_workers_gr
     .into();
     assert_eq!(names, want);
     for a in &alarms {
-        assert_eq!(a.alarm_actions(), [topic_arn.clone()], "{:?}", a.alarm_name());
-        assert_eq!(a.ok_actions(), [topic_arn.clone()], "{:?}", a.alarm_name());
+        assert_eq!(a.alarm_actions(), std::slice::from_ref(&topic_arn), "{:?}", a.alarm_name());
+        assert_eq!(a.ok_actions(), std::slice::from_ref(&topic_arn), "{:?}", a.alarm_name());
         assert_eq!(a.actions_enabled(), Some(true), "{:?}", a.alarm_name());
     }
     let by_name = |n: &str| alarms.iter().find(|a| a.alarm_name() == Some(n)).cloned().expect("declared above");
