@@ -45,7 +45,7 @@ mod tests {
         CallMeta {
             stack: "s".into(),
             address: "api/get/integration".into(),
-            exclude: exclude.iter().map(|x| x.to_string()).collect(),
+            exclude: exclude.iter().map(|x| x.to_string()).collect::<Vec<_>>().into(),
             ..Default::default()
         }
     }

@@ -558,7 +558,7 @@ impl Engine {
                 stack: config.stack.clone(),
                 address: address.clone(),
                 idempotency_token: r.token.clone().unwrap_or_default(),
-                exclude: exclude.clone(),
+                exclude: exclude.clone().into(),
             };
             match kind.find_by_tags(&self.contexts.for_provider(r.provider.as_deref()), &r.inputs, &meta).await {
                 // A lookup that ignored `exclude`: never take the old object for the new one.

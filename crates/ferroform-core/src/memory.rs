@@ -263,7 +263,7 @@ async fn read_thing(ctx: &Mem, type_name: &str, id: &str) -> Result<Option<Obser
 
 async fn create_thing(ctx: &Mem, type_name: &str, desired: &Thing, meta: &CallMeta) -> Result<(String, ThingOutputs), ProviderError> {
     if let Ok(mut e) = ctx.0.excludes.lock() {
-        e.insert(desired.name.clone(), meta.exclude.clone());
+        e.insert(desired.name.clone(), meta.exclude.ids().to_vec());
     }
     let id = format!("{}-{}", desired.name, ctx.0.next_id.fetch_add(1, Ordering::SeqCst));
     let type_name = type_name.to_string();

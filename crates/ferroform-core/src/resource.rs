@@ -21,7 +21,43 @@ pub struct CallMeta {
     /// Ids `find_by_tags` must never return: the deposed objects of this address (the old halves of a
     /// replacement), which carry the same tags as the object being looked for, and, after a crash, the
     /// ids other addresses of the same type hold (untagged types found by identity may look alike).
-    pub exclude: Vec<String>,
+    pub exclude: Exclude,
+}
+
+/// The ids a create's lookups must leave alone. Worked out only when a lookup asks (after a lost answer or a
+/// crash, rarely): a copy of every id of the type for every step made a 10,000-resource apply quadratic.
+#[derive(Clone, Default)]
+pub struct Exclude {
+    ids: Arc<std::sync::OnceLock<Vec<String>>>,
+    compute: Option<Arc<dyn Fn() -> Vec<String> + Send + Sync>>,
+}
+
+impl Exclude {
+    /// Ids worked out by `compute` on first use.
+    pub fn lazy(compute: impl Fn() -> Vec<String> + Send + Sync + 'static) -> Self {
+        Self { ids: Arc::default(), compute: Some(Arc::new(compute)) }
+    }
+    pub fn ids(&self) -> &[String] {
+        self.ids.get_or_init(|| self.compute.as_ref().map(|c| c()).unwrap_or_default())
+    }
+    pub fn contains(&self, id: &str) -> bool {
+        self.ids().iter().any(|x| x == id)
+    }
+    pub fn iter(&self) -> std::slice::Iter<'_, String> {
+        self.ids().iter()
+    }
+}
+
+impl From<Vec<String>> for Exclude {
+    fn from(ids: Vec<String>) -> Self {
+        Self { ids: Arc::new(std::sync::OnceLock::from(ids)), compute: None }
+    }
+}
+
+impl std::fmt::Debug for Exclude {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.ids()).finish()
+    }
 }
 
 pub const TAG_STACK: &str = "ferroform:stack";

@@ -244,7 +244,7 @@ mod tests {
         assert_eq!(adopted([(Some("vpc-1"), other.as_slice()), (Some("vpc-2"), ours.as_slice())], &meta()), Some("vpc-2".into()));
         assert_eq!(adopted([(Some("vpc-1"), other.as_slice())], &meta()), None);
         // The deposed old object of a replacement carries the same tags: never taken for the new one.
-        let deposed = CallMeta { exclude: vec!["vpc-2".into()], ..meta() };
+        let deposed = CallMeta { exclude: vec!["vpc-2".to_string()].into(), ..meta() };
         assert_eq!(adopted([(Some("vpc-2"), ours.as_slice()), (Some("vpc-3"), ours.as_slice())], &deposed), Some("vpc-3".into()));
         let live =
             tags_of(&[Tag::builder().key("aws:cloudformation:stack").value("x").build(), Tag::builder().key("a").value("b").build()]);
