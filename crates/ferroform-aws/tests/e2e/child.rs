@@ -23,6 +23,7 @@ fn cli_child() {
         "newuser" => "newuser",
         "remote-network" => "network",
         "remote-app" => "app",
+        "tfapp" => "tfapp",
         _ => "catalogue",
     };
     let code = ferroform_cli::Cli::new(name)
@@ -47,6 +48,7 @@ fn build(kind: &str, s: &mut Stack) -> anyhow::Result<()> {
         }
         "newuser" => crate::newuser::build(s),
         "remote-network" | "remote-app" => crate::providers::build_remote(kind, s),
+        "tfapp" => crate::terraform::build(s),
         other => crate::bad_input::build(other, s),
     }
 }

@@ -45,3 +45,4 @@ mod providers;
 mod s3;
 #[cfg(feature = "sns")]
 mod sns;
+mod terraform;

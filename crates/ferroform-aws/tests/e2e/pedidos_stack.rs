@@ -379,3 +379,32 @@ async fn updates_whose_answer_is_lost_make_one_version_and_one_revision() -> any
     eprintln!("updates_whose_answer_is_lost_make_one_version_and_one_revision: {:.1}s", started.elapsed().as_secs_f64());
     Ok(())
 }
+
+/// The read-only plan role `components::github_deploy_role` makes (state read access plus a read-only policy,
+/// AWS's ReadOnlyAccess by default in examples/bootstrap.rs) is enough for `plan`: a plan of the deployed
+/// pedidos stack makes only read calls (Get, List, Describe, BatchGet, and STS's GetCallerIdentity), every one
+/// of them inside ReadOnlyAccess. The emulator does not enforce IAM, so this reads what the plan sends.
+#[tokio::test]
+async fn a_pedidos_plan_makes_read_calls_only() -> anyhow::Result<()> {
+    let h = Harness::new().await?;
+    let aws = Aws::from_config(h.account.config.clone());
+    let calls = aws.calls().clone();
+    h.contexts.insert(aws);
+    let code = fake_binary(h.dir.path())?;
+    let mut s = Stack::new("pedidos-plan-role");
+    build(&mut s, &code)?;
+    h.apply(&s).await?;
+    calls.reset();
+    assert!(!h.plan(&s).await?.has_changes());
+    let made = calls.snapshot();
+    assert!(!made.is_empty());
+    let writes: Vec<&String> = made
+        .keys()
+        .filter(|k| {
+            let op = k.rsplit(':').next().unwrap_or_default();
+            !["Get", "List", "Describe", "BatchGet"].iter().any(|p| op.starts_with(p))
+        })
+        .collect();
+    assert!(writes.is_empty(), "a plan must only read, so the plan role's read-only policy covers it: {writes:?}");
+    Ok(())
+}
