@@ -125,9 +125,13 @@ async fn pipeline_lifecycle() -> anyhow::Result<()> {
 
 fn deploy_stack() -> Stack {
     let mut s = Stack::new("deploy");
+    // Customer managed stand-ins for ReadOnlyAccess and PowerUserAccess: moto 5.2.5 cannot attach AWS's own.
+    let read =
+        s.add("read-policy", iam::Policy::new("deploy-read", PolicyDocument::new().allow(["dynamodb:Describe*", "lambda:Get*"], ["*"])));
+    let power = s.add("power-policy", iam::Policy::new("deploy-power", PolicyDocument::new().allow(["lambda:*", "dynamodb:*"], ["*"])));
     let cfg = DeployPipeline::new("orders-deploy", "acme/orders", CONNECTION, "pedidos", Name::literal("acme-state"))
-        .plan_managed_policy(iam::aws_managed_policy("ReadOnlyAccess"))
-        .apply_managed_policy(iam::aws_managed_policy("PowerUserAccess"));
+        .plan_managed_policy(read.arn())
+        .apply_managed_policy(power.arn());
     deploy_pipeline(&mut s, cfg).unwrap_or_else(|e| panic!("{e}"));
     s
 }
@@ -237,7 +241,7 @@ async fn deploy_pipeline_stages_projects_and_roles_read_back() -> anyhow::Result
         }
     }
     let attached = iam.list_attached_role_policies().role_name(&id(&state, "pipeline/apply-role")).send().await?;
-    assert_eq!(attached.attached_policies().iter().filter_map(|p| p.policy_name()).collect::<Vec<_>>(), ["PowerUserAccess"]);
+    assert_eq!(attached.attached_policies().iter().filter_map(|p| p.policy_name()).collect::<Vec<_>>(), ["deploy-power"]);
     let attached = iam.list_attached_role_policies().role_name(&id(&state, "pipeline/test-role")).send().await?;
     assert!(attached.attached_policies().is_empty());
 
