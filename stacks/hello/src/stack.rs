@@ -231,11 +231,23 @@ pub fn stack(s: &mut Stack) -> Result<()> {
     s.add("dashboard", Dashboard::new(&cfg.name, body));
 
     // `check` exceptions (docs/check.md): what this example accepts, and why.
-    s.allow("repository", "FF-ECR-002", "image_tag defaults to `latest`, pushed again by hand (README); the pipeline pushes one tag per commit SHA");
-    s.allow("api/stage", "FF-APIGW-001", "the smallest example: the function logs every request in its own log group; pedidos shows a stage with access logs");
+    s.allow(
+        "repository",
+        "FF-ECR-002",
+        "image_tag defaults to `latest`, pushed again by hand (README); the pipeline pushes one tag per commit SHA",
+    );
+    s.allow(
+        "api/stage",
+        "FF-APIGW-001",
+        "the smallest example: the function logs every request in its own log group; pedidos shows a stage with access logs",
+    );
     if cfg.alarm_topic_arn.is_none() {
         for alarm in ["alarms/errors", "alarms/p99-duration", "alarms/api-5xx"] {
-            s.allow(alarm, "FF-CW-001", "no alarm_topic_arn given: the alarms show on the dashboard only (--var alarm_topic_arn=ARN to be told)");
+            s.allow(
+                alarm,
+                "FF-CW-001",
+                "no alarm_topic_arn given: the alarms show on the dashboard only (--var alarm_topic_arn=ARN to be told)",
+            );
         }
     }
 

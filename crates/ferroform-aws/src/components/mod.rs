@@ -17,9 +17,9 @@ pub mod state;
 pub use fargate::{ExecutionPolicy, FargateTask, FargateTaskHandles};
 #[cfg(all(feature = "iam", feature = "s3"))]
 pub use github::{github_deploy_role, github_trust, GithubDeploy, GithubDeployHandles};
-#[cfg(all(feature = "codepipeline", feature = "codebuild", feature = "iam", feature = "s3", feature = "logs"))]
-pub use pipeline::{deploy_pipeline, DeployPipeline, DeployPipelineHandles};
 #[cfg(feature = "ec2")]
 pub use network::{check_subnets, Nat, Network, NetworkHandles};
+#[cfg(all(feature = "codepipeline", feature = "codebuild", feature = "iam", feature = "s3", feature = "logs"))]
+pub use pipeline::{deploy_pipeline, DeployPipeline, DeployPipelineHandles};
 #[cfg(all(feature = "iam", feature = "s3"))]
 pub use state::{state_access, state_bucket, STATE_NONCURRENT_VERSION_DAYS};

@@ -240,9 +240,9 @@ async fn deploy_pipeline_stages_projects_and_roles_read_back() -> anyhow::Result
             ),
         }
     }
-    let attached = iam.list_attached_role_policies().role_name(&id(&state, "pipeline/apply-role")).send().await?;
+    let attached = iam.list_attached_role_policies().role_name(id(&state, "pipeline/apply-role")).send().await?;
     assert_eq!(attached.attached_policies().iter().filter_map(|p| p.policy_name()).collect::<Vec<_>>(), ["deploy-power"]);
-    let attached = iam.list_attached_role_policies().role_name(&id(&state, "pipeline/test-role")).send().await?;
+    let attached = iam.list_attached_role_policies().role_name(id(&state, "pipeline/test-role")).send().await?;
     assert!(attached.attached_policies().is_empty());
 
     // CodePipeline's role: the artifacts, its three projects' builds, the connection; nothing else.
