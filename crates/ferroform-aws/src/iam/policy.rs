@@ -174,15 +174,14 @@ impl Resource for Policy {
             new_default_version(aws, id, &desired.document).await?;
         }
         if changed.iter().any(|f| f == "tags") {
-            let stale: Vec<String> = prior.tags.keys().filter(|k| !desired.tags.contains_key(*k)).cloned().collect();
-            if !stale.is_empty() {
-                iam.untag_policy().policy_arn(id).set_tag_keys(Some(stale)).send().await.map_err(sdk)?;
-            }
-            let fresh: Tags =
-                desired.tags.iter().filter(|(k, v)| prior.tags.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
-            if !fresh.is_empty() {
-                iam.tag_policy().policy_arn(id).set_tags(iam_tags(&fresh)?).send().await.map_err(sdk)?;
-            }
+            let iam = &iam;
+            crate::tags::sync(
+                &prior.tags,
+                &desired.tags,
+                |keys| async { iam.untag_policy().policy_arn(id).set_tag_keys(Some(keys)).send().await.map(drop).map_err(sdk) },
+                |tags| async move { iam.tag_policy().policy_arn(id).set_tags(iam_tags(&tags)?).send().await.map(drop).map_err(sdk) },
+            )
+            .await?;
         }
         let out = iam.get_policy().policy_arn(id).send().await.map_err(sdk)?;
         let policy_id = out.policy().and_then(|p| p.policy_id()).unwrap_or_default().to_string();
