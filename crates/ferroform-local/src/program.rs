@@ -98,7 +98,8 @@ pub fn build_native(bin: &str, package: Option<&str>, workspace: Option<&Path>) 
     };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root).args(["build", "--bin", bin, "--message-format=json"]);
+    // No colour: cargo's own error lines are matched and kept for the message.
+    cmd.current_dir(&root).args(["build", "--bin", bin, "--message-format=json", "--color", "never"]);
     if let Some(p) = package {
         cmd.args(["-p", p]);
     }
