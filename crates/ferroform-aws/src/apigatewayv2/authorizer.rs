@@ -6,7 +6,7 @@
 //! another, so removing `.identity_source(..)` puts that back. Left to AWS when unset: nothing.
 
 use super::{part_id, split_part_id};
-use crate::error::{absent_if_not_found, create_once, sdk, Made, Once, CREATE_ONCE};
+use crate::error::{absent_if_not_found, create_once, sdk, Once, CREATE_ONCE};
 use crate::validate;
 use crate::Aws;
 use async_trait::async_trait;
@@ -128,13 +128,7 @@ impl Resource for Authorizer {
             || Self::find_by_tags(aws, desired, meta),
         )
         .await?;
-        let id = match made {
-            Made::Answered(out) => {
-                part_id(&desired.api_id, out.authorizer_id().ok_or_else(|| ProviderError::new("CreateAuthorizer returned no id"))?)
-            }
-            Made::Found(id) => id,
-        };
-        let authorizer = split_part_id(&id, &desired.api_id).1.to_string();
+        let (id, authorizer) = super::made_part(made, &desired.api_id, |out| out.authorizer_id(), "CreateAuthorizer")?;
         Ok((id, AuthorizerOutputs { id: authorizer }))
     }
 

@@ -10,7 +10,7 @@
 //! `integration_method` (API Gateway calls a Lambda with `POST`).
 
 use super::{part_id, split_part_id};
-use crate::error::{absent_if_not_found, create_once, sdk, Made, Once, CREATE_ONCE};
+use crate::error::{absent_if_not_found, create_once, sdk, Once, CREATE_ONCE};
 use crate::validate;
 use crate::Aws;
 use async_trait::async_trait;
@@ -220,14 +220,8 @@ impl Resource for Integration {
             },
         )
         .await?;
-        let id = match made {
-            Made::Answered(out) => {
-                part_id(&desired.api_id, out.integration_id().ok_or_else(|| ProviderError::new("CreateIntegration returned no id"))?)
-            }
-            Made::Found(id) => id,
-        };
-        let outputs = outputs(split_part_id(&id, &desired.api_id).1);
-        Ok((id, outputs))
+        let (id, integration) = super::made_part(made, &desired.api_id, |out| out.integration_id(), "CreateIntegration")?;
+        Ok((id, outputs(&integration)))
     }
 
     async fn read(aws: &Aws, id: &str, prior: &Self) -> Result<Option<Observed<Self>>, ProviderError> {

@@ -62,6 +62,24 @@ where
     crate::error::absent_if_not_found(crate::pages::all_pages(page).await)
 }
 
+/// What a create of an API's part made, after `create_once`: its `API_ID/PART_ID` and the part's own id, from
+/// the answer (`part` reads the id in it; `call` names the call when it holds none) or as the lookup found it.
+pub(crate) fn made_part<T>(
+    made: crate::error::Made<T>,
+    api_id: &str,
+    part: impl FnOnce(&T) -> Option<&str>,
+    call: &str,
+) -> Result<(String, String), ProviderError> {
+    let id = match made {
+        crate::error::Made::Answered(out) => {
+            part_id(api_id, part(&out).ok_or_else(|| ProviderError::new(format!("{call} returned no id")))?)
+        }
+        crate::error::Made::Found(id) => id,
+    };
+    let own = split_part_id(&id, api_id).1.to_string();
+    Ok((id, own))
+}
+
 /// `API_ID/PART_ID`.
 pub(crate) fn part_id(api_id: &str, part: &str) -> String {
     format!("{api_id}/{part}")

@@ -9,7 +9,7 @@
 //! parameters of routes are a WebSocket API feature, which this HTTP API module does not cover.
 
 use super::{part_id, split_part_id};
-use crate::error::{absent_if_not_found, create_once, sdk, Made, Once, CREATE_ONCE};
+use crate::error::{absent_if_not_found, create_once, sdk, Once, CREATE_ONCE};
 use crate::Aws;
 use async_trait::async_trait;
 use aws_sdk_apigatewayv2::types::AuthorizationType;
@@ -213,13 +213,7 @@ impl Resource for Route {
             || Self::find_by_tags(aws, desired, meta),
         )
         .await?;
-        let id = match made {
-            Made::Answered(out) => {
-                part_id(&desired.api_id, out.route_id().ok_or_else(|| ProviderError::new("CreateRoute returned no id"))?)
-            }
-            Made::Found(id) => id,
-        };
-        let route = split_part_id(&id, &desired.api_id).1.to_string();
+        let (id, route) = super::made_part(made, &desired.api_id, |out| out.route_id(), "CreateRoute")?;
         Ok((id, RouteOutputs { id: route, route_key: desired.route_key.clone() }))
     }
 
