@@ -701,15 +701,7 @@ impl Exec {
         // Read from the state when a lookup asks, not copied for every step.
         let type_name = self.config.nodes.get(address).map(|n| n.kind.type_name()).unwrap_or_default();
         let (store, own) = (self.store.clone(), address.to_string());
-        let exclude = crate::resource::Exclude::lazy(move || {
-            store
-                .with(|s| {
-                    let deposed = s.deposed.iter().filter(|d| d.address == own).filter_map(|d| d.resource.id.clone());
-                    let held = s.resources.iter().filter(|(a, r)| **a != own && r.type_name == type_name).filter_map(|(_, r)| r.id.clone());
-                    deposed.chain(held).collect()
-                })
-                .unwrap_or_default()
-        });
+        let exclude = crate::resource::Exclude::lazy(move || store.with(|s| s.not_for(&own, type_name)).unwrap_or_default());
         CallMeta {
             stack: self.config.stack.clone(),
             address: address.to_string(),

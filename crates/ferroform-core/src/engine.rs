@@ -550,10 +550,7 @@ impl Engine {
             let Some(kind) = config.registry.get(&r.type_name) else { continue };
             // Never the old object of a replacement, nor one another address of this type holds (integrations
             // found by URI are alike; the ones adopted earlier in this loop count too).
-            let held =
-                state.resources.iter().filter(|(a, o)| **a != address && o.type_name == r.type_name).filter_map(|(_, o)| o.id.clone());
-            let exclude: Vec<String> =
-                state.deposed.iter().filter(|d| d.address == address).filter_map(|d| d.resource.id.clone()).chain(held).collect();
+            let exclude = state.not_for(&address, &r.type_name);
             let meta = CallMeta {
                 stack: config.stack.clone(),
                 address: address.clone(),

@@ -91,6 +91,15 @@ pub struct OutputState {
 }
 
 impl State {
+    /// What a lookup for `address`'s object must never take: its deposed objects (the old halves of a
+    /// replacement, with the same tags) and the ids other addresses of the same type hold (untagged types
+    /// found by identity look alike).
+    pub fn not_for(&self, address: &str, type_name: &str) -> Vec<String> {
+        let deposed = self.deposed.iter().filter(|d| d.address == address).filter_map(|d| d.resource.id.clone());
+        let held = self.resources.iter().filter(|(a, r)| *a != address && r.type_name == type_name).filter_map(|(_, r)| r.id.clone());
+        deposed.chain(held).collect()
+    }
+
     pub fn new(stack: &str) -> Self {
         Self {
             format_version: FORMAT_VERSION,
