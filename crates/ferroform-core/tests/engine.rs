@@ -1062,6 +1062,7 @@ async fn resources_on_another_provider_live_there() -> R {
 #[tokio::test]
 async fn a_replacements_create_excludes_the_object_it_replaces() -> R {
     let env = Env::new();
+    env.cloud.record_excludes();
     env.apply(&replaceable("a1")).await?;
     let old = env.id("a")?;
     env.apply(&replaceable("a2")).await?;
