@@ -1,7 +1,7 @@
 //! IAM: what roles and policies allow, and who may assume a role.
 
 use super::{typed, Context, Hit, Rule, Severity};
-use crate::iam::{Effect, Policy, PolicyDocument, Principal, Role, Statement};
+use crate::iam::{Effect, Policy, PolicyDocument, Principal, Role, Statement, PERMISSIONS_BOUNDARY_VAR};
 use ferroform_core::{Declared, Resource};
 
 pub(super) static RULES: &[Rule] = &[
@@ -40,7 +40,8 @@ pub(super) static RULES: &[Rule] = &[
         title: "A role has no permissions boundary, and the stack asks for one",
         why: "Accounts that delegate role creation require a boundary on every role, so no role can grant more \
               than the boundary allows; a role without it is refused by IAM or escapes that limit.",
-        fix: "Set the role's `permissions_boundary` to the ARN the stack's `permissions_boundary` variable names.",
+        fix: "Call `.with_stack_boundary(&stack)` on the role (or `.permissions_boundary(arn)` with the ARN the \
+              stack's `permissions_boundary` variable names).",
         check: permissions_boundary,
     },
     Rule {
@@ -197,9 +198,10 @@ fn admin_policies(role: &Role) -> Vec<Hit> {
 
 /// The stack asks with its variable `permissions_boundary` (an ARN); a role then needs exactly that one.
 fn permissions_boundary(d: &Declared, cx: &Context) -> Vec<Hit> {
-    let Some(wanted) = cx.var("permissions_boundary").filter(|v| !v.trim().is_empty()) else { return Vec::new() };
-    // Read from the inputs as declared: a role type without the field has no boundary.
-    match d.inputs.get("permissions_boundary").and_then(|v| v.as_str()) {
+    let Some(wanted) = cx.var(PERMISSIONS_BOUNDARY_VAR).map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) else {
+        return Vec::new();
+    };
+    match typed::<Role>(d).and_then(|r| r.permissions_boundary) {
         Some(b) if b == wanted => Vec::new(),
         Some(b) => vec![Hit::new("permissions_boundary", format!("`{b}`, not the stack's `{wanted}`"))],
         None => vec![Hit::new("permissions_boundary", format!("unset; the stack asks for `{wanted}` on every role"))],
@@ -211,6 +213,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::super::testing::{fired, stack};
     use crate::iam::{PolicyDocument, Role, Statement};
+    use ferroform_core::Arn;
 
     fn role_with(doc: PolicyDocument) -> Role {
         Role::for_service("lambda.amazonaws.com").inline_policy("default", doc)
@@ -280,8 +283,16 @@ mod tests {
         let mut s = stack();
         s.add("r", Role::for_service("lambda.amazonaws.com"));
         assert!(fired(&s, "FF-IAM-004").is_empty(), "the stack does not ask");
-        s.set_var("permissions_boundary", "arn:aws:iam::123456789012:policy/boundary");
-        assert_eq!(fired(&s, "FF-IAM-004"), [("r".into(), "permissions_boundary".into())]);
+        let boundary = "arn:aws:iam::123456789012:policy/boundary";
+        s.set_var("permissions_boundary", boundary);
+        // What a stack does when asked: every role takes the boundary the variable names.
+        s.add("asked", Role::for_service("lambda.amazonaws.com").with_stack_boundary(&s));
+        s.add(
+            "other",
+            Role::for_service("lambda.amazonaws.com").permissions_boundary(Arn::literal("arn:aws:iam::123456789012:policy/wider")),
+        );
+        s.add("same", Role::for_service("lambda.amazonaws.com").permissions_boundary(Arn::literal(boundary)));
+        assert_eq!(fired(&s, "FF-IAM-004"), [("other".into(), "permissions_boundary".into()), ("r".into(), "permissions_boundary".into())]);
     }
 
     #[test]

@@ -9,7 +9,7 @@ mod role_lookup;
 pub use oidc_provider::{OpenIdConnectProvider, OpenIdConnectProviderOutputs, OpenIdConnectProviderRefs, GITHUB_ACTIONS_URL};
 pub use policy::{Policy, PolicyOutputs, PolicyRefs, MAX_VERSIONS};
 pub use policy_document::{AnyPrincipal, Conditions, Effect, PolicyDocument, Principal, Statement, VERSION};
-pub use role::{generated_name, Role, RoleOutputs, RoleRefs, DEFAULT_INLINE_POLICY};
+pub use role::{generated_name, Role, RoleOutputs, RoleRefs, DEFAULT_INLINE_POLICY, PERMISSIONS_BOUNDARY_VAR};
 pub use role_lookup::{FindRole, FoundRoleOutputs, FoundRoleRefs};
 
 use crate::tags::Tags;

@@ -1,7 +1,7 @@
 //! IAM role. APIs: CreateRole, GetRole, UpdateRole, UpdateAssumeRolePolicy, ListRolePolicies,
 //! GetRolePolicy, PutRolePolicy, DeleteRolePolicy, ListAttachedRolePolicies, AttachRolePolicy,
-//! DetachRolePolicy, TagRole, UntagRole, ListInstanceProfilesForRole, RemoveRoleFromInstanceProfile,
-//! DeleteRole.
+//! DetachRolePolicy, PutRolePermissionsBoundary, DeleteRolePermissionsBoundary, TagRole, UntagRole,
+//! ListInstanceProfilesForRole, RemoveRoleFromInstanceProfile, DeleteRole.
 //!
 //! Inline policies and managed policy attachments are managed exclusively: what the code does not declare
 //! is removed. A read costs `3 + N` calls for `N` inline policies (GetRole, ListRolePolicies,
@@ -12,7 +12,7 @@
 //!
 //! Every optional field is compared whether the code sets it or not; unset, it means IAM's default, so
 //! removing a setting puts the default back: path `/`, no description, a session of 3600 s, no inline
-//! policies, no managed policies attached, no tags. Left to AWS when unset: `name` (generated from the
+//! policies, no managed policies attached, no permissions boundary, no tags. Left to AWS when unset: `name` (generated from the
 //! stack and address, see [`generated_name`]).
 
 use super::policy_document::PolicyDocument;
@@ -30,6 +30,9 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const DEFAULT_INLINE_POLICY: &str = "ferroform";
 /// IAM's maximum session duration when none is set, seconds.
 pub const DEFAULT_MAX_SESSION_DURATION: i32 = 3600;
+/// The stack variable through which a stack asks for a permissions boundary on every role
+/// (`--var permissions_boundary=ARN`): [`Role::with_stack_boundary`] applies it, `check`'s FF-IAM-004 expects it.
+pub const PERMISSIONS_BOUNDARY_VAR: &str = "permissions_boundary";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Role {
@@ -52,6 +55,10 @@ pub struct Role {
     /// Seconds, 3600 to 43200 (AWS's default: 3600).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_session_duration: Option<i32>,
+    /// The managed policy that caps what the role's policies can grant (a permissions boundary); none
+    /// unless set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions_boundary: Option<String>,
     #[serde(default)]
     pub tags: Tags,
 }
@@ -80,6 +87,7 @@ impl Role {
             managed_policy_arns: BTreeSet::new(),
             description: None,
             max_session_duration: None,
+            permissions_boundary: None,
             tags: Tags::new(),
         }
     }
@@ -103,6 +111,20 @@ impl Role {
     }
     pub fn max_session_duration(mut self, seconds: i32) -> Self {
         self.max_session_duration = Some(seconds);
+        self
+    }
+    /// Caps what the role's policies can grant at what this managed policy allows: the stack's own
+    /// (`policy.arn()`) or one the account requires (`Arn::literal("arn:aws:iam::123456789012:policy/boundary")`).
+    pub fn permissions_boundary(mut self, arn: Arn<super::Policy>) -> Self {
+        self.permissions_boundary = Some(arn.into());
+        self
+    }
+    /// The boundary the stack asks for with its [`PERMISSIONS_BOUNDARY_VAR`] variable, when it asks (a role
+    /// with a boundary of its own keeps it): what stacks and components call on every role they make.
+    pub fn with_stack_boundary(mut self, stack: &ferroform_core::Stack) -> Self {
+        if self.permissions_boundary.is_none() {
+            self.permissions_boundary = stack.var(PERMISSIONS_BOUNDARY_VAR).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        }
         self
     }
     pub fn tag(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
@@ -183,6 +205,11 @@ impl Resource for Role {
                 e.push(FieldError::new("managed_policy_arns", format!("`{arn}` is not a policy ARN")));
             }
         }
+        if let Some(arn) = &self.permissions_boundary {
+            if !is_unknown_str(arn) && !(arn.starts_with("arn:") && arn.contains(":policy/")) {
+                e.push(FieldError::new("permissions_boundary", format!("`{arn}` is not a managed policy ARN")));
+            }
+        }
         if self.managed_policy_arns.len() > 20 {
             e.push(FieldError::new("managed_policy_arns", "IAM attaches at most 20 managed policies to a role"));
         }
@@ -236,6 +263,7 @@ impl Resource for Role {
                     .assume_role_policy_document(desired.assume_role_policy.to_json())
                     .set_description(desired.description.clone())
                     .set_max_session_duration(desired.max_session_duration)
+                    .set_permissions_boundary(desired.permissions_boundary.clone())
                     .set_tags(tags.clone())
                     .customize()
                     .config_override(Once)
@@ -322,6 +350,7 @@ impl Resource for Role {
                 managed_policy_arns: attached.into_iter().collect(),
                 description: role.description().filter(|d| !d.is_empty()).map(str::to_string),
                 max_session_duration: role.max_session_duration(),
+                permissions_boundary: boundary_arn(role.permissions_boundary()),
                 tags: without_aws_managed(tags),
             }
             .with_prior_spelling(prior),
@@ -395,6 +424,17 @@ impl Resource for Role {
                 .send()
                 .await
                 .map_err(sdk)?;
+        }
+        if has("permissions_boundary") {
+            // Before the policies change: a new boundary never lets a moment of wider permissions through.
+            match &desired.permissions_boundary {
+                Some(arn) => {
+                    iam.put_role_permissions_boundary().role_name(id).permissions_boundary(arn).send().await.map_err(sdk)?;
+                }
+                None => {
+                    absent_if_not_found(iam.delete_role_permissions_boundary().role_name(id).send().await.map_err(sdk))?;
+                }
+            }
         }
         if has("inline_policies") {
             // New and changed first, then removals: permissions never dip during a rename.
@@ -565,6 +605,7 @@ fn observed_from_detail(r: &aws_sdk_iam::types::RoleDetail) -> Result<Observed<R
             managed_policy_arns: r.attached_managed_policies().iter().filter_map(|p| p.policy_arn().map(str::to_string)).collect(),
             description: None,
             max_session_duration: None,
+            permissions_boundary: boundary_arn(r.permissions_boundary()),
             tags: without_aws_managed(tags),
         },
         outputs: RoleOutputs {
@@ -573,6 +614,11 @@ fn observed_from_detail(r: &aws_sdk_iam::types::RoleDetail) -> Result<Observed<R
             id: r.role_id().unwrap_or_default().to_string(),
         },
     })
+}
+
+/// The ARN of a role's permissions boundary as GetRole and the account listing give it.
+fn boundary_arn(b: Option<&aws_sdk_iam::types::AttachedPermissionsBoundary>) -> Option<String> {
+    b.and_then(|b| b.permissions_boundary_arn()).filter(|a| !a.is_empty()).map(str::to_string)
 }
 
 /// One inline policy, `None` when it is not there.
@@ -647,6 +693,23 @@ mod tests {
         let mut set = Role::for_service("lambda.amazonaws.com").path("/svc/").max_session_duration(7200);
         set.normalize();
         assert_eq!((set.path.as_deref(), set.max_session_duration), (Some("/svc/"), Some(7200)));
+    }
+
+    #[test]
+    fn a_boundary_is_a_policy_arn_and_the_stack_can_ask_for_one() {
+        let lambda = || Role::for_service("lambda.amazonaws.com");
+        assert!(lambda().permissions_boundary(Arn::literal("arn:aws:iam::123456789012:policy/b")).validate().is_empty());
+        assert_eq!(lambda().permissions_boundary(Arn::literal("boundary")).validate()[0].field, "permissions_boundary");
+        let mut s = ferroform_core::Stack::new("t");
+        assert_eq!(lambda().with_stack_boundary(&s).permissions_boundary, None, "the stack does not ask");
+        s.set_var(PERMISSIONS_BOUNDARY_VAR, " arn:aws:iam::123456789012:policy/b ");
+        assert_eq!(lambda().with_stack_boundary(&s).permissions_boundary.as_deref(), Some("arn:aws:iam::123456789012:policy/b"));
+        let own = lambda().permissions_boundary(Arn::literal("arn:aws:iam::123456789012:policy/own")).with_stack_boundary(&s);
+        assert_eq!(own.permissions_boundary.as_deref(), Some("arn:aws:iam::123456789012:policy/own"), "its own is kept");
+        // Unset stays unset: no boundary is IAM's default, so removing one plans `-> null` and deletes it.
+        let mut none = lambda();
+        none.normalize();
+        assert_eq!(none.permissions_boundary, None);
     }
 
     #[test]

@@ -414,3 +414,93 @@ async fn roles_are_read_one_by_one_when_the_account_listing_is_denied() -> anyho
     assert_eq!(change(&plan, "r1"), (Action::Update, vec!["description".to_string()]), "{}", plan.render(false));
     Ok(())
 }
+
+/// A permissions boundary: set at create (one role through its reference, one through the stack's
+/// `permissions_boundary` variable), changed in place, repaired after drift, and removed when the code
+/// drops it; each step read back with GetRole. Two roles, so plans read them through the account listing,
+/// and one alone (`single`), read with GetRole.
+#[tokio::test]
+async fn permissions_boundaries_are_set_changed_repaired_and_removed() -> anyhow::Result<()> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Boundary {
+        Narrow,
+        Wide,
+        None,
+    }
+    let (h, _) = harness().await?;
+    let iam = aws_sdk_iam::Client::new(&h.account.config);
+    let arn = |name: &str| format!("arn:aws:iam::{}:policy/{name}", h.account.id);
+    let (narrow_arn, wide_arn) = (arn("narrow"), arn("wide"));
+    let mk = |b: Boundary, roles: &[&str]| {
+        let mut s = Stack::new(STACK);
+        let narrow = s.add("narrow", Policy::new("narrow", read_policy()));
+        s.add("wide", Policy::new("wide", PolicyDocument::new().allow(["s3:*"], ["*"])));
+        if b == Boundary::Wide {
+            s.set_var(ferroform_aws::iam::PERMISSIONS_BOUNDARY_VAR, &wide_arn);
+        }
+        for r in roles {
+            let role = Role::for_service("lambda.amazonaws.com").allow(["s3:GetObject"], ["arn:aws:s3:::bucket/*"]);
+            let role = match b {
+                Boundary::Narrow => role.permissions_boundary(narrow.arn()),
+                Boundary::Wide | Boundary::None => role.with_stack_boundary(&s),
+            };
+            s.add(r, role);
+        }
+        s
+    };
+    let live = |role: &'static str| {
+        let iam = iam.clone();
+        async move {
+            let got = iam.get_role().role_name(generated_name(STACK, role)).send().await?;
+            let role = got.role.ok_or_else(|| anyhow::anyhow!("no role"))?;
+            anyhow::Ok(role.permissions_boundary().and_then(|b| b.permissions_boundary_arn()).map(str::to_string))
+        }
+    };
+    let both = ["role-0", "role-1"];
+
+    h.apply(&mk(Boundary::Narrow, &both)).await?;
+    for r in both {
+        assert_eq!(live(r).await?.as_deref(), Some(narrow_arn.as_str()), "{r}");
+    }
+    let plan = h.plan(&mk(Boundary::Narrow, &both)).await?;
+    assert!(!plan.has_changes(), "{}", plan.render(false));
+
+    // Another boundary, from the stack's variable: updated in place.
+    let plan = h.plan(&mk(Boundary::Wide, &both)).await?;
+    for r in both {
+        assert_eq!(change(&plan, r), (Action::Update, vec!["permissions_boundary".into()]), "{}", plan.render(false));
+    }
+    h.apply(&mk(Boundary::Wide, &both)).await?;
+    for r in both {
+        assert_eq!(live(r).await?.as_deref(), Some(wide_arn.as_str()), "{r}");
+    }
+    assert!(!h.plan(&mk(Boundary::Wide, &both)).await?.has_changes());
+
+    // Drift: the boundary taken off one role behind the engine's back is planned and put back.
+    iam.delete_role_permissions_boundary().role_name(generated_name(STACK, "role-1")).send().await?;
+    let plan = h.plan(&mk(Boundary::Wide, &both)).await?;
+    assert_eq!(change(&plan, "role-1"), (Action::Update, vec!["permissions_boundary".into()]), "{}", plan.render(false));
+    assert_eq!(change(&plan, "role-0").0, Action::NoOp, "{}", plan.render(false));
+    h.apply(&mk(Boundary::Wide, &both)).await?;
+    assert_eq!(live("role-1").await?.as_deref(), Some(wide_arn.as_str()));
+
+    // Removed from the code (the stack no longer asks): IAM's default, no boundary, comes back.
+    let plan = h.plan(&mk(Boundary::None, &both)).await?;
+    assert!(plan.render(false).contains(&format!("{wide_arn}\" -> null")), "{}", plan.render(false));
+    h.apply(&mk(Boundary::None, &both)).await?;
+    for r in both {
+        assert_eq!(live(r).await?, None, "{r}");
+    }
+    assert!(!h.plan(&mk(Boundary::None, &both)).await?.has_changes());
+    h.destroy(&mk(Boundary::None, &both)).await?;
+
+    // One role alone is read with GetRole: the same boundary, no diff, and drift seen.
+    h.apply(&mk(Boundary::Narrow, &["single"])).await?;
+    assert_eq!(live("single").await?.as_deref(), Some(narrow_arn.as_str()));
+    assert!(!h.plan(&mk(Boundary::Narrow, &["single"])).await?.has_changes());
+    iam.delete_role_permissions_boundary().role_name(generated_name(STACK, "single")).send().await?;
+    let plan = h.plan(&mk(Boundary::Narrow, &["single"])).await?;
+    assert_eq!(change(&plan, "single"), (Action::Update, vec!["permissions_boundary".into()]), "{}", plan.render(false));
+    h.destroy(&mk(Boundary::Narrow, &["single"])).await?;
+    Ok(())
+}
