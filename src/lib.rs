@@ -41,8 +41,12 @@ pub mod cli {
                 }),
             );
             cli = cli.server(std::sync::Arc::new(|stack, state, args, stop| {
-                let opts = ferroform_local::ServeOptions { port: args.port, max_instances: args.max_instances };
-                Box::pin(ferroform_local::serve(stack, state, opts, stop))
+                Box::pin(async move {
+                    // A --jwks (or FERROFORM_JWKS) that can't be read stops serve before anything starts.
+                    let jwks = ferroform_local::auth::jwt::JwksSource::chosen(args.jwks.as_deref()).await.map_err(anyhow::Error::msg)?;
+                    let opts = ferroform_local::ServeOptions { port: args.port, max_instances: args.max_instances, jwks: Some(jwks) };
+                    ferroform_local::serve(stack, state, opts, stop).await
+                })
             }));
             cli = cli.checker(std::sync::Arc::new(|stack, args| {
                 use ferroform_aws::check::{check, Severity};

@@ -74,11 +74,12 @@ pub(crate) async fn run(ctx: Ctx<'_>) -> anyhow::Result<ExitCode> {
         }
         Command::Import { .. } => bail!("import takes ADDRESS ID, or --from-terraform PATH"),
         Command::State(cmd) => state(&ctx, cmd).await,
-        Command::Serve { port, max_instances } => {
+        Command::Serve { port, max_instances, jwks } => {
             let Some(server) = ctx.server.clone() else { bail!("this program was built without a local runtime: no `serve`") };
             let state = ctx.engine(1).state(ctx.stack.name()).await?;
             // The first signal asks serving to stop (every process it started is killed), not to exit at once.
-            server(&ctx.stack, state, crate::ServeArgs { port: *port, max_instances: *max_instances }, ctx.signals.stop.clone()).await?;
+            let args = crate::ServeArgs { port: *port, max_instances: *max_instances, jwks: jwks.clone() };
+            server(&ctx.stack, state, args, ctx.signals.stop.clone()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Extra(args) => {

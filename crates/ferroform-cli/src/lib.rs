@@ -16,11 +16,14 @@ use std::sync::Arc;
 
 pub use check::{CheckArgs, CheckFn, CheckFormat, CheckOutcome, EXIT_FINDINGS};
 
-/// What `serve` is given: the port of the first API and the most instances a function may run.
-#[derive(Debug, Clone, Copy)]
+/// What `serve` is given: the port of the first API, the most instances a function may run, and where JWT
+/// authorizers' keys are (`--jwks`).
+#[derive(Debug, Clone)]
 pub struct ServeArgs {
     pub port: u16,
     pub max_instances: usize,
+    /// A JWKS file or `http(s)://` URL for every JWT authorizer; `None`: `FERROFORM_JWKS`, else each issuer's.
+    pub jwks: Option<String>,
 }
 
 /// Runs the stack locally (`serve`): the stack, its state, the arguments, and a flag that turns true on
@@ -182,6 +185,10 @@ pub enum Command {
         /// Instances per function at most (concurrent requests beyond wait).
         #[arg(long, default_value_t = 8)]
         max_instances: usize,
+        /// The keys JWT authorizers check tokens against, for every issuer: a JWKS file or an http(s):// URL
+        /// (default: FERROFORM_JWKS, else each issuer's own, found through its OIDC discovery document).
+        #[arg(long, value_name = "FILE|URL")]
+        jwks: Option<String>,
     },
     /// Review the stack's resources for security and good-practice problems, without credentials or any
     /// API call. Exit 0: nothing at or above --fail-on; 3: findings; 1: error.

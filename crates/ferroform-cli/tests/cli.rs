@@ -237,3 +237,30 @@ fn commands_that_read_state_never_build_the_stack() -> anyhow::Result<()> {
     ferroform_core::set_builds(true);
     Ok(())
 }
+
+/// `serve --jwks FILE|URL` reaches the local runtime as given (ferroform-local reads it; its tests cover the
+/// file, the URL and a wrong path); without it, `None` (the env var or each issuer's keys).
+#[test]
+fn serve_passes_jwks_to_the_local_runtime() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let state = dir.path().join("s.json");
+    let cloud = Cloud::new();
+    assert_eq!(run(&cloud, &state, &["apply", "--auto-approve"]), ExitCode::SUCCESS);
+    let seen: Arc<std::sync::Mutex<Vec<ferroform_cli::ServeArgs>>> = Arc::default();
+    for args in [&["serve", "--jwks", "keys.json", "--port", "9000"][..], &["serve"]] {
+        let contexts = Contexts::new();
+        contexts.insert(Mem(cloud.clone()));
+        let mut argv = vec!["stack".to_string(), "--state".into(), state.display().to_string()];
+        argv.extend(args.iter().map(|a| a.to_string()));
+        let record = seen.clone();
+        let server: ferroform_cli::ServeFn = Arc::new(move |_, _, args, _| {
+            record.lock().map(|mut s| s.push(args)).ok();
+            Box::pin(async { Ok(()) })
+        });
+        let cli = Cli::new("t").contexts(contexts).registry(ferroform_core::memory::registry()).server(server);
+        assert_eq!(cli.run_with(Opts::parse_from(argv), stack), ExitCode::SUCCESS);
+    }
+    let seen = seen.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+    assert_eq!(seen.iter().map(|a| (a.port, a.jwks.clone())).collect::<Vec<_>>(), [(9000, Some("keys.json".into())), (8080, None)]);
+    Ok(())
+}

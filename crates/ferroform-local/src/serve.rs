@@ -28,11 +28,13 @@ pub struct ServeOptions {
     pub port: u16,
     /// Instances per function at most.
     pub max_instances: usize,
+    /// Where JWT authorizers' keys come from (`serve --jwks`); `None`: `FERROFORM_JWKS`, else each issuer's.
+    pub jwks: Option<JwksSource>,
 }
 
 impl Default for ServeOptions {
     fn default() -> Self {
-        ServeOptions { port: 8080, max_instances: 8 }
+        ServeOptions { port: 8080, max_instances: 8, jwks: None }
     }
 }
 
@@ -187,7 +189,7 @@ impl Served {
 
 /// Builds the functions' and containers' programs, opens a listener per API (from `opts.port` up; 0 for
 /// any free port) and starts the task runner. Processes stop when `stop` turns true. JWT authorizers'
-/// keys come from `FERROFORM_JWKS` (a JWKS file or URL), else from each issuer ([`start_with`]).
+/// keys come from `opts.jwks`, else `FERROFORM_JWKS` (a JWKS file or URL), else from each issuer.
 pub async fn start(
     stack: &Stack,
     state: &State,
@@ -195,7 +197,8 @@ pub async fn start(
     opts: &ServeOptions,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<Served> {
-    start_with(stack, state, emulator, opts, &JwksSource::from_env(), stop).await
+    let jwks = opts.jwks.clone().unwrap_or_else(JwksSource::from_env);
+    start_with(stack, state, emulator, opts, &jwks, stop).await
 }
 
 /// [`start`] with the keys of JWT authorizers from `jwks`.
@@ -602,7 +605,7 @@ mod tests {
 
     async fn start_err(stack: &Stack, state: &State, port: u16) -> String {
         let (_stop, stopped) = watch::channel(false);
-        let opts = ServeOptions { port, max_instances: 1 };
+        let opts = ServeOptions { port, max_instances: 1, jwks: None };
         match start(stack, state, &nowhere(), &opts, stopped).await {
             Ok(_) => panic!("served"),
             Err(e) => format!("{e:#}"),
@@ -629,9 +632,15 @@ mod tests {
         assert!(e.contains(&format!("can't listen on 127.0.0.1:{port} for API orders (in use? pass --port)")), "{e}");
         // The next free port serves.
         let (_stop, stopped) = watch::channel(false);
-        let served = start(&Stack::new("pedidos"), &one_api("pedidos"), &nowhere(), &ServeOptions { port: 0, max_instances: 1 }, stopped)
-            .await
-            .unwrap();
+        let served = start(
+            &Stack::new("pedidos"),
+            &one_api("pedidos"),
+            &nowhere(),
+            &ServeOptions { port: 0, max_instances: 1, jwks: None },
+            stopped,
+        )
+        .await
+        .unwrap();
         assert_eq!(served.apis.len(), 1);
     }
 

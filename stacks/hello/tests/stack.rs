@@ -282,7 +282,9 @@ async fn hello_serves_locally_over_http() -> anyhow::Result<()> {
 
     let emulator = Emulator::new(config.clone(), h.account.env())?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let served = ferroform::local::start(&stack, &state, &emulator, &ServeOptions { port: 0, max_instances: 2 }, stopped.clone()).await?;
+    let served =
+        ferroform::local::start(&stack, &state, &emulator, &ServeOptions { port: 0, max_instances: 2, jwks: None }, stopped.clone())
+            .await?;
     let url = served.url("api").context("the API is served")?;
 
     let r = request(&url, "GET", "/hello", &[], None).await?;

@@ -405,7 +405,7 @@ async fn pedidos_serves_locally_as_a_system() {
 
     let emulator = Emulator::new(config.clone(), h.account.env()).unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let opts = ServeOptions { port: 0, max_instances: 4 };
+    let opts = ServeOptions { port: 0, max_instances: 4, jwks: None };
     let served = ferroform::local::start(&stack, &state, &emulator, &opts, stopped.clone()).await.unwrap();
     let url = served.url("api").expect("the API is served");
 
@@ -639,8 +639,9 @@ async fn pedidos_with_jwt_auth_is_deployed_and_enforced_by_serve() {
     std::fs::write(&jwks, keys.jwks().to_string()).unwrap();
     let emulator = Emulator::new(config.clone(), h.account.env()).unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let opts = ServeOptions { port: 0, max_instances: 2 };
-    let served = ferroform::local::start_with(&stack, &state, &emulator, &opts, &JwksSource::File(jwks), stopped.clone()).await.unwrap();
+    // As `serve --jwks FILE` passes it.
+    let opts = ServeOptions { port: 0, max_instances: 2, jwks: Some(JwksSource::File(jwks)) };
+    let served = ferroform::local::start(&stack, &state, &emulator, &opts, stopped.clone()).await.unwrap();
     let url = served.url("api").unwrap();
 
     let now = chrono_now();
@@ -720,7 +721,9 @@ async fn pedidos_with_iam_auth_is_deployed_and_enforced_by_serve() {
     let emulator = Emulator::new(config.clone(), h.account.env()).unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let served =
-        ferroform::local::start(&stack, &state, &emulator, &ServeOptions { port: 0, max_instances: 2 }, stopped.clone()).await.unwrap();
+        ferroform::local::start(&stack, &state, &emulator, &ServeOptions { port: 0, max_instances: 2, jwks: None }, stopped.clone())
+            .await
+            .unwrap();
     let url = served.url("api").unwrap();
     let host = url.trim_start_matches("http://").to_string();
     let env: BTreeMap<String, String> = h.account.env().into_iter().collect();

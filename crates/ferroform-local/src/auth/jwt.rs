@@ -77,6 +77,23 @@ impl JwksSource {
         std::env::var(JWKS_ENV).ok().filter(|v| !v.trim().is_empty()).map(|v| JwksSource::parse(v.trim())).unwrap_or(JwksSource::Discover)
     }
 
+    /// What `serve` uses: `flag` (`--jwks FILE|URL`) when given, else [`JWKS_ENV`], else each issuer's own.
+    /// A file or URL given is read now, so a wrong path or a URL that does not answer stops `serve` at once,
+    /// naming where it came from, instead of refusing every token later.
+    pub async fn chosen(flag: Option<&str>) -> Result<JwksSource, String> {
+        let env = std::env::var(JWKS_ENV).ok();
+        let (text, given_as) = match (flag.map(str::trim).filter(|f| !f.is_empty()), env.as_deref().map(str::trim)) {
+            (Some(flag), _) => (flag, "--jwks"),
+            (None, Some(env)) if !env.is_empty() => (env, JWKS_ENV),
+            _ => return Ok(JwksSource::Discover),
+        };
+        let source = JwksSource::parse(text);
+        // Reading errors start with the path or URL already: said once.
+        let prefix = format!("{text}: ");
+        source.load("").await.map_err(|e| format!("{given_as} {text}: {}", e.strip_prefix(&prefix).unwrap_or(&e)))?;
+        Ok(source)
+    }
+
     /// The keys for `issuer`.
     pub async fn load(&self, issuer: &str) -> Result<Jwks, String> {
         let text = match self {
@@ -377,6 +394,42 @@ mod tests {
         assert_eq!(token_of(&src, &h("abc")), Some("abc"));
         assert_eq!(token_of(&src, &h("Bearer ")), None);
         assert_eq!(token_of(&src, &[]), None);
+    }
+
+    /// `serve --jwks`: a file and a URL (a local listener answering once) are read at once; a path that is not
+    /// there or a document that is not a JWKS stops serve naming the flag and what was given.
+    #[tokio::test]
+    async fn serve_takes_a_jwks_file_or_url_and_names_the_flag_when_it_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("keys.json");
+        std::fs::write(&file, issuer().jwks().to_string()).unwrap();
+        let path = file.display().to_string();
+        assert_eq!(JwksSource::chosen(Some(&path)).await, Ok(JwksSource::File(file.clone())));
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
+        let body = issuer().jwks().to_string();
+        let server = tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut request = vec![0u8; 4096];
+            let n = conn.read(&mut request).await.unwrap();
+            let head =
+                format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+            conn.write_all(head.as_bytes()).await.unwrap();
+            conn.write_all(body.as_bytes()).await.unwrap();
+            String::from_utf8_lossy(&request[..n]).to_string()
+        });
+        assert_eq!(JwksSource::chosen(Some(&url)).await, Ok(JwksSource::Url(url.clone())));
+        assert!(server.await.unwrap().starts_with("GET /.well-known/jwks.json "));
+
+        let missing = dir.path().join("nope.json").display().to_string();
+        let e = JwksSource::chosen(Some(&missing)).await.unwrap_err();
+        assert!(e.starts_with(&format!("--jwks {missing}: ")) && e.contains("No such file"), "{e}");
+        assert_eq!(e.matches(&missing).count(), 1, "{e}");
+        std::fs::write(&file, "{}").unwrap();
+        let e = JwksSource::chosen(Some(&path)).await.unwrap_err();
+        assert_eq!(e, format!("--jwks {path}: not a JWKS document: no `keys` list"));
     }
 
     #[test]
