@@ -38,6 +38,7 @@ pub mod s3;
 #[cfg(feature = "sns")]
 pub mod sns;
 pub mod tags;
+mod takeover;
 pub mod validate;
 
 pub use caller_identity::{CallerIdentity, CallerIdentityOutputs, CallerIdentityRefs};

@@ -194,6 +194,11 @@ pub(crate) fn settle(config: &Config, tf: &[TfResource], mapping: &Mapping, loca
                 {
                     Ok((same_type[0], format!("the only {} on both sides", kind.type_name())))
                 }
+                [] if pairs.is_empty() => Err(format!(
+                    "ferroform does not match {} by identity (the mapping file says which); candidates: {}",
+                    kind.type_name(),
+                    list(&same_type)
+                )),
                 [] if known.is_empty() => Err(format!(
                     "its identity ({}) is not known before apply; candidates: {}",
                     pairs.iter().map(|(o, _)| *o).collect::<Vec<_>>().join(", "),
@@ -250,8 +255,8 @@ pub(crate) fn settle(config: &Config, tf: &[TfResource], mapping: &Mapping, loca
     Ok(m)
 }
 
-/// The value at a dotted path (`tags.Name`).
-fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+/// The value at a dotted path (`tags.Name`), in inputs or in Terraform attributes: what identity pairs name.
+pub fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(v, |v, k| v.get(k)).filter(|v| !v.is_null())
 }
 

@@ -235,9 +235,16 @@ impl Project {
 impl Resource for Project {
     const TYPE: &'static str = "aws_codebuild_project";
     const REPLACE_FIELDS: &'static [&'static str] = &["name"];
+    const TERRAFORM_IDENTITY: &'static [(&'static str, &'static str)] = &[("name", "name")];
     type Outputs = ProjectOutputs;
     type Refs = ProjectRefs;
     type Context = Aws;
+
+    /// Terraform's id is the project's ARN when Terraform made it (its name when imported by name); here it
+    /// is the name.
+    fn terraform_id(attributes: &serde_json::Value) -> Option<String> {
+        attributes.get("name").and_then(serde_json::Value::as_str).map(str::to_string)
+    }
 
     fn validate(&self) -> Vec<FieldError> {
         let mut e = Vec::new();

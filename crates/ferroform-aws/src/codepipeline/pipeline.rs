@@ -195,9 +195,15 @@ impl Pipeline {
 impl Resource for Pipeline {
     const TYPE: &'static str = "aws_codepipeline";
     const REPLACE_FIELDS: &'static [&'static str] = &["name"];
+    const TERRAFORM_IDENTITY: &'static [(&'static str, &'static str)] = &[("name", "name")];
     type Outputs = PipelineOutputs;
     type Refs = PipelineRefs;
     type Context = Aws;
+
+    /// The pipeline's name on both sides (Terraform's `id` is the name too; `name` says so in every version).
+    fn terraform_id(attributes: &serde_json::Value) -> Option<String> {
+        attributes.get("name").and_then(serde_json::Value::as_str).map(str::to_string)
+    }
 
     fn validate(&self) -> Vec<FieldError> {
         let mut e = Vec::new();

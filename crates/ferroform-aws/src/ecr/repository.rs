@@ -103,6 +103,8 @@ impl Repository {
 #[async_trait]
 impl Resource for Repository {
     const TYPE: &'static str = "aws_ecr_repository";
+    /// The lifecycle policy is a field here.
+    const TERRAFORM_FOLDS: &'static [(&'static str, &'static str, &'static str)] = &[("aws_ecr_lifecycle_policy", "repository", "name")];
     const REPLACE_FIELDS: &'static [&'static str] = &["name"];
     const PROTECT_BY_DEFAULT: bool = true;
     type Outputs = RepositoryOutputs;

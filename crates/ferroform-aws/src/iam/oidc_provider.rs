@@ -77,6 +77,10 @@ fn outputs(arn: &str, url: &str) -> OpenIdConnectProviderOutputs {
 impl Resource for OpenIdConnectProvider {
     const TYPE: &'static str = "aws_iam_openid_connect_provider";
     const REPLACE_FIELDS: &'static [&'static str] = &["url"];
+    /// None: the URL is kept here as `https://HOST` and by Terraform as written, so equality would miss; an
+    /// account has one provider per issuer and usually one or two, settled as the only one of its type on
+    /// both sides or by the mapping file. The id is the provider's ARN on both sides.
+    const TERRAFORM_IDENTITY: &'static [(&'static str, &'static str)] = &[];
     /// Unset thumbprints are IAM's to work out; they can't be reverted to "absent".
     const COMPUTED: &'static [&'static str] = &["thumbprint_list"];
     type Outputs = OpenIdConnectProviderOutputs;

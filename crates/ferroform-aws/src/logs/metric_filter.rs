@@ -86,9 +86,17 @@ impl MetricFilter {
 impl Resource for MetricFilter {
     const TYPE: &'static str = "aws_cloudwatch_log_metric_filter";
     const REPLACE_FIELDS: &'static [&'static str] = &["log_group", "name"];
+    /// A filter's name is unique only within its group.
+    const TERRAFORM_IDENTITY: &'static [(&'static str, &'static str)] = &[("name", "name"), ("log_group", "log_group_name")];
     type Outputs = MetricFilterOutputs;
     type Refs = MetricFilterRefs;
     type Context = Aws;
+
+    /// Terraform's id is the filter's name alone; here it is `GROUP:NAME`, since names repeat across groups.
+    fn terraform_id(attributes: &serde_json::Value) -> Option<String> {
+        let at = |key: &str| attributes.get(key).and_then(serde_json::Value::as_str);
+        Some(id_of(at("log_group_name")?, at("name")?))
+    }
 
     fn validate(&self) -> Vec<FieldError> {
         let mut e = Vec::new();

@@ -118,6 +118,13 @@ impl Bucket {
 impl Resource for Bucket {
     const TYPE: &'static str = "aws_s3_bucket";
     const TERRAFORM_IDENTITY: &'static [(&'static str, &'static str)] = &[("name", "bucket")];
+    /// Versioning, encryption, the public access block and the lifecycle rules are fields here.
+    const TERRAFORM_FOLDS: &'static [(&'static str, &'static str, &'static str)] = &[
+        ("aws_s3_bucket_versioning", "bucket", "bucket"),
+        ("aws_s3_bucket_server_side_encryption_configuration", "bucket", "bucket"),
+        ("aws_s3_bucket_public_access_block", "bucket", "bucket"),
+        ("aws_s3_bucket_lifecycle_configuration", "bucket", "bucket"),
+    ];
     const REPLACE_FIELDS: &'static [&'static str] = &["name"];
     const PROTECT_BY_DEFAULT: bool = true;
     type Outputs = BucketOutputs;

@@ -89,6 +89,10 @@ impl Subscription {
 impl Resource for Subscription {
     const TYPE: &'static str = "aws_sns_topic_subscription";
     const REPLACE_FIELDS: &'static [&'static str] = &["topic", "protocol", "endpoint"];
+    /// A subscription has no name: what it delivers where (the topic is usually a reference, unknown when
+    /// matching, and then left out). The id is the subscription's ARN on both sides.
+    const TERRAFORM_IDENTITY: &'static [(&'static str, &'static str)] =
+        &[("topic", "topic_arn"), ("protocol", "protocol"), ("endpoint", "endpoint")];
     type Outputs = SubscriptionOutputs;
     type Refs = SubscriptionRefs;
     type Context = Aws;

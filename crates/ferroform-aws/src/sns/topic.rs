@@ -50,6 +50,8 @@ impl Topic {
 #[async_trait]
 impl Resource for Topic {
     const TYPE: &'static str = "aws_sns_topic";
+    /// The id is the topic's ARN on both sides.
+    const TERRAFORM_IDENTITY: &'static [(&'static str, &'static str)] = &[("name", "name")];
     const REPLACE_FIELDS: &'static [&'static str] = &["name"];
     type Outputs = TopicOutputs;
     type Refs = TopicRefs;
