@@ -102,6 +102,7 @@ macro_rules! clients {
                 pub fn $field(&self) -> $krate::Client {
                     self.clients.$field.get_or_init(|| {
                         let conf = $krate::config::Builder::from(&self.config)
+                            .http_client(self.congestion.client(stringify!($field), self.base_http.clone()))
                             .interceptor(self.calls.clone())
                             .interceptor(self.fence.clone())
                             .build();
@@ -136,6 +137,9 @@ pub struct Aws {
     clients: Clients,
     identity: OnceCell<Identity>,
     fence: FenceInterceptor,
+    /// Each service's congestion window, in front of the HTTP client the configuration names.
+    congestion: crate::congestion::Congestion,
+    base_http: aws_smithy_runtime_api::client::http::SharedHttpClient,
 }
 
 impl Aws {
@@ -150,12 +154,15 @@ impl Aws {
             Some(r) if *r == default => config.into_builder().retry_config(default.with_max_attempts(5)).build(),
             Some(_) => config,
         };
+        let base_http = config.http_client().unwrap_or_else(crate::congestion::default_base);
         Self {
             config,
             calls: CallCounter::default(),
             clients: Clients::default(),
             identity: OnceCell::new(),
             fence: FenceInterceptor::default(),
+            congestion: crate::congestion::Congestion::default(),
+            base_http,
         }
     }
 
@@ -166,6 +173,11 @@ impl Aws {
 
     pub fn calls(&self) -> &CallCounter {
         &self.calls
+    }
+
+    /// Each service's congestion window: how many calls it lets through at once, and what it learned.
+    pub fn congestion(&self) -> &crate::congestion::Congestion {
+        &self.congestion
     }
 
     /// From now on every mutating call first asks `fence`, and is refused (not sent) on `Err`.
@@ -185,7 +197,11 @@ impl Aws {
     }
 
     pub fn sts(&self) -> aws_sdk_sts::Client {
-        let conf = aws_sdk_sts::config::Builder::from(&self.config).interceptor(self.calls.clone()).interceptor(self.fence.clone()).build();
+        let conf = aws_sdk_sts::config::Builder::from(&self.config)
+            .http_client(self.congestion.client("sts", self.base_http.clone()))
+            .interceptor(self.calls.clone())
+            .interceptor(self.fence.clone())
+            .build();
         aws_sdk_sts::Client::from_conf(conf)
     }
 

@@ -171,6 +171,11 @@ const THROTTLING: &[&str] = &[
     "EC2ThrottledException",
 ];
 
+/// Whether an error code is one of the services' ways of saying "slow down".
+pub(crate) fn is_throttling_code(code: &str) -> bool {
+    THROTTLING.contains(&code)
+}
+
 fn failed<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> Failed {
     match e {
         // Never sent.

@@ -14,6 +14,7 @@ pub mod codebuild;
 #[cfg(feature = "codepipeline")]
 pub mod codepipeline;
 pub mod components;
+pub mod congestion;
 pub mod context;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;

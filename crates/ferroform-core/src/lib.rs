@@ -5,6 +5,7 @@
 extern crate self as ferroform_core;
 
 mod apply;
+pub mod congestion;
 mod diff;
 /// How plans name places in a resource's inputs.
 pub mod path {

@@ -40,6 +40,9 @@ pub struct Faults {
     pub seed: u64,
     /// Operations (`GetAccountAuthorizationDetails`) answered AccessDenied, as for a least-privilege role.
     pub deny: Vec<String>,
+    /// The service's room: a call arriving while this many are already in flight is throttled, as a rate
+    /// limit answers a client that sends too much at once (unlike `rate`, this rewards sending less).
+    pub capacity: Option<usize>,
 }
 
 impl Faults {
@@ -69,6 +72,25 @@ struct Shared {
     roles: Mutex<HashMap<String, Instant>>,
     rng: Mutex<u64>,
     hook: Mutex<Option<Hook>>,
+    in_flight: AtomicU64,
+    peak_in_flight: AtomicU64,
+}
+
+/// Counts a call in flight until dropped.
+struct InFlight<'a>(&'a Shared);
+
+impl<'a> InFlight<'a> {
+    fn enter(shared: &'a Shared) -> (Self, u64) {
+        let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        shared.peak_in_flight.fetch_max(now, Ordering::SeqCst);
+        (Self(shared), now)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 pub struct FaultProxy {
@@ -99,6 +121,8 @@ impl FaultProxy {
             roles: Mutex::new(HashMap::new()),
             rng: Mutex::new(seed),
             hook: Mutex::new(None),
+            in_flight: AtomicU64::new(0),
+            peak_in_flight: AtomicU64::new(0),
         });
         let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
         let s = shared.clone();
@@ -151,7 +175,13 @@ impl FaultProxy {
         self.injected().into_iter().filter(|(kind, _)| kind != ROLE_NOT_ASSUMABLE && kind != DENIED).map(|(_, n)| n).sum()
     }
 
+    /// The most calls that were in the proxy at once (since the start or the last `reset`).
+    pub fn peak_in_flight(&self) -> u64 {
+        self.shared.peak_in_flight.load(Ordering::SeqCst)
+    }
+
     pub fn reset(&self) {
+        self.shared.peak_in_flight.store(0, Ordering::SeqCst);
         if let Ok(mut c) = self.shared.calls.lock() {
             c.clear();
         }
@@ -320,6 +350,11 @@ async fn handle(
         hook(n, &op);
     }
     let faults = shared.faults.lock().map(|f| f.clone()).unwrap_or_default();
+    let (_in_flight, now) = InFlight::enter(&shared);
+    if faults.capacity.is_some_and(|room| now > room as u64) {
+        count(&shared, &op, "throttle");
+        return Ok(error_reply(400, "ThrottlingException", "Rate exceeded", &parts.headers, &body));
+    }
     if !faults.latency.is_zero() {
         tokio::time::sleep(faults.latency).await;
     }
