@@ -16,6 +16,8 @@ mod cloudwatch;
 mod codebuild;
 mod codepipeline;
 mod common;
+#[cfg(feature = "logs")]
+mod congestion;
 #[cfg(feature = "all")]
 mod crash;
 mod dynamodb;
