@@ -23,7 +23,9 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let upstream = ferroform_testkit::emulator().await?;
-        let proxy = FaultProxy::start(&upstream, Faults::none()).await?;
+        // The monitoring's CloudWatch calls are CBOR, which the emulator does not speak: a shim translates.
+        let shim = ferroform_testkit::cbor::CborShim::start(&upstream).await?;
+        let proxy = FaultProxy::start(shim.endpoint(), Faults::none()).await?;
         let account = ferroform_testkit::account().await?;
         let dir = tempfile::tempdir()?;
         let contexts = Contexts::new();

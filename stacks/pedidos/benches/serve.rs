@@ -53,7 +53,9 @@ async fn bench(run: Run) -> anyhow::Result<()> {
     // The figures are the output: serve's per-request lines stay off the terminal (CloudWatch Logs get them).
     ferroform::local::logs::terminal(false);
     let h = Harness::new().await?;
-    h.contexts.insert(Aws::from_config(h.account.config.clone()));
+    // The monitoring's CloudWatch calls are CBOR, which the emulator does not speak: a shim translates.
+    let shim = ferroform_testkit::cbor::CborShim::start(&h.account.endpoint).await?;
+    h.contexts.insert(Aws::from_config(h.account.config_via(shim.endpoint())));
     let mut stack = Stack::new("pedidos");
     let mut cfg = Config::new(Code::binary(env!("CARGO_BIN_EXE_pedidos-api")));
     cfg.zones = vec!["us-east-1a".into(), "us-east-1b".into()];

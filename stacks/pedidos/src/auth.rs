@@ -71,14 +71,16 @@ impl Declared {
     }
 }
 
-/// Declares what the chosen protection needs next to `api` (the authorizer, or the callers' policy and its
-/// output) and hands back each route's authorization.
-pub fn declare(s: &mut Stack, cfg: &Config, api: &HttpApiRefs) -> Result<Declared> {
-    Ok(match Auth::from_stack(s)? {
+/// Declares what `cfg.auth` needs next to `api` (the authorizer, or the callers' policy and its output) and
+/// hands back each route's authorization.
+pub fn declare(s: &mut Stack, cfg: &Config, api: &HttpApiRefs) -> Declared {
+    match &cfg.auth {
         Auth::Open => Declared { read: RouteAuth::Open, write: RouteAuth::Open },
         Auth::Jwt { issuer, audience } => {
-            let authorizer =
-                s.add(&format!("{}/jwt", api.address()), Authorizer::jwt(api.id(), format!("{}-jwt", cfg.name), issuer, audience));
+            let authorizer = s.add(
+                &format!("{}/jwt", api.address()),
+                Authorizer::jwt(api.id(), format!("{}-jwt", cfg.name), issuer.as_str(), audience.iter().cloned()),
+            );
             let scoped = |scope: &str| RouteAuth::Jwt { authorizer: authorizer.id(), scopes: vec![scope.to_string()] };
             Declared { read: scoped(READ_SCOPE), write: scoped(WRITE_SCOPE) }
         }
@@ -92,7 +94,7 @@ pub fn declare(s: &mut Stack, cfg: &Config, api: &HttpApiRefs) -> Result<Declare
             s.output("invoke_policy_arn", policy.arn());
             Declared { read: RouteAuth::Iam, write: RouteAuth::Iam }
         }
-    })
+    }
 }
 
 #[cfg(test)]

@@ -2,9 +2,8 @@
 //! ALARM and OK transitions to one SNS topic (optionally mailed or posted on), the worker's failed or rejected
 //! orders counted from its log group by a metric filter, and a dashboard of all four.
 //!
-//! Declared by [`crate::stack::stack`] (the command line's stack) on top of [`crate::stack::build`], over the
-//! addresses `build` gives the API, its function, the worker's log group and the table; tests of the bare
-//! system build it without this layer.
+//! Part of what [`crate::stack::build`] declares (so of every deploy of pedidos), over the addresses it gives
+//! the API, its function, the worker's log group and the table; settings in [`crate::stack::Config::monitoring`].
 //!
 //! | address                       | alarm when (per 5 minutes unless said)                  | variable (default)               |
 //! |-------------------------------|---------------------------------------------------------|----------------------------------|
@@ -70,6 +69,24 @@ impl Default for Thresholds {
     }
 }
 
+/// The monitoring's settings: thresholds and the topic's subscriptions.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Monitoring {
+    pub thresholds: Thresholds,
+    /// `alarm_email`: an address subscribed to the topic.
+    pub email: Option<String>,
+    /// `alarm_https`: a URL subscribed to the topic.
+    pub https: Option<String>,
+}
+
+impl Monitoring {
+    /// From the `alarm_*` variables.
+    pub fn from_stack(s: &Stack) -> Result<Self> {
+        let given = |var: &str| s.var(var).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        Ok(Monitoring { thresholds: Thresholds::from_stack(s)?, email: given("alarm_email"), https: given("alarm_https") })
+    }
+}
+
 impl Thresholds {
     pub fn from_stack(s: &Stack) -> Result<Self> {
         let mut t = Self::default();
@@ -95,11 +112,10 @@ impl Thresholds {
     }
 }
 
-/// Declares the monitoring of what [`crate::stack::build`] declared, under `monitoring/`.
-pub fn declare(s: &mut Stack, cfg: &Config) -> Result<()> {
-    let t = Thresholds::from_stack(s)?;
-    let email = s.var("alarm_email").filter(|v| !v.trim().is_empty());
-    let https = s.var("alarm_https").filter(|v| !v.trim().is_empty());
+/// Declares the monitoring of what [`crate::stack::build`] declared, under `monitoring/` (`build` calls it).
+pub(crate) fn declare(s: &mut Stack, cfg: &Config) {
+    let t = &cfg.monitoring.thresholds;
+    let (email, https) = (cfg.monitoring.email.clone(), cfg.monitoring.https.clone());
     let name = cfg.name.as_str();
     let api = HttpApiRefs::from_address(API);
     let function = FunctionRefs::from_address(FUNCTION);
@@ -110,10 +126,10 @@ pub fn declare(s: &mut Stack, cfg: &Config) -> Result<()> {
     s.scope("monitoring", |s| {
         let topic = s.add("topic", Topic::new(format!("{name}-alarms")).display_name(format!("{name} alarms")));
         if let Some(address) = email {
-            s.add("email", Subscription::email(topic.arn(), address.trim()));
+            s.add("email", Subscription::email(topic.arn(), address));
         }
         if let Some(url) = https {
-            s.add("https", Subscription::https(topic.arn(), url.trim()));
+            s.add("https", Subscription::https(topic.arn(), url));
         }
         let filter = s.add(
             "worker-failures-filter",
@@ -249,7 +265,6 @@ pub fn declare(s: &mut Stack, cfg: &Config) -> Result<()> {
         s.add("dashboard", Dashboard::new(name, body));
         s.output("alarm_topic_arn", topic.arn());
     });
-    Ok(())
 }
 
 /// The region of the stack's zones (`us-east-1a` is in `us-east-1`), for the dashboard's widgets.
@@ -268,9 +283,8 @@ mod tests {
         for (k, v) in vars {
             s.set_var(k, v);
         }
-        let cfg = Config::new(Code::binary("/nonexistent/bootstrap"));
+        let cfg = Config::new(Code::binary("/nonexistent/bootstrap")).with_vars(&s)?;
         crate::stack::build(&mut s, &cfg)?;
-        declare(&mut s, &cfg)?;
         Ok(s)
     }
 

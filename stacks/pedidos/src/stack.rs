@@ -18,7 +18,7 @@
 //! | `function`              | Lambda `NAME-api` (the `pedidos-api` binary)                                   |
 //! | `api-logs`              | log group `/aws/apigateway/NAME` for the access logs                           |
 //! | `api`, `api/...`        | HTTP API with CORS, `$default` stage with access logs, the five routes         |
-//! | `monitoring/...`        | alarms to an SNS topic, the worker's failures from its logs, a dashboard (`stack` only) |
+//! | `monitoring/...`        | alarms to an SNS topic, the worker's failures from its logs, a dashboard       |
 //!
 //! Variables (`--var name=value` or `FF_VAR_name`), all optional:
 //!
@@ -38,6 +38,8 @@
 //! Outputs: `api_url`, `table_name`, `cluster_arn`, `repository_url`; with `auth=iam`, `invoke_policy_arn`.
 //! Who may call the API: [`crate::auth`].
 
+use crate::auth::Auth;
+use crate::monitoring::Monitoring;
 use crate::ENV_TABLE_NAME;
 use ferroform::aws::apigatewayv2::{AccessLog, Cors, HttpApi};
 use ferroform::aws::components::{http_api, FargateTask, Nat, Network};
@@ -78,6 +80,10 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// Keeps `destroy` from deleting the table (the orders) and the repository (the images).
     pub protect_data: bool,
+    /// Who may call the API (`auth`, `jwt_issuer`, `jwt_audience`).
+    pub auth: Auth,
+    /// Alarm thresholds and who hears of them (`alarm_*`).
+    pub monitoring: Monitoring,
 }
 
 impl Config {
@@ -95,13 +101,21 @@ impl Config {
             log_retention_days: 14,
             cors_origins: vec!["*".into()],
             protect_data: false,
+            auth: Auth::Open,
+            monitoring: Monitoring::default(),
         }
     }
 
     /// From the stack's variables; the API's binary is built for Lambda (release, glibc 2.34: see
     /// `ferroform::aws::lambda::code`).
     pub fn from_stack(s: &Stack) -> Result<Self> {
-        let mut cfg = Config::new(CargoBin::new("pedidos-api").package("pedidos").build());
+        Config::new(CargoBin::new("pedidos-api").package("pedidos").build()).with_vars(s)
+    }
+
+    /// These settings with the stack's variables applied (the code stays): what [`Config::from_stack`] does,
+    /// for tests that bring their own binary.
+    pub fn with_vars(self, s: &Stack) -> Result<Self> {
+        let mut cfg = self;
         cfg.name = s.var_or("name", &cfg.name);
         cfg.worker_image_tag = s.var_or("worker_image_tag", &cfg.worker_image_tag);
         if let Some(zones) = s.var("zones") {
@@ -116,6 +130,8 @@ impl Config {
         if let Some(protect) = s.var("protect_data") {
             cfg.protect_data = protect.trim().parse().with_context(|| format!("var protect_data: `{protect}` is not true or false"))?;
         }
+        cfg.auth = Auth::from_stack(s)?;
+        cfg.monitoring = Monitoring::from_stack(s)?;
         Ok(cfg)
     }
 }
@@ -127,11 +143,11 @@ fn list(text: &str) -> Vec<String> {
 /// The stack as the command line builds it: [`build`] with [`Config::from_stack`].
 pub fn stack(s: &mut Stack) -> Result<()> {
     let cfg = Config::from_stack(s)?;
-    build(s, &cfg)?;
-    crate::monitoring::declare(s, &cfg)
+    build(s, &cfg)
 }
 
-/// Declares the whole system.
+/// Declares the whole system, its protection and its monitoring included: what `stack` deploys, whoever
+/// calls it (tests pass their own [`Config`]).
 pub fn build(s: &mut Stack, cfg: &Config) -> Result<()> {
     let name = &cfg.name;
     s.default_tag("app", name);
@@ -209,7 +225,7 @@ pub fn build(s: &mut Stack, cfg: &Config) -> Result<()> {
     let api = s.add("api", HttpApi::new(name.as_str()).description("pedidos: the orders API").cors(cors));
     http_api::default_stage(s, &api, Some(AccessLog::json(api_logs.arn())));
     // Open, JWT or IAM, from the variables (see `auth.rs`).
-    let auth = crate::auth::declare(s, cfg, &api)?;
+    let auth = crate::auth::declare(s, cfg, &api);
     for route in ROUTES {
         api.lambda_route_with(s, route, &function, auth.route(route));
     }
@@ -227,5 +243,8 @@ pub fn build(s: &mut Stack, cfg: &Config) -> Result<()> {
     s.output("table_name", table.name());
     s.output("cluster_arn", worker.cluster.arn());
     s.output("repository_url", repo.repository_url());
+
+    // Alarms to a topic, the worker's failures, a dashboard: over the addresses above (see `monitoring.rs`).
+    crate::monitoring::declare(s, cfg);
     Ok(())
 }

@@ -9,6 +9,7 @@ use aws_sdk_ecs::types::{Compatibility, NetworkMode, TaskDefinitionStatus};
 use ferroform::aws::lambda::Code;
 use ferroform::aws::Aws;
 use ferroform::Stack;
+use ferroform_testkit::cbor::CborShim;
 use ferroform_testkit::proxy::{FaultProxy, Faults, ROLE_NOT_ASSUMABLE};
 use ferroform_testkit::Harness;
 use pedidos::stack::{build, Config, API_TABLE_ACTIONS, ROUTES, WORKER_CONTAINER, WORKER_TABLE_ACTIONS};
@@ -19,12 +20,15 @@ use std::time::Duration;
 /// The stack as the example declares it, with the API's debug binary (no release build in tests: the
 /// emulator never runs it).
 fn declared() -> Stack {
-    let mut s = Stack::new("pedidos");
-    let mut cfg = Config::new(Code::binary(env!("CARGO_BIN_EXE_pedidos-api")));
-    cfg.zones = vec!["us-east-1a".into(), "us-east-1b".into()];
-    cfg.worker_image_tag = "v1".into();
-    build(&mut s, &cfg).unwrap();
-    s
+    declared_with(&[])
+}
+
+/// The engine's AWS context for `h`, with a shim in front of `upstream` kept alive by the caller: the
+/// monitoring's CloudWatch calls are CBOR, which the emulator does not speak (other calls pass through).
+async fn via_shim(h: &Harness, upstream: &str) -> CborShim {
+    let shim = CborShim::start(upstream).await.unwrap();
+    h.contexts.insert(Aws::from_config(h.account.config_via(shim.endpoint())));
+    shim
 }
 
 fn set<I: IntoIterator<Item = S>, S: ToString>(items: I) -> BTreeSet<String> {
@@ -82,7 +86,7 @@ async fn grants(iam: &aws_sdk_iam::Client, role_arn: &str) -> BTreeMap<String, B
 #[tokio::test(flavor = "multi_thread")]
 async fn pedidos_deploys_wired_with_least_privilege_and_destroys_to_nothing() {
     let h = Harness::new().await.unwrap();
-    h.contexts.insert(Aws::from_config(h.account.config.clone()));
+    let _shim = via_shim(&h, &h.account.endpoint).await;
     let config = &h.account.config;
     let (lambda, apigw, iam) =
         (aws_sdk_lambda::Client::new(config), aws_sdk_apigatewayv2::Client::new(config), aws_sdk_iam::Client::new(config));
@@ -264,7 +268,8 @@ async fn pedidos_converges_through_faults() -> anyhow::Result<()> {
     // window would never meet it: 20 s makes the first CreateFunction calls meet a young role even under
     // load, and proves the engine waits it out.
     let faults = Faults { rate: 0.1, role_propagation: Some(Duration::from_secs(20)), seed: 7, ..Faults::flaky(0.1) };
-    let proxy = FaultProxy::start(&h.account.endpoint, faults.clone()).await?;
+    let shim = CborShim::start(&h.account.endpoint).await?;
+    let proxy = FaultProxy::start(shim.endpoint(), faults.clone()).await?;
     h.contexts.insert(Aws::from_config(h.account.config_via(proxy.endpoint())));
     let stack = declared();
 
@@ -393,7 +398,7 @@ async fn log_lines(logs: &aws_sdk_cloudwatchlogs::Client, group: &str) -> Vec<St
 async fn pedidos_serves_locally_as_a_system() {
     use ferroform::local::{Emulator, LocalProgram, ServeOptions};
     let h = Harness::new().await.unwrap();
-    h.contexts.insert(Aws::from_config(h.account.config.clone()));
+    let _shim = via_shim(&h, &h.account.endpoint).await;
     let config = &h.account.config;
     let (ddb, ecs, logs) =
         (aws_sdk_dynamodb::Client::new(config), aws_sdk_ecs::Client::new(config), aws_sdk_cloudwatchlogs::Client::new(config));
@@ -581,7 +586,7 @@ fn declared_with(vars: &[(&str, &str)]) -> Stack {
     for (k, v) in vars {
         s.set_var(k, v);
     }
-    let mut cfg = Config::new(Code::binary(env!("CARGO_BIN_EXE_pedidos-api")));
+    let mut cfg = Config::new(Code::binary(env!("CARGO_BIN_EXE_pedidos-api"))).with_vars(&s).unwrap();
     cfg.zones = vec!["us-east-1a".into(), "us-east-1b".into()];
     cfg.worker_image_tag = "v1".into();
     build(&mut s, &cfg).unwrap();
@@ -616,7 +621,7 @@ async fn pedidos_with_jwt_auth_is_deployed_and_enforced_by_serve() {
     use ferroform::local::auth::jwt::{JwksSource, TokenIssuer};
     use ferroform::local::{Emulator, LocalProgram, ServeOptions};
     let h = Harness::new().await.unwrap();
-    h.contexts.insert(Aws::from_config(h.account.config.clone()));
+    let _shim = via_shim(&h, &h.account.endpoint).await;
     let config = &h.account.config;
     let issuer = "https://issuer.example.com";
     let stack = declared_with(&[("jwt_issuer", issuer), ("jwt_audience", "pedidos-app")]);
@@ -694,7 +699,7 @@ async fn pedidos_with_iam_auth_is_deployed_and_enforced_by_serve() {
     use ferroform::local::auth::sigv4::{self, Credentials};
     use ferroform::local::{Emulator, LocalProgram, ServeOptions};
     let h = Harness::new().await.unwrap();
-    h.contexts.insert(Aws::from_config(h.account.config.clone()));
+    let _shim = via_shim(&h, &h.account.endpoint).await;
     let config = &h.account.config;
     let stack = declared_with(&[("auth", "iam")]);
     ferroform::local::function("function", LocalProgram::command(env!("CARGO_BIN_EXE_pedidos-api"), &[]));

@@ -25,10 +25,9 @@ async fn every_pedidos_alarm_tells_the_topic_and_the_filter_is_on_the_workers_gr
         s.set_var("alarm_email", "ops@example.com");
         s.set_var("alarm_https", "https://hooks.example.com/pedidos");
         s.set_var("alarm_api_5xx", "7");
-        let mut cfg = pedidos::stack::Config::new(Code::binary(&code));
+        let mut cfg = pedidos::stack::Config::new(Code::binary(&code)).with_vars(&s)?;
         cfg.zones = vec!["us-east-1a".into(), "us-east-1b".into()];
         pedidos::stack::build(&mut s, &cfg)?;
-        pedidos::monitoring::declare(&mut s, &cfg)?;
         Ok(s)
     };
     let s = stack()?;

@@ -52,12 +52,17 @@ pub const TYPES: &[&str] = &[
     "aws_apigatewayv2_integration",
     "aws_apigatewayv2_route",
     "aws_apigatewayv2_stage",
+    "aws_sns_topic",
+    "aws_sns_topic_subscription",
+    "aws_cloudwatch_log_metric_filter",
+    "aws_cloudwatch_metric_alarm",
+    "aws_cloudwatch_dashboard",
 ];
 
 /// Every object of [`TYPES`] in the account, read straight from the emulator, as ids in the form state
 /// keeps them: type -> sorted ids. The account is the test's own, so every object of a kind is the stack's,
 /// but for what the account holds of its own (the default VPC and its parts, the test's role): EC2 objects
-/// and roles are counted by the stack's tag.
+/// and roles are counted by the stack's tag. `config` must reach CloudWatch through a CBOR shim.
 pub async fn inventory(config: &aws_types::SdkConfig, stack: &str) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
     use aws_sdk_ec2::types::Tag;
     let mut found: BTreeMap<String, Vec<String>> = TYPES.iter().map(|t| (t.to_string(), Vec::new())).collect();
@@ -157,6 +162,28 @@ pub async fn inventory(config: &aws_types::SdkConfig, stack: &str) -> anyhow::Re
             add("aws_apigatewayv2_stage", Some(&format!("{id}/{}", st.stage_name().unwrap_or_default())));
         }
     }
+    let sns = aws_sdk_sns::Client::new(config);
+    for t in sns.list_topics().send().await?.topics() {
+        add("aws_sns_topic", t.topic_arn());
+    }
+    for sub in sns.list_subscriptions().send().await?.subscriptions() {
+        add("aws_sns_topic_subscription", sub.subscription_arn());
+    }
+    // moto 5.2.5 keeps a copy of a metric filter per put (see logs::MetricFilter): one per name.
+    let mut filters = BTreeSet::new();
+    for f in aws_sdk_cloudwatchlogs::Client::new(config).describe_metric_filters().send().await?.metric_filters() {
+        filters.insert(format!("{}:{}", f.log_group_name().unwrap_or_default(), f.filter_name().unwrap_or_default()));
+    }
+    for f in &filters {
+        add("aws_cloudwatch_log_metric_filter", Some(f));
+    }
+    let cw = aws_sdk_cloudwatch::Client::new(config);
+    for a in cw.describe_alarms().send().await?.metric_alarms() {
+        add("aws_cloudwatch_metric_alarm", a.alarm_name());
+    }
+    for d in cw.list_dashboards().send().await?.dashboard_entries() {
+        add("aws_cloudwatch_dashboard", d.dashboard_name());
+    }
     for ids in found.values_mut() {
         ids.sort();
     }
@@ -237,8 +264,11 @@ async fn pedidos_through_lost_answers_makes_one_of_each() -> anyhow::Result<()> 
     let started = std::time::Instant::now();
     let h = Harness::new().await?;
     let lost = || Faults { seed: 11, ..Faults::lost_answers(0.25) };
-    let proxy = FaultProxy::start(&h.account.endpoint, lost()).await?;
+    // Faults in front of the CloudWatch shim, so the monitoring's calls lose answers too.
+    let shim = ferroform_testkit::cbor::CborShim::start(&h.account.endpoint).await?;
+    let proxy = FaultProxy::start(shim.endpoint(), lost()).await?;
     h.contexts.insert(Aws::from_config(h.account.config_via(proxy.endpoint())));
+    let seen = h.account.config_via(shim.endpoint());
     let code = fake_binary(h.dir.path())?;
     let mut s = Stack::new("pedidos-lost");
     build(&mut s, &code)?;
@@ -256,8 +286,8 @@ async fn pedidos_through_lost_answers_makes_one_of_each() -> anyhow::Result<()> 
         "no API Gateway create or permission lost its answer: {kinds:?}"
     );
 
-    check_exactly_the_state(&h, &h.account.config, &s, "apply through lost answers").await?;
-    let found = inventory(&h.account.config, s.name()).await?;
+    check_exactly_the_state(&h, &seen, &s, "apply through lost answers").await?;
+    let found = inventory(&seen, s.name()).await?;
     for (kind, n) in [("aws_apigatewayv2_api", 1), ("aws_apigatewayv2_integration", 5), ("aws_apigatewayv2_route", 5)] {
         assert_eq!(found[kind].len(), n, "{kind}: {:?}", found[kind]);
     }
@@ -272,7 +302,7 @@ async fn pedidos_through_lost_answers_makes_one_of_each() -> anyhow::Result<()> 
     proxy.reset();
     h.destroy(&s).await.map_err(|e| anyhow::anyhow!("destroy through lost answers {:?}: {e:#}", proxy.faulted_calls()))?;
     eprintln!("destroy: {} calls, faults {:?}", proxy.calls().len(), proxy.faulted_calls());
-    let left: BTreeMap<_, _> = inventory(&h.account.config, s.name()).await?.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+    let left: BTreeMap<_, _> = inventory(&seen, s.name()).await?.into_iter().filter(|(_, v)| !v.is_empty()).collect();
     assert!(left.is_empty(), "left behind: {left:?}");
     assert!(h.engine().state(s.name()).await?.resources.is_empty());
     eprintln!("pedidos_through_lost_answers_makes_one_of_each: {:.1}s", started.elapsed().as_secs_f64());
@@ -387,7 +417,8 @@ async fn updates_whose_answer_is_lost_make_one_version_and_one_revision() -> any
 #[tokio::test]
 async fn a_pedidos_plan_makes_read_calls_only() -> anyhow::Result<()> {
     let h = Harness::new().await?;
-    let aws = Aws::from_config(h.account.config.clone());
+    let shim = ferroform_testkit::cbor::CborShim::start(&h.account.endpoint).await?;
+    let aws = Aws::from_config(h.account.config_via(shim.endpoint()));
     let calls = aws.calls().clone();
     h.contexts.insert(aws);
     let code = fake_binary(h.dir.path())?;
