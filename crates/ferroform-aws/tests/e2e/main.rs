@@ -39,6 +39,8 @@ mod lookups;
 #[cfg(feature = "all")]
 mod newuser;
 #[cfg(feature = "all")]
+mod pedidos_cli;
+#[cfg(feature = "all")]
 mod pedidos_monitoring;
 #[cfg(feature = "all")]
 mod pedidos_stack;
