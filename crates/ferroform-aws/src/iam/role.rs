@@ -206,7 +206,7 @@ impl Resource for Role {
             }
         }
         if let Some(arn) = &self.permissions_boundary {
-            if !is_unknown_str(arn) && !(arn.starts_with("arn:") && arn.contains(":policy/")) {
+            if !(is_unknown_str(arn) || arn.starts_with("arn:") && arn.contains(":policy/")) {
                 e.push(FieldError::new("permissions_boundary", format!("`{arn}` is not a managed policy ARN")));
             }
         }
