@@ -22,7 +22,8 @@
 //!    (GetFunction after the apply step), the smoke step fails, the rollback step applies SHA1 again and
 //!    fails the job saying what was rolled back (log and summary), and GetFunction reads REPO:SHA1.
 //! 3. `notify` with the `DEPLOY_WEBHOOK_URL` secret: the failure is POSTed to a local listener as
-//!    `{"text": ...}` naming SHA2; `gh` is not called.
+//!    `{"text": ...}` naming SHA2; `gh` is not called. Without the secret: `gh issue comment` on the
+//!    `DEPLOY_ISSUE` variable's issue, else `gh issue create` (the stand-in's recorded arguments).
 //!
 //! About 17 s here (the test binary and the two programs already built), most of it the five applies.
 
@@ -641,7 +642,7 @@ async fn the_deploy_job_applies_smoke_tests_rolls_back_and_notifies() -> anyhow:
     // 3. notify, with the webhook secret: the failure POSTed as {"text": ...}.
     let webhook = Listener::start(200).await?;
     runner.contexts["secrets"] = json!({"DEPLOY_WEBHOOK_URL": webhook.url});
-    let notified = runner.run_job(notify, json!({}), true, &mut Side { lambda, smoke: Smoke::None }).await?;
+    let notified = runner.run_job(notify, json!({}), true, &mut Side { lambda: lambda.clone(), smoke: Smoke::None }).await?;
     assert_eq!(notified.outcome, Outcome::Success, "{notified:#?}");
     let posted = webhook.requests();
     assert_eq!(posted.len(), 1, "{posted:?}");
@@ -653,6 +654,18 @@ async fn the_deploy_job_applies_smoke_tests_rolls_back_and_notifies() -> anyhow:
     let text = body["text"].as_str().context("no text")?;
     assert!(text.starts_with(&format!("Deploy of {SHA2} failed")) && text.contains("/actions/runs/7"), "{text}");
     assert!(calls(&calls_dir, "gh").is_empty(), "gh is for when no webhook is set");
+
+    // Without the webhook: a comment on the DEPLOY_ISSUE variable's issue, else a new issue (gh's arguments).
+    runner.contexts["secrets"] = json!({});
+    runner.contexts["vars"]["DEPLOY_ISSUE"] = json!("42");
+    let side = &mut Side { lambda: lambda.clone(), smoke: Smoke::None };
+    assert_eq!(runner.run_job(notify, json!({}), true, side).await?.outcome, Outcome::Success);
+    runner.contexts["vars"].as_object_mut().context("vars")?.remove("DEPLOY_ISSUE");
+    assert_eq!(runner.run_job(notify, json!({}), true, side).await?.outcome, Outcome::Success);
+    let gh = calls(&calls_dir, "gh");
+    assert_eq!(gh.len(), 2, "{gh:?}");
+    assert!(gh[0].starts_with(&format!("issue comment 42 --body Deploy of {SHA2} failed")), "{gh:?}");
+    assert!(gh[1].starts_with(&format!("issue create --title Deploy of {} failed --body Deploy of {SHA2} failed", &SHA2[..7])), "{gh:?}");
     eprintln!("delivery: the deploy job twice and notify in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }
