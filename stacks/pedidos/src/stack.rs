@@ -34,6 +34,7 @@
 //! | `alarm_*` thresholds | 5xx 5, p99 2000 ms, ...  | per alarm: [`crate::monitoring`]                      |
 //! | `jwt_issuer`, `jwt_audience` | unset            | a JWT authorizer on every route (scopes `pedidos:read`/`pedidos:write`) |
 //! | `auth`               | `none`                   | `iam`: SigV4 on every route and a callers' policy; unset: the API is open |
+//! | `arch`               | `x86_64`                 | `arm64`: the API function on Graviton (built with cargo-zigbuild; see the README) |
 //!
 //! Outputs: `api_url`, `table_name`, `cluster_arn`, `repository_url`; with `auth=iam`, `invoke_policy_arn`.
 //! Who may call the API: [`crate::auth`].
@@ -47,7 +48,7 @@ use ferroform::aws::dynamodb::{AttrType, Table};
 use ferroform::aws::ecr::Repository;
 use ferroform::aws::ecs::Container;
 use ferroform::aws::iam::Role;
-use ferroform::aws::lambda::{CargoBin, Code, Function};
+use ferroform::aws::lambda::{Architecture, CargoBin, Code, Function};
 use ferroform::aws::logs::LogGroup;
 use ferroform::local::LocalProgram;
 use ferroform::prelude::*;
@@ -84,6 +85,8 @@ pub struct Config {
     pub auth: Auth,
     /// Alarm thresholds and who hears of them (`alarm_*`).
     pub monitoring: Monitoring,
+    /// The API function's CPU (`arch`); its code must be built for it.
+    pub arch: Architecture,
 }
 
 impl Config {
@@ -103,13 +106,14 @@ impl Config {
             protect_data: false,
             auth: Auth::Open,
             monitoring: Monitoring::default(),
+            arch: Architecture::X86_64,
         }
     }
 
     /// From the stack's variables; the API's binary is built for Lambda (release, glibc 2.34: see
     /// `ferroform::aws::lambda::code`).
     pub fn from_stack(s: &Stack) -> Result<Self> {
-        Config::new(CargoBin::new("pedidos-api").package("pedidos").build()).with_vars(s)
+        Config::new(CargoBin::new("pedidos-api").package("pedidos").arch(arch_of(s)?).build()).with_vars(s)
     }
 
     /// These settings with the stack's variables applied (the code stays): what [`Config::from_stack`] does,
@@ -130,9 +134,19 @@ impl Config {
         if let Some(protect) = s.var("protect_data") {
             cfg.protect_data = protect.trim().parse().with_context(|| format!("var protect_data: `{protect}` is not true or false"))?;
         }
+        cfg.arch = arch_of(s)?;
         cfg.auth = Auth::from_stack(s)?;
         cfg.monitoring = Monitoring::from_stack(s)?;
         Ok(cfg)
+    }
+}
+
+/// `arch`: `x86_64` (the default: every machine that builds for Lambda can) or `arm64`.
+fn arch_of(s: &Stack) -> Result<Architecture> {
+    match s.var("arch").map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("" | "x86_64") => Ok(Architecture::X86_64),
+        Some("arm64") => Ok(Architecture::Arm64),
+        Some(other) => bail!("var arch: `{other}` is not x86_64 or arm64"),
     }
 }
 
@@ -203,6 +217,7 @@ pub fn build(s: &mut Stack, cfg: &Config) -> Result<()> {
         Function::new(format!("{name}-api"))
             .description("pedidos: the orders HTTP API")
             .code(cfg.api_code.clone())
+            .architecture(cfg.arch)
             .role(role.arn())
             .memory_size(256)
             .timeout(15)

@@ -18,15 +18,20 @@
 //! Lambda's `provided.al2023` runtime has glibc 2.34; a binary linked on a newer system may refuse to start
 //! there (`GLIBC_2.35 not found`). [`CargoBin::build`] therefore:
 //!
-//! * uses `cargo zigbuild --release --target x86_64-unknown-linux-gnu.2.34` (or `aarch64-...` for arm64)
+//! * uses `cargo zigbuild --profile lambda --target x86_64-unknown-linux-gnu.2.34` (or `aarch64-...` for arm64)
 //!   when `cargo-zigbuild` is on `PATH`: zig links against glibc 2.34's symbols whatever the host has. Both
 //!   tools come from registries: `pip install ziglang cargo-zigbuild` (the PyPI wheels carry the binaries)
 //!   or `cargo install cargo-zigbuild` plus `pip install ziglang`;
-//! * otherwise runs a plain `cargo build --release --target x86_64-unknown-linux-gnu` and then *checks* the
+//! * otherwise runs a plain `cargo build --profile lambda --target x86_64-unknown-linux-gnu` and then *checks* the
 //!   binary: it reads the `GLIBC_2.x` symbol versions the ELF asks for and fails with a clear message when
 //!   one is newer than 2.34 (a warning is logged when the plain build is used and passes the check).
 //!
-//! `FERROFORM_LAMBDA_BUILD=zigbuild|cargo` forces one of the two. `FERROFORM_SKIP_BUILD=1` runs no build at
+//! The profile is the workspace's `[profile.lambda]` when its Cargo.toml declares one (this repository's:
+//! release optimised for size, fat LTO, stripped; see BENCHMARKS.md), else `release`.
+//!
+//! `FERROFORM_LAMBDA_BUILD=zigbuild|cargo` forces one of the two; `host` builds for this machine with the dev
+//! profile instead, sharing the stack program's build: for an emulator, which never runs the function
+//! (`scripts/deploy-local` sets it; `serve` runs functions from its own build). `FERROFORM_SKIP_BUILD=1` runs no build at
 //! all and uses the zip the last build left (`TARGET/lambda/BIN/bootstrap.zip`), failing if there is none.
 //! A process builds each binary at most once (the result is cached), and cargo itself rebuilds only what
 //! changed.
@@ -233,6 +238,10 @@ pub enum BuildMode {
     Cargo,
     /// No build: the zip the last build left.
     Skip,
+    /// A build for this machine with the dev profile (`FERROFORM_LAMBDA_BUILD=host`): not a binary Lambda can
+    /// run, for an emulator that never runs it (`scripts/deploy-local`). It shares the stack program's
+    /// dependency build, so a first local deploy compiles the AWS SDK once instead of twice.
+    Host,
 }
 
 impl BuildMode {
@@ -244,6 +253,7 @@ impl BuildMode {
         match std::env::var("FERROFORM_LAMBDA_BUILD").as_deref() {
             Ok("zigbuild") => BuildMode::Zigbuild,
             Ok("cargo") => BuildMode::Cargo,
+            Ok("host") => BuildMode::Host,
             _ => BuildMode::Auto,
         }
     }
@@ -347,20 +357,28 @@ impl CargoBin {
         }
         let zig = match mode {
             BuildMode::Zigbuild => true,
-            BuildMode::Cargo => false,
+            BuildMode::Cargo | BuildMode::Host => false,
             _ => on_path("cargo-zigbuild"),
         };
+        let host = mode == BuildMode::Host;
         let (glibc_major, glibc_minor) = LAMBDA_GLIBC;
         let target = if zig { format!("{}.{glibc_major}.{glibc_minor}", self.arch.triple()) } else { self.arch.triple().to_string() };
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
         cmd.current_dir(&root).arg(if zig { "zigbuild" } else { "build" });
-        cmd.args(["--release", "--target", &target, "--bin", &self.bin, "--message-format=json-render-diagnostics"]);
+        if !host {
+            cmd.args(["--profile", profile_of(&root), "--target", &target]);
+        }
+        cmd.args(["--bin", &self.bin, "--message-format=json-render-diagnostics"]);
         if let Some(p) = &self.package {
             cmd.args(["-p", p]);
         }
         cmd.stderr(std::process::Stdio::inherit());
-        tracing::info!(bin = %self.bin, %target, zigbuild = zig, "building a Lambda binary");
+        if host {
+            tracing::warn!(bin = %self.bin, "FERROFORM_LAMBDA_BUILD=host: built for this machine, not for Lambda (an emulator never runs it)");
+        } else {
+            tracing::info!(bin = %self.bin, %target, zigbuild = zig, "building a Lambda binary");
+        }
         let out = cmd.output().map_err(|e| {
             if zig {
                 format!("can't run `cargo zigbuild` ({e}); install it with `pip install ziglang cargo-zigbuild`")
@@ -374,7 +392,7 @@ impl CargoBin {
         }
         let exe = executable_of(&String::from_utf8_lossy(&out.stdout), &self.bin)
             .ok_or_else(|| format!("cargo built no executable named `{}`", self.bin))?;
-        if !zig {
+        if !zig && !host {
             let bytes = std::fs::read(&exe).map_err(|e| format!("can't read {}: {e}", exe.display()))?;
             match max_glibc(&bytes) {
                 Some(v) if v > LAMBDA_GLIBC => {
@@ -395,6 +413,17 @@ impl CargoBin {
         }
         package_binary(&exe, &zip)?;
         Ok(zip)
+    }
+}
+
+/// The profile Lambda binaries are built with: the workspace's `[profile.lambda]` when its Cargo.toml declares
+/// one (this repository's: optimised for size, fat LTO, stripped), else `release`.
+fn profile_of(root: &Path) -> &'static str {
+    let declared = std::fs::read_to_string(root.join("Cargo.toml")).is_ok_and(|text| text.lines().any(|l| l.trim() == "[profile.lambda]"));
+    if declared {
+        "lambda"
+    } else {
+        "release"
     }
 }
 
@@ -534,6 +563,40 @@ mod tests {
         let old: Code = serde_json::from_value(serde_json::json!({"zip": {"path": "/p.zip", "sha256": "abc="}})).unwrap();
         assert_eq!(old, Code::Zip { sha256: "abc=".into(), size: 0 });
         assert_eq!(serde_json::to_value(Code::image("r:1")).unwrap(), serde_json::json!({"image": {"uri": "r:1"}}));
+    }
+
+    /// `host`: the dev profile for this machine (target/debug, shared with the stack program's build), no
+    /// glibc check; the zip's `bootstrap` runs here.
+    #[test]
+    fn a_host_build_is_the_dev_profile_for_this_machine() {
+        let d = tempdir();
+        std::fs::write(d.join("Cargo.toml"), "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[workspace]\n").unwrap();
+        std::fs::create_dir_all(d.join("src")).unwrap();
+        std::fs::write(d.join("src/main.rs"), "fn main() { println!(\"tiny here\"); }\n").unwrap();
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["generate-lockfile", "--offline"])
+            .current_dir(&d)
+            .status()
+            .unwrap();
+        let code = CargoBin::new("tiny").workspace(&d).mode(BuildMode::Host).build();
+        assert!(matches!(code, Code::Zip { .. }), "{code:?}");
+        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| d.join("target"));
+        assert!(target.join("debug/tiny").is_file(), "built in target/debug, no --target, no lambda profile");
+        let out = std::process::Command::new(target.join("debug/tiny")).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "tiny here\n");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn lambda_binaries_take_the_workspaces_lambda_profile_else_release() {
+        let d = tempdir();
+        assert_eq!(profile_of(&d), "release", "no Cargo.toml");
+        std::fs::write(d.join("Cargo.toml"), "[workspace]\n[profile.release]\nlto = true\n").unwrap();
+        assert_eq!(profile_of(&d), "release");
+        std::fs::write(d.join("Cargo.toml"), "[workspace]\n\n[profile.lambda]\ninherits = \"release\"\n").unwrap();
+        assert_eq!(profile_of(&d), "lambda");
+        // This repository's.
+        assert_eq!(profile_of(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")), "lambda");
     }
 
     #[test]
