@@ -129,3 +129,29 @@ fn docs_check_md_lists_every_rule_with_its_severity_and_type() -> Result<()> {
     }
     Ok(())
 }
+
+/// The stack's `permissions_boundary` variable reaches every role the shipped stacks declare, their
+/// components' included (the Fargate worker's, GitHub's deploy roles): FF-IAM-004 stays quiet, and it would
+/// fire on a role that ignored it.
+#[test]
+fn every_role_of_the_shipped_stacks_takes_the_stacks_permissions_boundary() -> Result<()> {
+    use ferroform::aws::components::{github_deploy_role, GithubDeploy};
+    let boundary = "arn:aws:iam::123456789012:policy/team-boundary";
+    let bootstrap = |s: &mut Stack| -> Result<()> {
+        github_deploy_role(s, GithubDeploy::new("my-org/orders", ferroform_core::Name::literal("my-state")))?;
+        Ok(())
+    };
+    type Build<'a> = &'a dyn Fn(&mut Stack) -> Result<()>;
+    let stacks: [(&str, Build); 3] = [("pedidos", &pedidos::stack::stack), ("hello", &hello::stack::stack), ("bootstrap", &bootstrap)];
+    for (name, build) in stacks {
+        ferroform::set_builds(false);
+        let mut s = Stack::new(name);
+        s.set_var("permissions_boundary", boundary);
+        build(&mut s)?;
+        assert_eq!(check(&s).of("FF-IAM-004").len(), 0, "{name}: {}", check(&s).to_text(false, Severity::Low));
+        s.add("extra", Role::for_service("lambda.amazonaws.com"));
+        let fired: Vec<String> = check(&s).of("FF-IAM-004").iter().map(|f| f.address.clone()).collect();
+        assert_eq!(fired, ["extra"], "{name}: the rule is on, and the stack's own roles pass it");
+    }
+    Ok(())
+}

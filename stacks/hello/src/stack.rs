@@ -30,6 +30,7 @@
 //! | `p99_duration_ms`    | `1000`    | p99 duration over 5 minutes that raises the alarm               |
 //! | `api_5xx_threshold`  | `1`       | API 5xx answers in a minute that raise the alarm                |
 //! | `alarm_topic_arn`    |           | notified when an alarm goes off and back (an SNS topic)          |
+//! | `permissions_boundary` |         | a managed policy ARN set as the role's permissions boundary      |
 //!
 //! Outputs: `api_url`, `function_name`, `repository_url`.
 
@@ -137,7 +138,8 @@ pub fn stack(s: &mut Stack) -> Result<()> {
         "role",
         Role::for_service("lambda.amazonaws.com")
             .description(format!("the {} function: writes its logs", cfg.name))
-            .allow(["logs:CreateLogStream", "logs:PutLogEvents"], [format!("{}:*", logs.arn())]),
+            .allow(["logs:CreateLogStream", "logs:PutLogEvents"], [format!("{}:*", logs.arn())])
+            .with_stack_boundary(s),
     );
 
     let mut function = Function::new(&cfg.name)

@@ -35,6 +35,7 @@
 //! | `jwt_issuer`, `jwt_audience` | unset            | a JWT authorizer on every route (scopes `pedidos:read`/`pedidos:write`) |
 //! | `auth`               | `none`                   | `iam`: SigV4 on every route and a callers' policy; unset: the API is open |
 //! | `arch`               | `x86_64`                 | `arm64`: the API function on Graviton (built with cargo-zigbuild; see the README) |
+//! | `permissions_boundary` | unset                  | a managed policy ARN set as every role's permissions boundary (FF-IAM-004) |
 //!
 //! Outputs: `api_url`, `table_name`, `cluster_arn`, `repository_url`; with `auth=iam`, `invoke_policy_arn`.
 //! Who may call the API: [`crate::auth`].
@@ -208,7 +209,8 @@ pub fn build(s: &mut Stack, cfg: &Config) -> Result<()> {
             .description(format!("{name}-api: its table, starting the worker, its logs"))
             .allow(API_TABLE_ACTIONS.iter().copied(), [table.arn()])
             .allow(["logs:CreateLogStream", "logs:PutLogEvents"], [format!("{}:*", function_logs.arn())])
-            .inline_policy("run-worker", worker.start_policy()),
+            .inline_policy("run-worker", worker.start_policy())
+            .with_stack_boundary(s),
     );
 
     // The environment `pedidos-api` reads (`api::Config::from_env`).

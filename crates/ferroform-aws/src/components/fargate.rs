@@ -272,7 +272,7 @@ impl FargateTask {
             execution = execution.inline_policy("extra", doc);
         }
         execution.tags = tagged(execution.tags);
-        let execution_role = s.add("execution-role", execution);
+        let execution_role = s.add("execution-role", execution.with_stack_boundary(s));
 
         let mut task = Role::for_service("ecs-tasks.amazonaws.com").description(format!("the code of {}", self.name));
         if !self.task_statements.is_empty() {
@@ -280,7 +280,7 @@ impl FargateTask {
             task = task.inline_policy(crate::iam::DEFAULT_INLINE_POLICY, doc);
         }
         task.tags = tagged(task.tags);
-        let task_role = s.add("task-role", task);
+        let task_role = s.add("task-role", task.with_stack_boundary(s));
 
         let mut sg = SecurityGroup::new(format!("{}-task", self.name), self.vpc_id.clone())
             .description(format!("Fargate tasks of {}: egress only", self.name))

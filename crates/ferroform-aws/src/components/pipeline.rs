@@ -250,7 +250,7 @@ pub fn deploy_pipeline(s: &mut Stack, cfg: DeployPipeline) -> Result<DeployPipel
                 role = role.managed_policy(arn.clone());
             }
             role.tags = tagged(role.tags);
-            let role = s.add(&format!("{what}-role"), role);
+            let role = s.add(&format!("{what}-role"), role.with_stack_boundary(s));
             let source = Source::codepipeline(&spec).map_err(|e| {
                 Error::Validation(vec![Diagnostic {
                     address: format!("pipeline/{what}"),
@@ -301,7 +301,7 @@ pub fn deploy_pipeline(s: &mut Stack, cfg: DeployPipeline) -> Result<DeployPipel
             .description(format!("CodePipeline {}", cfg.name))
             .inline_policy("pipeline", doc);
         role.tags = tagged(role.tags);
-        let pipeline_role = s.add("pipeline-role", role);
+        let pipeline_role = s.add("pipeline-role", role.with_stack_boundary(s));
 
         let mut p = Pipeline::new(cfg.name.clone(), pipeline_role.arn(), artifacts.name())
             .pipeline_type("V2")
