@@ -246,6 +246,9 @@ impl Engine {
         let result = async {
             let mut state = state::load(self.backend.as_ref(), &config.stack).await?;
             self.guard(&config, &mut state).await?;
+            if let Some(me) = &state.account {
+                crate::terraform::check_place(&tf, me, location)?;
+            }
             let already: Vec<&String> = matching.matched.keys().filter(|a| state.resources.contains_key(*a)).collect();
             if !already.is_empty() {
                 return Err(Error::Usage(format!(

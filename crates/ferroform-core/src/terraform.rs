@@ -52,6 +52,35 @@ pub fn parse_state(bytes: &[u8], location: &str) -> Result<Vec<TfResource>> {
     Ok(out)
 }
 
+/// Refuses a Terraform state of another account or region than `me` (the credentials, as the account guard
+/// found them): each resource's own `arn` says where Terraform made it. IAM's ARNs name no region and some
+/// (API Gateway's) no account: those say nothing about it. Without this, a state of another account would
+/// fail only at the first read, or worse, match same-named objects of this one.
+pub fn check_place(tf: &[TfResource], me: &crate::Identity, location: &str) -> Result<()> {
+    let mut problems = Vec::new();
+    for r in tf {
+        let Some(arn) = r.attributes.get("arn").and_then(Value::as_str) else { continue };
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        let [_, _, _, region, account, _] = parts.as_slice() else { continue };
+        if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) && *account != me.account {
+            problems.push(format!("{} is in account {account}", r.address));
+        } else if !region.is_empty() && *region != me.region {
+            problems.push(format!("{} is in {region}", r.address));
+        }
+        if problems.len() == 3 {
+            break;
+        }
+    }
+    match problems.is_empty() {
+        true => Ok(()),
+        false => Err(Error::WrongAccount(format!(
+            "the Terraform state at {location} is not of {me} ({}{}); run with the credentials and region Terraform deployed with. Nothing was written",
+            problems.join(", "),
+            if problems.len() == 3 { ", ..." } else { "" }
+        ))),
+    }
+}
+
 /// What the user decided in the mapping file: a Terraform address for a stack address, or "create it".
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Mapping {
@@ -272,4 +301,32 @@ fn list(rs: &[&TfResource]) -> String {
         return "none".into();
     }
     rs.iter().map(|r| r.address.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn state(arns: &[&str]) -> Vec<TfResource> {
+        arns.iter()
+            .enumerate()
+            .map(|(i, arn)| TfResource { address: format!("aws_x.r{i}"), type_name: "aws_x".into(), attributes: json!({"arn": arn}) })
+            .collect()
+    }
+
+    #[test]
+    fn a_state_of_another_account_or_region_is_refused() {
+        let me = crate::Identity { account: "111111111111".into(), region: "us-east-1".into(), partition: "aws".into() };
+        let here = [
+            "arn:aws:iam::111111111111:role/r",
+            "arn:aws:apigateway:us-east-1::/apis/a",
+            "arn:aws:logs:us-east-1:111111111111:log-group:/g",
+        ];
+        assert!(check_place(&state(&here), &me, "t").is_ok());
+        let err = check_place(&state(&["arn:aws:iam::222222222222:role/r"]), &me, "t.tfstate").expect_err("account").to_string();
+        assert!(err.contains("t.tfstate") && err.contains("aws_x.r0 is in account 222222222222"), "{err}");
+        let err = check_place(&state(&["arn:aws:dynamodb:eu-west-1:111111111111:table/t"]), &me, "t").expect_err("region").to_string();
+        assert!(err.contains("aws_x.r0 is in eu-west-1"), "{err}");
+    }
 }

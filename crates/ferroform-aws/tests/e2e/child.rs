@@ -23,7 +23,7 @@ fn cli_child() {
         "newuser" => "newuser",
         "remote-network" => "network",
         "remote-app" => "app",
-        "tfapp" => "tfapp",
+        "tfapp" | "tfapp-guarded" => "tfapp",
         _ => "catalogue",
     };
     let code = ferroform_cli::Cli::new(name)
@@ -49,6 +49,7 @@ fn build(kind: &str, s: &mut Stack) -> anyhow::Result<()> {
         "newuser" => crate::newuser::build(s),
         "remote-network" | "remote-app" => crate::providers::build_remote(kind, s),
         "tfapp" => crate::terraform::build(s),
+        "tfapp-guarded" => crate::terraform::build_guarded(s),
         other => crate::bad_input::build(other, s),
     }
 }

@@ -20,6 +20,8 @@ mod common;
 mod congestion;
 #[cfg(feature = "all")]
 mod crash;
+#[cfg(feature = "all")]
+mod delivery;
 mod dynamodb;
 mod ec2;
 mod ecr;

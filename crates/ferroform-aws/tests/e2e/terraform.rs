@@ -121,6 +121,76 @@ fn bad_terraform_input_is_a_clear_error_naming_it() {
     assert!(err.contains("m:1"), "{err}");
 }
 
+/// `tfapp` that allows only another account (the account guard's `allowed_account_ids`).
+pub fn build_guarded(s: &mut Stack) -> anyhow::Result<()> {
+    s.allowed_accounts(["111111111111"]);
+    build(s)
+}
+
+/// Runs `import --from-terraform` in a child: its exit code and stderr.
+fn import_in_child(kind: &str, location: &str, state: &Path, env: &[(String, String)]) -> anyhow::Result<(Option<i32>, String)> {
+    let map = state.with_extension("tfmap");
+    let (state, map) = (state.to_string_lossy().into_owned(), map.to_string_lossy().into_owned());
+    let out = crate::child::command(kind, &["import", "--from-terraform", location, "--map", &map, "--state", &state, "--no-color"], env)?
+        .output()?;
+    Ok((out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned()))
+}
+
+/// The fixture was written for account 123456789012 in us-east-1: another account, another region, or an
+/// account the stack does not allow is refused before anything is read, and no state is written.
+#[tokio::test]
+async fn a_terraform_state_of_another_account_or_region_is_refused_and_nothing_is_written() -> anyhow::Result<()> {
+    let account = ferroform_testkit::account().await?;
+    let work = tempfile::tempdir()?;
+    let state = work.path().join("ferroform.json");
+    let fixture_path = dir().join("terraform.tfstate.json");
+    let (code, err) = import_in_child("tfapp", &fixture_path.to_string_lossy(), &state, &account.env())?;
+    assert_ne!(code, Some(0), "{err}");
+    assert!(err.contains(&format!("is not of account {}", account.id)) && err.contains("is in account 123456789012"), "{err}");
+    assert!(!state.exists(), "no state written");
+
+    // The same resources in this account, but the credentials' region is another.
+    let ours = String::from_utf8(fixture())?.replace("123456789012", &account.id);
+    let here = work.path().join("here.tfstate");
+    std::fs::write(&here, ours)?;
+    let mut env = account.env();
+    env.retain(|(k, _)| k != "AWS_REGION");
+    env.push(("AWS_REGION".into(), "eu-west-1".into()));
+    let (code, err) = import_in_child("tfapp", &here.to_string_lossy(), &state, &env)?;
+    assert_ne!(code, Some(0), "{err}");
+    assert!(err.contains("in eu-west-1") && err.contains("is in us-east-1"), "{err}");
+    assert!(!state.exists(), "no state written");
+
+    // The right account and region, but the stack allows only another account.
+    let (code, err) = import_in_child("tfapp-guarded", &here.to_string_lossy(), &state, &account.env())?;
+    assert_ne!(code, Some(0), "{err}");
+    assert!(err.contains("allows only account(s) 111111111111"), "{err}");
+    assert!(!state.exists(), "no state written");
+    Ok(())
+}
+
+/// An `s3://` Terraform state that is not there (no such bucket, no such key) is an error naming it, never an
+/// empty state; nothing is written.
+#[tokio::test]
+async fn an_s3_terraform_state_that_is_not_there_is_an_error() -> anyhow::Result<()> {
+    let account = ferroform_testkit::account().await?;
+    let work = tempfile::tempdir()?;
+    let state = work.path().join("ferroform.json");
+    let bucket = format!("tf-missing-{}", account.id);
+    let location = format!("s3://{bucket}/env/terraform.tfstate");
+    let (code, err) = import_in_child("tfapp", &location, &state, &account.env())?;
+    assert_ne!(code, Some(0), "{err}");
+    assert!(err.contains(&location) || err.contains(&bucket), "the error names the state: {err}");
+    assert!(!state.exists(), "no state written");
+
+    aws_sdk_s3::Client::new(&account.config).create_bucket().bucket(&bucket).send().await?;
+    let (code, err) = import_in_child("tfapp", &location, &state, &account.env())?;
+    assert_ne!(code, Some(0), "{err}");
+    assert!(err.contains(&format!("{location}: no Terraform state there")), "{err}");
+    assert!(!state.exists(), "no state written");
+    Ok(())
+}
+
 /// Terraform, with the provider from a local mirror: `None` when this machine has not both.
 fn terraform() -> Option<(PathBuf, PathBuf)> {
     let bin = std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join("terraform")).find(|p| p.is_file())?;
