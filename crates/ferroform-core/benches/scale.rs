@@ -1,6 +1,6 @@
 //! How the engine scales: plan and apply wall time from 50 to 10,000 resources with an instant provider (the
 //! engine's own cost), and the process's peak memory. Prints figures; asserts nothing.
-//! `cargo bench -p ferroform-core --bench scale`.
+//! `cargo bench -p ferroform-core --bench scale [-- --size N ...]`.
 
 use ferroform_core::memory::{Cloud, Mem, Thing};
 use ferroform_core::{Contexts, Engine, LocalBackend, PlanOptions, Stack};
@@ -38,7 +38,16 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async {
         println!("{:>7} {:>12} {:>12} {:>14} {:>12} {:>14}", "n", "plan new", "apply", "plan no-op", "state KiB", "peak RSS MiB");
         // `cargo bench` passes --bench; `cargo test --all-targets` does not: then only a quick smoke run.
-        let sizes: &[usize] = if std::env::args().any(|a| a == "--bench") { &[50, 500, 2000, 10_000] } else { &[50] };
+        // `--size N` (repeatable) runs those sizes only: one size per process under a profiler.
+        let args: Vec<String> = std::env::args().collect();
+        let chosen: Vec<usize> = args.windows(2).filter(|w| w[0] == "--size").filter_map(|w| w[1].parse().ok()).collect();
+        let sizes: &[usize] = if !chosen.is_empty() {
+            &chosen
+        } else if args.iter().any(|a| a == "--bench") {
+            &[50, 500, 2000, 10_000]
+        } else {
+            &[50]
+        };
         let mut applies = std::collections::BTreeMap::new();
         for &n in sizes {
             let dir = tempfile::tempdir()?;
