@@ -233,7 +233,8 @@ pub fn github_deploy_role(s: &mut Stack, cfg: GithubDeploy) -> Result<GithubDepl
 
         let mut deploy = state_access(&cfg.state_bucket, &cfg.state_keys, true);
         deploy.extend(cfg.deploy_statements.iter().cloned());
-        let deploy_role = s.add("deploy-role", role(cfg.deploy_subject(), deploy, &cfg.deploy_managed_policy_arns, "deploys").with_stack_boundary(s));
+        let deploy_role =
+            s.add("deploy-role", role(cfg.deploy_subject(), deploy, &cfg.deploy_managed_policy_arns, "deploys").with_stack_boundary(s));
 
         let plan_role = cfg.plan_role.then(|| {
             let mut plan = state_access(&cfg.state_bucket, &cfg.state_keys, false);
