@@ -24,6 +24,7 @@ fn cli_child() {
         "remote-network" => "network",
         "remote-app" => "app",
         "tfapp" | "tfapp-guarded" => "tfapp",
+        "tfpedidos" => "pedidos",
         _ => "catalogue",
     };
     let code = ferroform_cli::Cli::new(name)
@@ -50,6 +51,7 @@ fn build(kind: &str, s: &mut Stack) -> anyhow::Result<()> {
         "remote-network" | "remote-app" => crate::providers::build_remote(kind, s),
         "tfapp" => crate::terraform::build(s),
         "tfapp-guarded" => crate::terraform::build_guarded(s),
+        "tfpedidos" => crate::terraform_pedidos::build(s),
         other => crate::bad_input::build(other, s),
     }
 }

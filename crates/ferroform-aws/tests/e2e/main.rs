@@ -52,3 +52,5 @@ mod s3;
 #[cfg(feature = "sns")]
 mod sns;
 mod terraform;
+#[cfg(feature = "all")]
+mod terraform_pedidos;

@@ -192,7 +192,7 @@ async fn an_s3_terraform_state_that_is_not_there_is_an_error() -> anyhow::Result
 }
 
 /// Terraform, with the provider from a local mirror: `None` when this machine has not both.
-fn terraform() -> Option<(PathBuf, PathBuf)> {
+pub fn terraform() -> Option<(PathBuf, PathBuf)> {
     let bin = std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join("terraform")).find(|p| p.is_file())?;
     let mirror = std::env::var_os("FERROFORM_TF_PLUGINS").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/opt/tf-plugins"));
     mirror.join("registry.terraform.io/hashicorp/aws/5.100.0").is_dir().then_some((bin, mirror))
