@@ -19,7 +19,8 @@ fn taken_over<R: Resource>(resource: R, attributes: Value) -> String {
     for (ours, theirs) in R::TERRAFORM_IDENTITY {
         let Some(v) = lookup(&inputs, ours).filter(|v| !is_unknown(v)) else { continue };
         known += 1;
-        assert_eq!(lookup(&attributes, theirs), Some(v), "{}: `{ours}` against Terraform's `{theirs}`", R::TYPE);
+        let form = |v: &Value| R::terraform_identity_form(ours, v);
+        assert_eq!(lookup(&attributes, theirs).map(form), Some(form(v)), "{}: `{ours}` against Terraform's `{theirs}`", R::TYPE);
     }
     assert!(known > 0, "{}: no identity pair is known, nothing would match", R::TYPE);
     R::terraform_id(&attributes).unwrap_or_else(|| panic!("{}: no id in {attributes}", R::TYPE))
@@ -36,6 +37,17 @@ fn tf_state(resources: &[(&str, &str, Value)]) -> Vec<u8> {
 }
 
 const ACCOUNT: &str = "123456789012";
+
+/// Declared short (`dynamodb`), the endpoint is the one Terraform's state holds in full; another service is not.
+#[test]
+fn a_vpc_endpoint_is_known_by_its_service_short_or_full() {
+    let vpc = ferroform_core::Id::literal("vpc-1");
+    let attributes = json!({"id": "vpce-1", "vpc_id": "vpc-1", "service_name": "com.amazonaws.us-east-1.dynamodb"});
+    assert_eq!(taken_over(crate::ec2::VpcEndpoint::gateway(vpc.clone(), "dynamodb"), attributes.clone()), "vpce-1");
+    assert_eq!(taken_over(crate::ec2::VpcEndpoint::gateway(vpc, "com.amazonaws.us-east-1.dynamodb"), attributes.clone()), "vpce-1");
+    let form = |v: &str| <crate::ec2::VpcEndpoint as Resource>::terraform_identity_form("service_name", &json!(v));
+    assert_ne!(form("s3"), form("com.amazonaws.us-east-1.dynamodb"));
+}
 
 #[test]
 fn an_sns_topic_is_known_by_its_name_and_read_by_its_arn() {

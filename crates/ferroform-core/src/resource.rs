@@ -263,6 +263,13 @@ pub trait Resource: Serialize + DeserializeOwned + Clone + Debug + Send + Sync +
         attributes.get("id").and_then(Value::as_str).map(str::to_string)
     }
 
+    /// An identity value (at the input path `path` of [`Resource::TERRAFORM_IDENTITY`]) in the one form both
+    /// sides are compared in, where this type and Terraform write the same thing differently (a VPC
+    /// endpoint's `dynamodb` and `com.amazonaws.us-east-1.dynamodb`). As it is unless the type says otherwise.
+    fn terraform_identity_form(_path: &str, value: &Value) -> Value {
+        value.clone()
+    }
+
     /// Checks what the cloud would reject, before any call. Values holding reference tokens are not known
     /// yet: skip them (see [`crate::is_unknown_str`]).
     fn validate(&self) -> Vec<FieldError> {
@@ -347,6 +354,7 @@ pub(crate) trait ErasedType: Send + Sync {
     fn terraform_identity(&self) -> &'static [(&'static str, &'static str)];
     fn terraform_folds(&self) -> &'static [(&'static str, &'static str, &'static str)];
     fn terraform_id(&self, attributes: &Value) -> Option<String>;
+    fn terraform_identity_form(&self, path: &str, value: &Value) -> Value;
 }
 
 pub(crate) struct Typed<R>(std::marker::PhantomData<fn() -> R>);
@@ -378,6 +386,9 @@ impl<R: Resource> ErasedType for Typed<R> {
     }
     fn terraform_id(&self, attributes: &Value) -> Option<String> {
         R::terraform_id(attributes)
+    }
+    fn terraform_identity_form(&self, path: &str, value: &Value) -> Value {
+        R::terraform_identity_form(path, value)
     }
     fn replace_fields(&self) -> &'static [&'static str] {
         R::REPLACE_FIELDS

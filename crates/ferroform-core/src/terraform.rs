@@ -209,10 +209,18 @@ pub(crate) fn settle(config: &Config, tf: &[TfResource], mapping: &Mapping, loca
                     lookup(&node.inputs, ours).filter(|v| !crate::reference::is_unknown(v)).map(|v| (*ours, *theirs, v))
                 })
                 .collect();
+            // Both sides in the type's one form (see `Resource::terraform_identity_form`).
+            let form = |path: &str, v: &Value| kind.terraform_identity_form(path, v);
             let hits: Vec<&TfResource> = if known.is_empty() {
                 Vec::new()
             } else {
-                same_type.iter().copied().filter(|r| known.iter().all(|(_, theirs, v)| lookup(&r.attributes, theirs) == Some(*v))).collect()
+                same_type
+                    .iter()
+                    .copied()
+                    .filter(|r| {
+                        known.iter().all(|(ours, theirs, v)| lookup(&r.attributes, theirs).map(|t| form(ours, t)) == Some(form(ours, v)))
+                    })
+                    .collect()
             };
             let said = known.iter().map(|(ours, _, v)| format!("{ours} {}", show(v))).collect::<Vec<_>>().join(", ");
             match hits.as_slice() {
