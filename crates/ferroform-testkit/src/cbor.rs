@@ -190,6 +190,13 @@ fn float(out: &mut Vec<u8>, f: f64) {
     out.extend(f.to_be_bytes());
 }
 
+/// `v` as the CBOR document an rpc-v2-cbor service answers with.
+pub fn to_cbor(v: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode(v, "", &mut out);
+    out
+}
+
 fn encode(v: &Value, key: &str, out: &mut Vec<u8>) {
     match v {
         Value::Null => out.push(0xf6),

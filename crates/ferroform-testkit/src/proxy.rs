@@ -309,6 +309,17 @@ type Reply = Response<Full<Bytes>>;
 
 /// An error in the shape the service's protocol uses, so the SDK parses its code.
 fn error_reply(status: u16, code: &str, message: &str, headers: &hyper::HeaderMap, body: &[u8]) -> Reply {
+    // rpc-v2-cbor (CloudWatch): a CBOR error document; the SDK cannot read a JSON one, and an error it
+    // cannot read is not retried.
+    if headers.get("smithy-protocol").and_then(|v| v.to_str().ok()) == Some("rpc-v2-cbor") {
+        let doc = serde_json::json!({"__type": code, "message": message});
+        let mut resp = Response::new(Full::new(Bytes::from(crate::cbor::to_cbor(&doc))));
+        *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+        let h = resp.headers_mut();
+        h.insert("content-type", hyper::header::HeaderValue::from_static("application/cbor"));
+        h.insert("smithy-protocol", hyper::header::HeaderValue::from_static("rpc-v2-cbor"));
+        return resp;
+    }
     let json = headers.contains_key("x-amz-target")
         || headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.contains("json"))
         || !String::from_utf8_lossy(body).contains("Action=");

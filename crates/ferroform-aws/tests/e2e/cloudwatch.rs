@@ -482,3 +482,18 @@ async fn removed_dashboard_settings_are_removed() -> anyhow::Result<()> {
     assert!(dashboard(&cw, "defaults").await?.is_none());
     Ok(())
 }
+
+/// The fault proxy in front of CloudWatch answers in CloudWatch's protocol (CBOR): its throttle reaches the
+/// SDK as a `ThrottlingException` it can retry, not as a body it cannot read (which fails the run: seen as
+/// pedidos' fault test failing on one unlucky draw).
+#[tokio::test]
+async fn injected_faults_reach_the_sdk_in_cloudwatchs_protocol() -> anyhow::Result<()> {
+    use ferroform_testkit::proxy::{FaultProxy, Faults};
+    let (h, _, _, shim) = harness().await?;
+    let proxy = FaultProxy::start(shim.endpoint(), Faults { rate: 1.0, throttle: true, ..Faults::none() }).await?;
+    let config = h.account.config_via(proxy.endpoint()).to_builder().retry_config(aws_config::retry::RetryConfig::disabled()).build();
+    let err = Client::new(&config).describe_alarms().send().await.expect_err("every call is throttled");
+    assert_eq!(err.code(), Some("ThrottlingException"), "{err:?}");
+    assert_eq!(proxy.injected().get("throttle"), Some(&1));
+    Ok(())
+}
