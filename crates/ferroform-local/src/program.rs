@@ -8,7 +8,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Mutex, OnceLock};
 
 /// A program to run on this machine.
@@ -96,8 +96,8 @@ pub fn build_native(bin: &str, package: Option<&str>, workspace: Option<&Path>) 
         Some(w) => w.to_path_buf(),
         None => workspace_root()?,
     };
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
+    // Without the variables cargo set for this program: see `cargo_command`.
+    let mut cmd = ferroform_aws::lambda::cargo_command();
     // No colour: cargo's own error lines are matched and kept for the message.
     cmd.current_dir(&root).args(["build", "--bin", bin, "--message-format=json", "--color", "never"]);
     if let Some(p) = package {

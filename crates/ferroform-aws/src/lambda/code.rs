@@ -363,8 +363,7 @@ impl CargoBin {
         let host = mode == BuildMode::Host;
         let (glibc_major, glibc_minor) = LAMBDA_GLIBC;
         let target = if zig { format!("{}.{glibc_major}.{glibc_minor}", self.arch.triple()) } else { self.arch.triple().to_string() };
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
+        let mut cmd = cargo_command();
         cmd.current_dir(&root).arg(if zig { "zigbuild" } else { "build" });
         if !host {
             cmd.args(["--profile", profile_of(&root), "--target", &target]);
@@ -414,6 +413,46 @@ impl CargoBin {
         package_binary(&exe, &zip)?;
         Ok(zip)
     }
+}
+
+/// `cargo` (the one that started this program, under `cargo run`) without the variables cargo sets for the
+/// program it runs (`CARGO_PKG_*`, `CARGO_MANIFEST_DIR`, ...). A build that inherits them reruns the build
+/// scripts that watch them (ring's) and so recompiles every crate above, and the next `cargo run` does it again:
+/// seen as a first local deploy compiling the AWS SDK three times, and a plan after an edit taking minutes.
+pub fn cargo_command() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(set_for_the_program) {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
+/// This process's cargo and rustc settings (`CARGO_HOME`, `CARGO_TARGET_DIR`, `CARGO_PROFILE_*`,
+/// `CARGO_INCREMENTAL`, `RUSTFLAGS`, `RUSTUP_TOOLCHAIN`, ...) without what cargo set for this program: what a
+/// build started from a cleared environment needs to reuse this build's artifacts instead of making others.
+pub fn build_settings() -> Vec<(String, String)> {
+    std::env::vars()
+        .filter(|(k, _)| (k.starts_with("CARGO") || k.starts_with("RUST")) && !set_for_the_program(k) && !k.starts_with("RUST_"))
+        .collect()
+}
+
+/// A variable cargo sets for the program it runs (`cargo run`, tests), not one a user sets for cargo.
+fn set_for_the_program(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || matches!(
+            name,
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_MANIFEST_LINKS"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_TARGET_TMPDIR"
+                | "CARGO_RUSTC_CURRENT_DIR"
+                | "OUT_DIR"
+        )
 }
 
 /// The profile Lambda binaries are built with: the workspace's `[profile.lambda]` when its Cargo.toml declares
@@ -565,6 +604,23 @@ mod tests {
         assert_eq!(serde_json::to_value(Code::image("r:1")).unwrap(), serde_json::json!({"image": {"uri": "r:1"}}));
     }
 
+    /// Under `cargo test` this process has the variables cargo sets for its programs; a build leaves them out,
+    /// and keeps the ones a user sets for cargo.
+    #[test]
+    fn nested_builds_leave_out_what_cargo_set_for_this_program() {
+        assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some() && std::env::var_os("CARGO_PKG_NAME").is_some());
+        let cmd = cargo_command();
+        let removed: Vec<String> = cmd.get_envs().filter(|(_, v)| v.is_none()).map(|(k, _)| k.to_string_lossy().into_owned()).collect();
+        for name in ["CARGO_MANIFEST_DIR", "CARGO_PKG_NAME", "CARGO_PKG_VERSION"] {
+            assert!(removed.iter().any(|r| r == name), "{name} left in: {removed:?}");
+        }
+        // Set only while compiling, not for the program: left out whenever a parent set it.
+        assert!(set_for_the_program("CARGO_CRATE_NAME") && set_for_the_program("OUT_DIR"));
+        assert!(["CARGO_HOME", "CARGO_TARGET_DIR", "CARGO_INCREMENTAL", "CARGO_PROFILE_DEV_DEBUG"].iter().all(|k| !set_for_the_program(k)));
+        let kept: Vec<String> = build_settings().into_iter().map(|(k, _)| k).collect();
+        assert!(kept.iter().any(|k| k == "CARGO") && !kept.iter().any(|k| k.starts_with("CARGO_PKG_") || k == "CARGO_MANIFEST_DIR"), "{kept:?}");
+    }
+
     /// `host`: the dev profile for this machine (target/debug, shared with the stack program's build), no
     /// glibc check; the zip's `bootstrap` runs here.
     #[test]
@@ -573,11 +629,7 @@ mod tests {
         std::fs::write(d.join("Cargo.toml"), "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[workspace]\n").unwrap();
         std::fs::create_dir_all(d.join("src")).unwrap();
         std::fs::write(d.join("src/main.rs"), "fn main() { println!(\"tiny here\"); }\n").unwrap();
-        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["generate-lockfile", "--offline"])
-            .current_dir(&d)
-            .status()
-            .unwrap();
+        cargo_command().args(["generate-lockfile", "--offline"]).current_dir(&d).status().unwrap();
         let code = CargoBin::new("tiny").workspace(&d).mode(BuildMode::Host).build();
         assert!(matches!(code, Code::Zip { .. }), "{code:?}");
         let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| d.join("target"));
