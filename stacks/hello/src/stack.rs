@@ -21,6 +21,7 @@
 //! | `greeting`           | `Hello`   | the function's `GREETING`                                       |
 //! | `log_level`          | `info`    | the function's `RUST_LOG`                                       |
 //! | `env`                |           | more environment, `KEY=VALUE,KEY2=VALUE2`                       |
+//! | `secret_env`         |           | more environment like `env`, values plans never show (`(sensitive)`) |
 //! | `log_retention_days` | `14`      | a value CloudWatch accepts (1, 3, 5, 7, 14, 30, ...)             |
 //! | `keep_images`        | `10`      | images the lifecycle policy keeps                               |
 //! | `cors_origins`       | dev URLs  | comma-separated; [`DEV_ORIGINS`] unless set                      |
@@ -61,6 +62,8 @@ pub struct Settings {
     pub memory_mb: i32,
     pub timeout_seconds: i32,
     pub environment: BTreeMap<String, String>,
+    /// Environment whose values plans (and so the pipeline's pull-request comments) show as `(sensitive)`.
+    pub secret_environment: BTreeMap<String, String>,
     pub log_retention_days: i32,
     pub keep_images: i64,
     pub cors_origins: Vec<String>,
@@ -74,11 +77,7 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_stack(s: &Stack) -> Result<Self> {
-        let mut environment = BTreeMap::new();
-        for pair in s.var("env").unwrap_or_default().split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').with_context(|| format!("var env: `{pair}` is not KEY=VALUE"))?;
-            environment.insert(k.trim().to_string(), v.trim().to_string());
-        }
+        let mut environment = pairs(s, "env")?;
         environment.insert("GREETING".into(), s.var_or("greeting", "Hello"));
         environment.insert("RUST_LOG".into(), s.var_or("log_level", "info"));
         let cors_origins = match s.var("cors_origins") {
@@ -91,6 +90,7 @@ impl Settings {
             memory_mb: parsed(s, "memory_mb", 256)?,
             timeout_seconds: parsed(s, "timeout_seconds", 10)?,
             environment,
+            secret_environment: pairs(s, "secret_env")?,
             log_retention_days: parsed(s, "log_retention_days", 14)?,
             keep_images: parsed(s, "keep_images", 10)?,
             cors_origins,
@@ -107,6 +107,17 @@ impl Settings {
             alarm_topic_arn: s.var("alarm_topic_arn").filter(|a| !a.trim().is_empty()),
         })
     }
+}
+
+/// `KEY=VALUE,KEY2=VALUE2` from a variable (empty when unset). Values never appear in the error: a
+/// `secret_env` value must not reach a log.
+fn pairs(s: &Stack, name: &str) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for (i, pair) in s.var(name).unwrap_or_default().split(',').map(str::trim).filter(|p| !p.is_empty()).enumerate() {
+        let (k, v) = pair.split_once('=').with_context(|| format!("var {name}: item {} is not KEY=VALUE", i + 1))?;
+        out.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    Ok(out)
 }
 
 /// A variable parsed as `T`, or `default` when unset. Ranges are checked by the resources' validation.
@@ -151,6 +162,11 @@ pub fn stack(s: &mut Stack) -> Result<()> {
         .log_group(logs.name());
     for (k, v) in &cfg.environment {
         function = function.env(k, v);
+    }
+    // Plans show these as `(sensitive)`; `check` still flags one that looks like a credential (FF-LAMBDA-001:
+    // keep those in Secrets Manager and pass the secret's name).
+    for (k, v) in &cfg.secret_environment {
+        function = function.secret_env(k, v);
     }
     let function = s.add("function", function);
     // `serve` runs the image's handler as the `hello` binary built for this machine.
@@ -293,13 +309,19 @@ mod tests {
         assert_eq!(o.environment.get("B").map(String::as_str), Some("two"));
         assert_eq!(o.cors_origins, vec!["https://app.example.com"]);
         assert!(o.protect_images);
+        let secret = Settings::from_stack(&with(&[("secret_env", "SIGNING_SALT=s3cr3t-salt")])).unwrap();
+        assert_eq!(secret.secret_environment.get("SIGNING_SALT").map(String::as_str), Some("s3cr3t-salt"));
+        assert!(!secret.environment.contains_key("SIGNING_SALT"));
     }
 
     #[test]
     fn bad_variables_are_named() {
-        for (k, v) in [("memory_mb", "lots"), ("timeout_seconds", "1.5"), ("protect_images", "yes"), ("env", "NOEQUALS")] {
+        for (k, v) in
+            [("memory_mb", "lots"), ("timeout_seconds", "1.5"), ("protect_images", "yes"), ("env", "NOEQUALS"), ("secret_env", "NOEQUALS")]
+        {
             let err = Settings::from_stack(&with(&[(k, v)])).unwrap_err().to_string();
             assert!(err.contains(k), "{k}={v}: {err}");
+            assert!(k != "secret_env" || !err.contains(v), "a secret_env value in an error: {err}");
         }
     }
 
