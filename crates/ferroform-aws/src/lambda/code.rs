@@ -618,7 +618,10 @@ mod tests {
         assert!(set_for_the_program("CARGO_CRATE_NAME") && set_for_the_program("OUT_DIR"));
         assert!(["CARGO_HOME", "CARGO_TARGET_DIR", "CARGO_INCREMENTAL", "CARGO_PROFILE_DEV_DEBUG"].iter().all(|k| !set_for_the_program(k)));
         let kept: Vec<String> = build_settings().into_iter().map(|(k, _)| k).collect();
-        assert!(kept.iter().any(|k| k == "CARGO") && !kept.iter().any(|k| k.starts_with("CARGO_PKG_") || k == "CARGO_MANIFEST_DIR"), "{kept:?}");
+        assert!(
+            kept.iter().any(|k| k == "CARGO") && !kept.iter().any(|k| k.starts_with("CARGO_PKG_") || k == "CARGO_MANIFEST_DIR"),
+            "{kept:?}"
+        );
     }
 
     /// `host`: the dev profile for this machine (target/debug, shared with the stack program's build), no
