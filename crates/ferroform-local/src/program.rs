@@ -89,7 +89,7 @@ pub fn workspace_root() -> Result<PathBuf, String> {
         .ok_or_else(|| format!("no cargo workspace at or above {}", cwd.display()))
 }
 
-/// `cargo build --bin BIN [-p PACKAGE]` for this machine; the executable's path. Cargo's output still
+/// `cargo build --bin BIN [--workspace]` for this machine (the package given selects the workspace); the executable's path. Cargo's output still
 /// reaches the terminal; on a failure the error says what failed: the compiler's errors, or cargo's own.
 pub fn build_native(bin: &str, package: Option<&str>, workspace: Option<&Path>) -> Result<PathBuf, String> {
     let root = match workspace {
@@ -100,8 +100,9 @@ pub fn build_native(bin: &str, package: Option<&str>, workspace: Option<&Path>) 
     let mut cmd = ferroform_aws::lambda::cargo_command();
     // No colour: cargo's own error lines are matched and kept for the message.
     cmd.current_dir(&root).args(["build", "--bin", bin, "--message-format=json", "--color", "never"]);
-    if let Some(p) = package {
-        cmd.args(["-p", p]);
+    // The workspace's features, not the package's: see `host_selection`.
+    if package.is_some() {
+        cmd.args(ferroform_aws::lambda::host_selection());
     }
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
     let mut child = cmd.spawn().map_err(|e| format!("can't run cargo: {e}"))?;

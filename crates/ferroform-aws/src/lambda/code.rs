@@ -369,9 +369,13 @@ impl CargoBin {
             cmd.args(["--profile", profile_of(&root), "--target", &target]);
         }
         cmd.args(["--bin", &self.bin, "--message-format=json-render-diagnostics"]);
-        if let Some(p) = &self.package {
-            cmd.args(["-p", p]);
-        }
+        match &self.package {
+            // Host: the whole workspace's features (see `host_selection`), so its dependencies are the ones
+            // the stack program's build already compiled.
+            Some(_) if host => cmd.args(host_selection()),
+            Some(p) => cmd.args(["-p", p]),
+            None => &mut cmd,
+        };
         cmd.stderr(std::process::Stdio::inherit());
         if host {
             tracing::warn!(bin = %self.bin, "FERROFORM_LAMBDA_BUILD=host: built for this machine, not for Lambda (an emulator never runs it)");
@@ -427,6 +431,16 @@ pub fn cargo_command() -> Command {
         }
     }
     cmd
+}
+
+/// How a build for this machine (`FERROFORM_LAMBDA_BUILD=host`, `serve`) selects packages: `--workspace`
+/// rather than `-p PACKAGE`. Cargo turns dependency features on by the packages selected, so `-p pedidos`
+/// builds aws-runtime, aws-sigv4, hyper, ... with fewer features than the workspace (and `cargo run
+/// --example`, `cargo test --workspace`) did: a second copy of ~90 crates, 1.5 min on 2 cores, where
+/// `--workspace --bin pedidos-api` compiles the package alone (measured in this repository). A bin name two
+/// packages share would be ambiguous; Lambda builds for AWS keep `-p`.
+pub fn host_selection() -> [&'static str; 1] {
+    ["--workspace"]
 }
 
 /// This process's cargo and rustc settings (`CARGO_HOME`, `CARGO_TARGET_DIR`, `CARGO_PROFILE_*`,
@@ -633,7 +647,7 @@ mod tests {
         std::fs::create_dir_all(d.join("src")).unwrap();
         std::fs::write(d.join("src/main.rs"), "fn main() { println!(\"tiny here\"); }\n").unwrap();
         cargo_command().args(["generate-lockfile", "--offline"]).current_dir(&d).status().unwrap();
-        let code = CargoBin::new("tiny").workspace(&d).mode(BuildMode::Host).build();
+        let code = CargoBin::new("tiny").package("tiny").workspace(&d).mode(BuildMode::Host).build();
         assert!(matches!(code, Code::Zip { .. }), "{code:?}");
         let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| d.join("target"));
         assert!(target.join("debug/tiny").is_file(), "built in target/debug, no --target, no lambda profile");

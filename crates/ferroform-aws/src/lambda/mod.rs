@@ -6,8 +6,8 @@ mod function;
 mod permission;
 
 pub use code::{
-    build_settings, cargo_command, max_glibc, package_binary, reproducible_zip, sha256_base64, Architecture, BuildMode, CargoBin, Code,
-    LAMBDA_GLIBC,
+    build_settings, cargo_command, host_selection, max_glibc, package_binary, reproducible_zip, sha256_base64, Architecture, BuildMode,
+    CargoBin, Code, LAMBDA_GLIBC,
 };
 pub use function::{invoke_arn, Function, FunctionOutputs, FunctionRefs, DEFAULT_HANDLER, DEFAULT_RUNTIME};
 pub use permission::{Permission, PermissionOutputs, PermissionRefs, API_GATEWAY, INVOKE};
