@@ -2,7 +2,7 @@
 # (`pedidos::stack::build` with the default Config, zones us-east-1a/b): the same names, CIDR blocks, settings
 # and policies, so that `import --from-terraform` takes every object over and the next plan shows only what
 # the two definitions really differ in. The e2e test `terraform_pedidos::*` deploys it on the emulator and
-# takes it over; the bench `benches/terraform.rs` deploys it beside ferroform's pedidos.
+# takes it over; scripts/bench's "Side by side with Terraform" deploys it beside ferroform's pedidos.
 #
 # Where Terraform models apart what ferroform keeps in one resource, the pieces fold on takeover: the route
 # table associations into the route tables, the lifecycle policy into the repository, the inline role
