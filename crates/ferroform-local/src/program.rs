@@ -89,8 +89,9 @@ pub fn workspace_root() -> Result<PathBuf, String> {
         .ok_or_else(|| format!("no cargo workspace at or above {}", cwd.display()))
 }
 
-/// `cargo build --bin BIN [--workspace]` for this machine (the package given selects the workspace); the executable's path. Cargo's output still
-/// reaches the terminal; on a failure the error says what failed: the compiler's errors, or cargo's own.
+/// `cargo build --bin BIN [--workspace]` for this machine (a package given selects the workspace); the
+/// executable's path. Cargo's output still reaches the terminal; on a failure the error says what failed: the
+/// compiler's errors, or cargo's own.
 pub fn build_native(bin: &str, package: Option<&str>, workspace: Option<&Path>) -> Result<PathBuf, String> {
     let root = match workspace {
         Some(w) => w.to_path_buf(),

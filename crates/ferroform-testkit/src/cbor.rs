@@ -136,14 +136,11 @@ async fn handle(
             Value::Object(m)
         })
     };
-    let mut cbor = Vec::new();
-    encode(&json, "", &mut cbor);
     let h = &mut rparts.headers;
     h.remove("content-length");
     h.remove("transfer-encoding");
-    h.insert("content-type", hyper::header::HeaderValue::from_static("application/cbor"));
-    h.insert("smithy-protocol", hyper::header::HeaderValue::from_static("rpc-v2-cbor"));
-    Ok(Response::from_parts(rparts, Full::new(Bytes::from(cbor))))
+    mark_cbor(h);
+    Ok(Response::from_parts(rparts, Full::new(Bytes::from(to_cbor(&json)))))
 }
 
 /// `(service, operation)` of `/service/SERVICE/operation/OPERATION`.
@@ -195,6 +192,12 @@ pub fn to_cbor(v: &Value) -> Vec<u8> {
     let mut out = Vec::new();
     encode(v, "", &mut out);
     out
+}
+
+/// The headers of an rpc-v2-cbor answer.
+pub fn mark_cbor(headers: &mut hyper::HeaderMap) {
+    headers.insert("content-type", hyper::header::HeaderValue::from_static("application/cbor"));
+    headers.insert("smithy-protocol", hyper::header::HeaderValue::from_static("rpc-v2-cbor"));
 }
 
 fn encode(v: &Value, key: &str, out: &mut Vec<u8>) {

@@ -315,9 +315,7 @@ fn error_reply(status: u16, code: &str, message: &str, headers: &hyper::HeaderMa
         let doc = serde_json::json!({"__type": code, "message": message});
         let mut resp = Response::new(Full::new(Bytes::from(crate::cbor::to_cbor(&doc))));
         *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-        let h = resp.headers_mut();
-        h.insert("content-type", hyper::header::HeaderValue::from_static("application/cbor"));
-        h.insert("smithy-protocol", hyper::header::HeaderValue::from_static("rpc-v2-cbor"));
+        crate::cbor::mark_cbor(resp.headers_mut());
         return resp;
     }
     let json = headers.contains_key("x-amz-target")

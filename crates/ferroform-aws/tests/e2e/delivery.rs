@@ -142,8 +142,7 @@ impl Side {
         if let Some((ecs, family)) = &self.worker {
             return worker_image(ecs, family).await;
         }
-        let got = self.lambda.get_function().function_name(STACK).send().await.ok()?;
-        got.code().and_then(|c| c.image_uri()).map(String::from)
+        function_image(&self.lambda, STACK).await
     }
 }
 
@@ -171,6 +170,23 @@ impl ServeFrom {
             served.wait(stopped).await;
         }
     }
+}
+
+/// The function's image (GetFunction).
+async fn function_image(lambda: &aws_sdk_lambda::Client, name: &str) -> Option<String> {
+    let got = lambda.get_function().function_name(name).send().await.ok()?;
+    got.code().and_then(|c| c.image_uri()).map(String::from)
+}
+
+/// After a first deploy: the stack's ECR repository (its URL), which the job's `tag running now` step named,
+/// finding no tag running before.
+async fn first_deploy_repository(ecr: &aws_sdk_ecr::Client, name: &str, first: &JobRun) -> anyhow::Result<String> {
+    let repos = ecr.describe_repositories().repository_names(name).send().await?;
+    let repo_url = repos.repositories().first().and_then(|r| r.repository_uri()).context("no repository")?.to_string();
+    let before = first.step("tag running now");
+    assert_eq!(before.outputs.get("repository"), Some(&repo_url));
+    assert_eq!(before.outputs.get("previous_tag").map(String::as_str), Some(""), "nothing ran before the first deploy");
+    Ok(repo_url)
 }
 
 /// The image of the first container of the family's latest active revision (DescribeTaskDefinition).
@@ -698,11 +714,7 @@ async fn the_deploy_job_applies_smoke_tests_rolls_back_and_notifies() -> anyhow:
     }
     assert_eq!(first.outcome, Outcome::Success, "{first:#?}");
 
-    let repos = ecr.describe_repositories().repository_names(STACK).send().await?;
-    let repo_url = repos.repositories().first().and_then(|r| r.repository_uri()).context("no repository")?.to_string();
-    let before = first.step("tag running now");
-    assert_eq!(before.outputs.get("repository"), Some(&repo_url));
-    assert_eq!(before.outputs.get("previous_tag").map(String::as_str), Some(""), "nothing ran before the first deploy");
+    let repo_url = first_deploy_repository(&ecr, STACK, &first).await?;
     assert_eq!(calls(&calls_dir, "cargo"), [format!("build --quiet --example {STACK}")]);
     let docker = calls(&calls_dir, "docker");
     let registry = repo_url.split('/').next().unwrap_or_default();
@@ -714,8 +726,7 @@ async fn the_deploy_job_applies_smoke_tests_rolls_back_and_notifies() -> anyhow:
     assert!(build.contains(&format!("--cache-to type=registry,ref={repo_url}:buildcache,mode=max")), "{build}");
 
     // The plan was applied with --var image_tag=SHA1: the function runs REPO:SHA1 (GetFunction).
-    let image = |got: aws_sdk_lambda::operation::get_function::GetFunctionOutput| got.code().and_then(|c| c.image_uri()).map(String::from);
-    assert_eq!(image(lambda.get_function().function_name(STACK).send().await?), Some(format!("{repo_url}:{SHA1}")));
+    assert_eq!(function_image(&lambda, STACK).await, Some(format!("{repo_url}:{SHA1}")));
     assert_eq!(image_var, "image_tag");
     assert_eq!(first.step("Apply exactly that plan").image_after, Some(format!("{repo_url}:{SHA1}")));
 
@@ -753,7 +764,7 @@ async fn the_deploy_job_applies_smoke_tests_rolls_back_and_notifies() -> anyhow:
     );
     assert!(second.summary.contains(&format!("rolled back to image `{SHA1}`")), "{}", second.summary);
     assert_eq!(rollback.image_after, Some(format!("{repo_url}:{SHA1}")));
-    assert_eq!(image(lambda.get_function().function_name(STACK).send().await?), Some(format!("{repo_url}:{SHA1}")));
+    assert_eq!(function_image(&lambda, STACK).await, Some(format!("{repo_url}:{SHA1}")));
 
     // 3. notify, with the webhook secret: the failure POSTed as {"text": ...}.
     let webhook = Listener::start(200).await?;
@@ -890,11 +901,7 @@ async fn the_pedidos_deploy_reads_the_running_worker_image_from_state_and_rolls_
     w.push(SHA1);
     let first = w.runner.run_job(deploy, matrix.clone(), false, &mut side(&w, Smoke::At(api.url.clone()))).await?;
     assert_eq!(first.outcome, Outcome::Success, "{first:#?}");
-    let repos = ecr.describe_repositories().repository_names(FAMILY).send().await?;
-    let repo_url = repos.repositories().first().and_then(|r| r.repository_uri()).context("no repository")?.to_string();
-    let before = first.step("tag running now");
-    assert_eq!(before.outputs.get("repository"), Some(&repo_url));
-    assert_eq!(before.outputs.get("previous_tag").map(String::as_str), Some(""), "nothing ran before the first deploy");
+    let repo_url = first_deploy_repository(&ecr, FAMILY, &first).await?;
     let build = calls(&w.calls, "docker").into_iter().find(|c| c.starts_with("buildx build")).context("no buildx build")?;
     assert!(build.starts_with(&format!("buildx build --file stacks/{PEDIDOS}/Dockerfile --tag {repo_url}:{SHA1} --push")), "{build}");
     assert_eq!(first.step("Apply exactly that plan").image_after, Some(format!("{repo_url}:{SHA1}")));
