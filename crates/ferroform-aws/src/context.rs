@@ -91,6 +91,16 @@ fn is_read(op: &str) -> bool {
     ["Describe", "Get", "List", "Head", "Query", "Scan", "BatchGet", "Lookup", "Search", "Simulate"].iter().any(|v| op.starts_with(v))
 }
 
+/// A service's retries without the SDK's retry quota. The quota is one bucket per partition for the whole
+/// process (5 tokens a throttled retry, 500 in all, one back per first-try success): a burst of throttles
+/// empties it, and then every throttled call fails at once instead of being retried, so an apply stops on what
+/// the congestion window is there to absorb. The window (fewer calls at once after each throttle) and the
+/// attempts per call bound the retries instead.
+fn retries_without_quota(service: &'static str) -> aws_sdk_sts::config::retry::RetryPartition {
+    use aws_sdk_sts::config::retry::{RetryPartition, TokenBucket};
+    RetryPartition::custom(format!("ferroform-{service}")).token_bucket(TokenBucket::unlimited()).build()
+}
+
 macro_rules! clients {
     ($( $feature:literal, $field:ident, $krate:ident );* $(;)?) => {
         #[derive(Default)]
@@ -103,6 +113,7 @@ macro_rules! clients {
                     self.clients.$field.get_or_init(|| {
                         let conf = $krate::config::Builder::from(&self.config)
                             .http_client(self.congestion.client(stringify!($field), self.base_http.clone()))
+                            .retry_partition(retries_without_quota(stringify!($field)))
                             .interceptor(self.calls.clone())
                             .interceptor(self.fence.clone())
                             .build();
@@ -199,6 +210,7 @@ impl Aws {
     pub fn sts(&self) -> aws_sdk_sts::Client {
         let conf = aws_sdk_sts::config::Builder::from(&self.config)
             .http_client(self.congestion.client("sts", self.base_http.clone()))
+            .retry_partition(retries_without_quota("sts"))
             .interceptor(self.calls.clone())
             .interceptor(self.fence.clone())
             .build();

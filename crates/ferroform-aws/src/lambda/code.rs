@@ -99,7 +99,8 @@ impl Code {
     }
 
     /// An executable already built (for the `provided` runtimes), packaged as `bootstrap` in a reproducible
-    /// zip written next to it (`PATH.zip`).
+    /// zip written next to it (`PATH.zip`, and `PATH.zip.source`: what it was made from, so an unchanged
+    /// executable is not packaged again).
     pub fn binary(path: impl AsRef<Path>) -> Code {
         let path = path.as_ref();
         let out = PathBuf::from(format!("{}.zip", path.display()));

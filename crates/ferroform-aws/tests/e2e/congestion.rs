@@ -26,8 +26,14 @@ async fn a_throttling_service_gets_fewer_calls_at_once_and_every_call_goes_throu
     let aws = Aws::from_config(h.account.config_via(proxy.endpoint()));
     let calls = 150;
 
-    // The same calls, the same retry settings, without a window: every call is sent at once.
-    let plain = aws_sdk_cloudwatchlogs::Client::new(&aws.config);
+    // The same calls, the same retry settings, without a window: every call is sent at once. In a retry
+    // partition of its own: the SDK's retry quota is one bucket per partition for the whole process (the
+    // service's name by default), and the plain client's throttles emptied it, so the windowed client's next
+    // retries were refused (seen in CI under load: 141/150).
+    use aws_sdk_cloudwatchlogs::config::{retry::RetryPartition, Builder};
+    let plain = aws_sdk_cloudwatchlogs::Client::from_conf(
+        Builder::from(&aws.config).retry_partition(RetryPartition::new("congestion-test-plain-client")).build(),
+    );
     let plain_ok = burst(&plain, calls).await;
     let plain_throttles = throttles(&proxy);
     proxy.reset();
@@ -59,5 +65,37 @@ async fn a_quiet_service_gets_more_calls_at_once_than_the_window_starts_with() -
     assert!(peak > ferroform_core::congestion::START, "the window grew past its start ({peak} at once)");
     assert!(peak <= ferroform_core::congestion::MAX);
     assert_eq!(throttles(&proxy), 0);
+    Ok(())
+}
+
+/// A run's throttles do not use up the retries of its later calls. Half the calls are throttled; each call
+/// may be tried 20 times. A plain SDK client runs out of its retry quota and fails calls at their first
+/// throttle; ferroform's clients retry every one.
+#[tokio::test]
+async fn throttles_do_not_use_up_the_retries_of_later_calls() -> anyhow::Result<()> {
+    use aws_sdk_cloudwatchlogs::config::{retry::RetryPartition, Builder};
+    let h = Harness::new().await?;
+    let faults = Faults { rate: 0.5, throttle: true, seed: 17, ..Faults::none() };
+    let proxy = FaultProxy::start(&h.account.endpoint, faults).await?;
+    let retries = aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(20)
+        .with_initial_backoff(Duration::from_millis(1))
+        .with_max_backoff(Duration::from_millis(20));
+    let config = h.account.config_via(proxy.endpoint()).into_builder().retry_config(retries).build();
+    let aws = Aws::from_config(config);
+    let calls = 400;
+
+    let ok = burst(&aws.logs(), calls).await;
+    let throttled = throttles(&proxy);
+    proxy.reset();
+    // The same calls and retry settings from a plain client, on a partition of its own (a fresh quota).
+    let plain = aws_sdk_cloudwatchlogs::Client::from_conf(
+        Builder::from(&aws.config).retry_partition(RetryPartition::new("quota-test-plain-client")).build(),
+    );
+    let plain_ok = burst(&plain, calls).await;
+    eprintln!("{calls} calls, half throttled: ferroform {ok} ok ({throttled} throttles retried); plain client {plain_ok} ok");
+    assert!(throttled > 100, "enough throttles to empty the SDK's quota: {throttled}");
+    assert!(plain_ok < calls, "the plain client ran out of retries (else this test proves nothing)");
+    assert_eq!(ok, calls, "every throttled call was retried until it went through");
     Ok(())
 }
