@@ -13,6 +13,14 @@ async fn burst(client: &aws_sdk_cloudwatchlogs::Client, n: usize) -> usize {
     futures::future::join_all(calls).await.iter().filter(|r| r.is_ok()).count()
 }
 
+/// A plain SDK client with `aws`'s configuration and retry settings, in a retry partition of its own: the
+/// SDK's retry quota is one bucket per partition for the whole process (the service's name by default), and
+/// a plain client's throttles emptied it for every other client of the service (seen in CI under load).
+fn plain_client(aws: &Aws, partition: &'static str) -> aws_sdk_cloudwatchlogs::Client {
+    use aws_sdk_cloudwatchlogs::config::{retry::RetryPartition, Builder};
+    aws_sdk_cloudwatchlogs::Client::from_conf(Builder::from(&aws.config).retry_partition(RetryPartition::new(partition)).build())
+}
+
 fn throttles(proxy: &FaultProxy) -> usize {
     proxy.injected().get("throttle").copied().unwrap_or(0)
 }
@@ -26,14 +34,8 @@ async fn a_throttling_service_gets_fewer_calls_at_once_and_every_call_goes_throu
     let aws = Aws::from_config(h.account.config_via(proxy.endpoint()));
     let calls = 150;
 
-    // The same calls, the same retry settings, without a window: every call is sent at once. In a retry
-    // partition of its own: the SDK's retry quota is one bucket per partition for the whole process (the
-    // service's name by default), and the plain client's throttles emptied it, so the windowed client's next
-    // retries were refused (seen in CI under load: 141/150).
-    use aws_sdk_cloudwatchlogs::config::{retry::RetryPartition, Builder};
-    let plain = aws_sdk_cloudwatchlogs::Client::from_conf(
-        Builder::from(&aws.config).retry_partition(RetryPartition::new("congestion-test-plain-client")).build(),
-    );
+    // The same calls, the same retry settings, without a window: every call is sent at once.
+    let plain = plain_client(&aws, "congestion-test-plain-client");
     let plain_ok = burst(&plain, calls).await;
     let plain_throttles = throttles(&proxy);
     proxy.reset();
@@ -73,7 +75,6 @@ async fn a_quiet_service_gets_more_calls_at_once_than_the_window_starts_with() -
 /// throttle; ferroform's clients retry every one.
 #[tokio::test]
 async fn throttles_do_not_use_up_the_retries_of_later_calls() -> anyhow::Result<()> {
-    use aws_sdk_cloudwatchlogs::config::{retry::RetryPartition, Builder};
     let h = Harness::new().await?;
     let faults = Faults { rate: 0.5, throttle: true, seed: 17, ..Faults::none() };
     let proxy = FaultProxy::start(&h.account.endpoint, faults).await?;
@@ -88,10 +89,8 @@ async fn throttles_do_not_use_up_the_retries_of_later_calls() -> anyhow::Result<
     let ok = burst(&aws.logs(), calls).await;
     let throttled = throttles(&proxy);
     proxy.reset();
-    // The same calls and retry settings from a plain client, on a partition of its own (a fresh quota).
-    let plain = aws_sdk_cloudwatchlogs::Client::from_conf(
-        Builder::from(&aws.config).retry_partition(RetryPartition::new("quota-test-plain-client")).build(),
-    );
+    // The same calls and retry settings from a plain client (a fresh quota).
+    let plain = plain_client(&aws, "quota-test-plain-client");
     let plain_ok = burst(&plain, calls).await;
     eprintln!("{calls} calls, half throttled: ferroform {ok} ok ({throttled} throttles retried); plain client {plain_ok} ok");
     assert!(throttled > 100, "enough throttles to empty the SDK's quota: {throttled}");

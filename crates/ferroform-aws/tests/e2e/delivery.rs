@@ -621,8 +621,8 @@ impl World {
         // machine with the dev profile (the emulator never runs it), by the real cargo rather than the
         // stand-in, with this user's toolchain and registry (HOME is the test's own).
         base_env.insert("FERROFORM_LAMBDA_BUILD".into(), "host".into());
-        // This run's cargo settings (CI's CARGO_INCREMENTAL among them): a build
-        // without them would make a second copy of every crate instead of reusing this run's.
+        // This run's cargo settings (CI's CARGO_INCREMENTAL among them): a build without them would make a
+        // second copy of every crate instead of reusing this run's.
         base_env.extend(ferroform_aws::lambda::build_settings());
         let home = std::env::var("HOME").unwrap_or_default();
         base_env.entry("CARGO_HOME".into()).or_insert_with(|| format!("{home}/.cargo"));
