@@ -273,7 +273,13 @@ async fn pedidos_through_lost_answers_makes_one_of_each() -> anyhow::Result<()> 
             // Faults in front of the CloudWatch shim, so the monitoring's calls lose answers too.
             let shim = ferroform_testkit::cbor::CborShim::start(&h.account.endpoint).await?;
             let proxy = FaultProxy::start(shim.endpoint(), lost()).await?;
-            h.contexts.insert(Aws::from_config(h.account.config_via(proxy.endpoint())));
+            // Ten attempts a call, not the default five: with a quarter of the answers lost, five attempts
+            // all lose theirs for one call in 1,024, about one run in five over this stack's ~250 mutating
+            // calls, and a call that fails after its retries is another test's subject (the CI run of
+            // 58b393d failed so, on a DeleteSubnet). Ten lose all for one call in a million.
+            let retries = aws_config::retry::RetryConfig::standard().with_max_attempts(10);
+            let config = h.account.config_via(proxy.endpoint()).to_builder().retry_config(retries).build();
+            h.contexts.insert(Aws::from_config(config));
             let seen = h.account.config_via(shim.endpoint());
             let code = fake_binary(h.dir.path())?;
             let mut s = Stack::new("pedidos-lost");
