@@ -777,7 +777,15 @@ async fn create(exec: &Exec, address: &str) -> Result<String> {
     // Again now that the old object of a replacement is deposed: the create's own lookups must leave it alone.
     let meta = exec.meta(address, "create");
     let contexts = exec.contexts.for_provider(node.lifecycle.provider.as_deref());
-    let (id, outputs) = node.kind.create(&contexts, &desired, &meta).await.map_err(provider_err(address, "create"))?;
+    let (id, outputs) = match node.kind.create(&contexts, &desired, &meta).await {
+        Ok(made) => made,
+        // The type looks before sending its create again, but a later call of the create (a tag, an
+        // attribute) can lose every answer too: an object found by this create's tags, as desired, is done.
+        Err(e) => match created_settled(&node.kind, &contexts, &desired, &meta, &node.lifecycle).await {
+            Some(made) => made,
+            None => return Err(provider_err(address, "create")(e)),
+        },
+    };
     exec.store.record(|s| {
         put_changed(s, address, |r| {
             r.id = Some(id.clone());
@@ -809,10 +817,16 @@ async fn update(exec: &Exec, address: &str) -> Result<()> {
         live.outputs.clone()
     } else {
         let meta = exec.meta(address, "update");
-        node.kind
-            .update(&exec.contexts.for_provider(node.lifecycle.provider.as_deref()), &live.id, &live.inputs, &desired, &changed, &meta)
-            .await
-            .map_err(provider_err(address, "update"))?
+        let contexts = exec.contexts.for_provider(node.lifecycle.provider.as_deref());
+        match node.kind.update(&contexts, &live.id, &live.inputs, &desired, &changed, &meta).await {
+            Ok(outputs) => outputs,
+            // The service may have made the change and its answer been lost (every retry's too): what the
+            // object holds now settles it.
+            Err(e) => match read_one(&node.kind, &contexts, &live.id, &live.inputs).await {
+                Some((inputs, outputs)) if matches_desired(&inputs, &desired, &rules) => outputs,
+                _ => return Err(provider_err(address, "update")(e)),
+            },
+        }
     };
     let protect = node.lifecycle.prevent_destroy.unwrap_or(node.kind.protect_by_default());
     let deps = node.deps.clone();
@@ -854,9 +868,50 @@ async fn delete(exec: &Exec, address: &str) -> Result<()> {
     if let Some(Some(live)) = exec.live.get(address) {
         let kind = exec.kind(&type_name, address)?;
         let contexts = exec.contexts.for_provider(provider.as_deref());
-        kind.delete(&contexts, &live.id, &live.inputs).await.map_err(provider_err(address, "delete"))?;
+        delete_settled(&kind, &contexts, &live.id, &live.inputs).await.map_err(provider_err(address, "delete"))?;
     }
     exec.store.record(|_| vec![Op::Remove { address: address.to_string() }])
+}
+
+/// Deletes `id`. A delete that failed is done all the same when a read finds the object gone: the service
+/// may have acted and the answer been lost, the retries' answers too (a retry of a done delete is answered
+/// NotFound, but that answer can be lost as well). Terraform fails there and leaves it to the next run.
+async fn delete_settled(
+    kind: &Arc<dyn ErasedType>,
+    contexts: &Contexts,
+    id: &str,
+    prior: &Value,
+) -> std::result::Result<(), ProviderError> {
+    let Err(e) = kind.delete(contexts, id, prior).await else { return Ok(()) };
+    match kind.read_many(contexts, &[(id.to_string(), prior.clone())]).await.pop() {
+        Some(Ok(None)) => Ok(()),
+        _ => Err(e),
+    }
+}
+
+/// The object a failed create made after all: found by the create's tags (or identity) and as desired.
+async fn created_settled(
+    kind: &Arc<dyn ErasedType>,
+    contexts: &Contexts,
+    desired: &Value,
+    meta: &CallMeta,
+    lifecycle: &crate::stack::Lifecycle,
+) -> Option<(String, Value)> {
+    let id = kind.find_by_tags(contexts, desired, meta).await.ok()??;
+    let (inputs, outputs) = read_one(kind, contexts, &id, desired).await?;
+    let rules = diff::Rules { replace: &[], computed: kind.computed(), ignore: &lifecycle.ignore_changes, sensitive: &lifecycle.sensitive };
+    matches_desired(&inputs, desired, &rules).then_some((id, outputs))
+}
+
+/// What the object `id` holds now (its inputs, canonical, and outputs), if a read finds it.
+async fn read_one(kind: &Arc<dyn ErasedType>, contexts: &Contexts, id: &str, prior: &Value) -> Option<(Value, Value)> {
+    let (inputs, outputs) = kind.read_many(contexts, &[(id.to_string(), prior.clone())]).await.pop()?.ok()??;
+    Some((kind.canonical(&inputs, None).unwrap_or(inputs), outputs))
+}
+
+/// True when `live` (canonical) differs from `desired` in nothing the plan would change.
+fn matches_desired(live: &Value, desired: &Value, rules: &diff::Rules) -> bool {
+    diff::changed_fields(&diff::diff_fields(desired, Some(live), rules)).is_empty()
 }
 
 async fn delete_deposed(exec: &Exec, address: &str, id: &str) -> Result<()> {
@@ -868,6 +923,6 @@ async fn delete_deposed(exec: &Exec, address: &str, id: &str) -> Result<()> {
     })?;
     let Some((type_name, inputs, provider)) = found else { return Ok(()) };
     let kind = exec.kind(&type_name, address)?;
-    kind.delete(&exec.contexts.for_provider(provider.as_deref()), id, &inputs).await.map_err(provider_err(address, "delete"))?;
+    delete_settled(&kind, &exec.contexts.for_provider(provider.as_deref()), id, &inputs).await.map_err(provider_err(address, "delete"))?;
     exec.store.record(|_| vec![Op::Undepose { address: address.to_string(), id: Some(id.to_string()) }])
 }

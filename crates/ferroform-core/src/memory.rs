@@ -28,6 +28,8 @@ pub struct Cloud {
     max_in_flight: AtomicUsize,
     latency: Mutex<Duration>,
     fail: Mutex<BTreeSet<String>>,
+    /// Calls that act, then fail as if their answer had been lost on the way back.
+    lost: Mutex<BTreeSet<String>>,
     slow: Mutex<BTreeMap<String, Duration>>,
     identity: Mutex<Option<crate::resource::Identity>>,
     /// Where every change to the objects is written as it happens (see `write_through`).
@@ -56,6 +58,12 @@ impl Cloud {
             f.insert(call.to_string());
         }
     }
+    /// Calls whose `"op name"` is in the set act, then fail as a lost answer does (after the SDK's retries).
+    pub fn lose_answer_of(&self, call: &str) {
+        if let Ok(mut l) = self.lost.lock() {
+            l.insert(call.to_string());
+        }
+    }
     /// Calls on this name take `d` instead of the common latency.
     pub fn slow(&self, name: &str, d: Duration) {
         if let Ok(mut s) = self.slow.lock() {
@@ -71,6 +79,9 @@ impl Cloud {
     pub fn clear_failures(&self) {
         if let Ok(mut f) = self.fail.lock() {
             f.clear();
+        }
+        if let Ok(mut l) = self.lost.lock() {
+            l.clear();
         }
     }
     /// Every call so far as `"op name"`.
@@ -165,6 +176,9 @@ impl Cloud {
         if let Some(path) = self.file.lock().ok().and_then(|f| f.clone()).filter(|_| op != "read" && op != "find") {
             let bytes = serde_json::to_vec(&*objects).map_err(|e| ProviderError::new(e.to_string()))?;
             crate::local::write_atomic(&path, &bytes).map_err(|e| ProviderError::new(e.to_string()))?;
+        }
+        if self.lost.lock().map(|l| l.contains(&label)).unwrap_or(false) {
+            return Err(ProviderError::new(format!("dispatch failure: connection closed before the answer to {label} (lost on purpose)")));
         }
         Ok(out)
     }

@@ -1069,3 +1069,67 @@ async fn a_replacements_create_excludes_the_object_it_replaces() -> R {
     assert!(env.cloud.create_excludes("a2").contains(&old), "{:?}", env.cloud.create_excludes("a2"));
     Ok(())
 }
+
+/// A delete the service carried out but whose answer was lost (the retries' answers too) is settled by a
+/// read: the object is gone, so the destroy goes on and state forgets it. A delete that failed before acting
+/// stays an error, and state keeps the object.
+#[tokio::test]
+async fn a_delete_whose_answer_is_lost_is_settled_by_a_read() -> R {
+    let env = Env::new();
+    env.apply(&chain("v1")).await?;
+    env.cloud.lose_answer_of("delete b");
+    env.engine().destroy(&chain("v1")).await?;
+    assert!(env.cloud.objects().is_empty());
+    assert!(env.state()?.resources.is_empty());
+
+    env.cloud.clear_failures();
+    env.apply(&chain("v1")).await?;
+    env.cloud.fail_on("delete b");
+    let err = env.engine().destroy(&chain("v1")).await.err().map(|e| format!("{e:#}")).unwrap_or_default();
+    assert!(err.contains("delete b failed on purpose"), "{err}");
+    let left: Vec<String> = env.cloud.objects().values().map(|o| o.thing.name.clone()).collect();
+    assert!(left.contains(&"b".to_string()), "{left:?}");
+    assert!(env.state()?.resources.contains_key("b"));
+    Ok(())
+}
+
+/// An update whose answer was lost after the service made it is settled by a read that finds the object as
+/// the code wants it; one that failed before acting stays an error and state keeps the old inputs.
+#[tokio::test]
+async fn an_update_whose_answer_is_lost_is_settled_by_a_read() -> R {
+    let env = Env::new();
+    env.apply(&chain("v1")).await?;
+    env.cloud.lose_answer_of("update a");
+    let state = env.apply(&chain("v2")).await?;
+    assert_eq!(state.resources["a"].inputs["value"], "v2");
+    assert_eq!(state.resources["a"].outputs["version"], "2", "outputs from the read");
+    assert_eq!(env.cloud.objects()[&env.id("a")?].thing.value.as_deref(), Some("v2"));
+    assert!(!env.plan(&chain("v2")).await?.has_changes());
+
+    env.cloud.clear_failures();
+    env.cloud.fail_on("update a");
+    assert!(env.apply(&chain("v3")).await.is_err());
+    assert_eq!(env.state()?.resources["a"].inputs["value"], "v2");
+    assert_eq!(env.cloud.objects()[&env.id("a")?].thing.value.as_deref(), Some("v2"));
+    Ok(())
+}
+
+/// A create whose object was made but whose answer was lost is settled by the object its tags find, as
+/// desired: one object, the one in state. A create that failed before acting stays an error.
+#[tokio::test]
+async fn a_create_whose_answer_is_lost_is_settled_by_its_tags() -> R {
+    let env = Env::new();
+    env.cloud.lose_answer_of("create b");
+    let state = env.apply(&chain("v1")).await?;
+    let bs: Vec<String> = env.cloud.objects().iter().filter(|(_, o)| o.thing.name == "b").map(|(id, _)| id.clone()).collect();
+    assert_eq!(bs.len(), 1, "one b: {bs:?}");
+    assert_eq!(state.resources["b"].id.as_ref(), Some(&bs[0]));
+    assert_eq!(state.resources["b"].outputs["arn"], format!("arn:mem:{}", bs[0]));
+    assert!(!env.plan(&chain("v1")).await?.has_changes());
+
+    let env = Env::new();
+    env.cloud.fail_on("create b");
+    assert!(env.apply(&chain("v1")).await.is_err());
+    assert!(env.cloud.objects().values().all(|o| o.thing.name != "b"));
+    Ok(())
+}

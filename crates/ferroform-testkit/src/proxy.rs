@@ -32,6 +32,9 @@ pub struct Faults {
     pub drop_after_forward: bool,
     /// Faults only calls that change something ([`is_mutating`]); reads pass and draw nothing.
     pub mutating_only: bool,
+    /// When not empty, faults only calls whose operation (`ec2.DeleteSubnet`) contains one of these; the
+    /// others pass and draw nothing.
+    pub only: Vec<String>,
     /// Added to every forwarded call.
     pub latency: Duration,
     /// Lambda CreateFunction with a role younger than this fails as on AWS.
@@ -270,7 +273,7 @@ enum Fault {
 }
 
 fn pick(shared: &Shared, f: &Faults, op: &str) -> Option<Fault> {
-    if f.mutating_only && !is_mutating(op) {
+    if f.mutating_only && !is_mutating(op) || !f.only.is_empty() && !f.only.iter().any(|o| op.contains(o.as_str())) {
         return None;
     }
     if f.rate <= 0.0 || next_random(shared) >= f.rate {

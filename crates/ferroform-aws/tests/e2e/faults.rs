@@ -159,6 +159,71 @@ async fn apply_and_destroy_converge_through_faults_without_duplicates() -> anyho
     Ok(())
 }
 
+/// Calls carried out whose every answer is lost, the retry's too (a retry of a done call is answered
+/// "exists" or "not found", and that answer is lost as well), are settled by a read. Apply: the last call
+/// of a log group's create (its retention) and of a role's (attaching its policy) lose every answer; each
+/// create is settled by the object its tags find, as desired, so apply finishes with one of each. Destroy:
+/// every delete of the stack loses every answer; each is settled by a read that finds the object gone, so
+/// destroy finishes and the account and state are empty. Terraform fails at both and leaves it to the next
+/// run.
+#[tokio::test]
+async fn calls_whose_every_answer_is_lost_are_settled_by_a_read() -> anyhow::Result<()> {
+    let h = Harness::new().await?;
+    let lost_every_answer = |ops: &[&str]| Faults { only: ops.iter().map(|d| d.to_string()).collect(), ..Faults::lost_answers(1.0) };
+    let last_of_creates = ["Logs_20140328.PutRetentionPolicy", "iam.AttachRolePolicy"];
+    let proxy = FaultProxy::start(&h.account.endpoint, lost_every_answer(&last_of_creates)).await?;
+    // Two attempts a call: the second is the retry whose answer is lost too, and keeps the backoff short.
+    let retries = aws_config::retry::RetryConfig::standard().with_max_attempts(2);
+    h.contexts.insert(Aws::from_config(h.account.config_via(proxy.endpoint()).to_builder().retry_config(retries).build()));
+    let code = h.dir.path().join("bootstrap");
+    std::fs::write(&code, "#!/bin/sh\necho ok\n")?;
+    let s = stack(&code);
+    h.apply(&s).await.map_err(|e| anyhow::anyhow!("apply with every answer of {last_of_creates:?} lost: {e:#}"))?;
+    let lost: Vec<String> = proxy.faulted_calls().into_iter().map(|(op, _)| op).collect();
+    assert_eq!(lost.iter().filter(|op| op.ends_with("PutRetentionPolicy")).count(), 2, "{lost:?}");
+    assert_eq!(lost.iter().filter(|op| op.ends_with("AttachRolePolicy")).count(), 2, "{lost:?}");
+    let found = inventory(&h.account.config).await?;
+    for (address, kind) in [("logs", "log group"), ("role", "role")] {
+        assert_eq!(found[kind], [h.id_of(&s, address).await?], "{address}");
+    }
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&h.account.config).describe_log_groups().send().await?;
+    assert_eq!(logs.log_groups()[0].retention_in_days(), Some(7));
+    let role = h.id_of(&s, "role").await?;
+    let attached = aws_sdk_iam::Client::new(&h.account.config).list_attached_role_policies().role_name(&role).send().await?;
+    let policy = h.id_of(&s, "policy").await?;
+    assert_eq!(attached.attached_policies().iter().filter_map(|p| p.policy_arn()).collect::<Vec<_>>(), [policy.as_str()]);
+    proxy.set_faults(Faults::none());
+    let plan = h.plan(&s).await?;
+    assert!(!plan.has_changes(), "not converged:\n{}", plan.render(false));
+
+    // The one call of each type that deletes the object (detaching a role's policies and emptying a
+    // policy's old versions keep their answers: a delete that stops before its last call is not done).
+    let deletes = [
+        "ec2.DeleteVpc",
+        "ec2.DeleteSubnet",
+        "ec2.DeleteSecurityGroup",
+        "DynamoDB_20120810.DeleteTable",
+        "Logs_20140328.DeleteLogGroup",
+        "iam.DeletePolicy",
+        "iam.DeleteRole",
+        "AmazonEC2ContainerRegistry_V20150921.DeleteRepository",
+        "AmazonEC2ContainerServiceV20141113.DeleteCluster",
+        "AmazonEC2ContainerServiceV20141113.DeregisterTaskDefinition",
+        "lambda.Delete/2015-03-31/functions/",
+    ];
+    proxy.reset();
+    proxy.set_faults(lost_every_answer(&deletes));
+    h.destroy(&s).await.map_err(|e| anyhow::anyhow!("destroy with every delete's answer lost: {e:#}"))?;
+    let lost: BTreeSet<String> = proxy.faulted_calls().into_iter().map(|(op, _)| op).collect();
+    for d in deletes {
+        assert!(lost.iter().any(|op| op.contains(d)), "{d}'s answer was lost: {lost:?}");
+    }
+    let left: BTreeMap<_, _> = inventory(&h.account.config).await?.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(h.engine().state(STACK).await?.resources.is_empty());
+    Ok(())
+}
+
 const LOST: &str = "lost-answers";
 
 /// Every EC2 type whose create has no idempotency of its own, and a NAT gateway (client token).
