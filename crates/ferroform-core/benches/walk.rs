@@ -180,19 +180,21 @@ fn main() -> anyhow::Result<()> {
         session.apply().await?;
         let destroy = t.elapsed();
         let destroy_breakdown = timeline.breakdown(&dependents, walk_start, Instant::now(), latency);
-        println!(
-            "destroy (reverse order):       {:>8.3}s  lower bound {:.3}s (one read round + chain)  ratio {:.3}, {}",
-            destroy.as_secs_f64(),
-            (lower + latency).as_secs_f64(),
-            destroy.as_secs_f64() / (lower + latency).as_secs_f64(),
-            verdict(destroy.as_secs_f64() / (lower + latency).as_secs_f64(), TARGET)
-        );
+        // Destroy's critical path is its reads at the configured reads in flight (as the no-op plan's bound
+        // above), then the chain; one unbounded read round is shown beside it.
         let configured = (lower + read_bound).as_secs_f64();
         println!(
-            "  against reads at {} in flight: {configured:.3}s + chain: ratio {:.3}, {}",
+            "destroy (reverse order):       {:>8.3}s  critical path {configured:.3}s (reads at {} in flight per batch {:.3}s + chain)  ratio {:.3}, {}",
+            destroy.as_secs_f64(),
             ferroform_core::READS_IN_FLIGHT,
+            read_bound.as_secs_f64(),
             destroy.as_secs_f64() / configured,
             verdict(destroy.as_secs_f64() / configured, TARGET)
+        );
+        println!(
+            "  against one unbounded read round + chain, {:.3}s: ratio {:.3}",
+            (lower + latency).as_secs_f64(),
+            destroy.as_secs_f64() / (lower + latency).as_secs_f64()
         );
         println!(
             "  of which plan ({reads} reads):   {:>8.3}s  walk {:.3}s: ratio {:.3} to the chain",
