@@ -39,7 +39,9 @@ pub struct Faults {
     pub latency: Duration,
     /// Lambda CreateFunction with a role younger than this fails as on AWS.
     pub role_propagation: Option<Duration>,
-    /// Seed of the fault choice, so a failing run can be replayed.
+    /// Seed of the fault choice. A call's draw depends only on the seed, its operation and how many calls of
+    /// that operation came before it, not on how concurrent calls of other operations interleave: the same
+    /// run meets the same faults, whatever the timing.
     pub seed: u64,
     /// Operations (`GetAccountAuthorizationDetails`) answered AccessDenied, as for a least-privilege role.
     pub deny: Vec<String>,
@@ -73,10 +75,29 @@ struct Shared {
     /// `(operation, kind)` of every injected fault, in order.
     faulted: Mutex<Vec<(String, String)>>,
     roles: Mutex<HashMap<String, Instant>>,
-    rng: Mutex<u64>,
+    /// Calls of each operation (ids taken out, [`draw_key`]) that have drawn so far.
+    drawn: Mutex<HashMap<String, u64>>,
     hook: Mutex<Option<Hook>>,
     in_flight: AtomicU64,
     peak_in_flight: AtomicU64,
+}
+
+impl Shared {
+    fn new(upstream: &str, faults: Faults) -> Self {
+        Self {
+            upstream: upstream.trim_end_matches('/').to_string(),
+            faults: Mutex::new(faults),
+            calls: Mutex::new(Vec::new()),
+            count: AtomicU64::new(0),
+            injected: Mutex::new(BTreeMap::new()),
+            faulted: Mutex::new(Vec::new()),
+            roles: Mutex::new(HashMap::new()),
+            drawn: Mutex::new(HashMap::new()),
+            hook: Mutex::new(None),
+            in_flight: AtomicU64::new(0),
+            peak_in_flight: AtomicU64::new(0),
+        }
+    }
 }
 
 /// Counts a call in flight until dropped.
@@ -113,20 +134,7 @@ impl FaultProxy {
     pub async fn start(upstream: &str, faults: Faults) -> anyhow::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let endpoint = format!("http://{}", listener.local_addr()?);
-        let seed = faults.seed.max(1);
-        let shared = Arc::new(Shared {
-            upstream: upstream.trim_end_matches('/').to_string(),
-            faults: Mutex::new(faults),
-            calls: Mutex::new(Vec::new()),
-            count: AtomicU64::new(0),
-            injected: Mutex::new(BTreeMap::new()),
-            faulted: Mutex::new(Vec::new()),
-            roles: Mutex::new(HashMap::new()),
-            rng: Mutex::new(seed),
-            hook: Mutex::new(None),
-            in_flight: AtomicU64::new(0),
-            peak_in_flight: AtomicU64::new(0),
-        });
+        let shared = Arc::new(Shared::new(upstream, faults));
         let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
         let s = shared.clone();
         let task = tokio::spawn(async move {
@@ -254,15 +262,44 @@ fn operation(method: &str, path: &str, headers: &hyper::HeaderMap, body: &[u8]) 
     format!("{service}.{verb}{path}")
 }
 
-fn next_random(shared: &Shared) -> f64 {
-    let Ok(mut s) = shared.rng.lock() else { return 1.0 };
-    // xorshift64: deterministic per seed.
-    let mut x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *s = x;
-    (x >> 11) as f64 / (1u64 << 53) as f64
+/// The operation without the ids AWS made (`apigateway.Post/v2/apis/*/integrations`): an API's id differs
+/// from run to run, and a draw keyed on it would too.
+fn draw_key(op: &str) -> String {
+    const LITERALS: &[&str] = &[
+        "v2",
+        "apis",
+        "integrations",
+        "routes",
+        "stages",
+        "deployments",
+        "authorizers",
+        "2015-03-31",
+        "functions",
+        "policy",
+        "configuration",
+        "code",
+        "concurrency",
+        "url",
+        "tags",
+    ];
+    let Some((head, path)) = op.split_once('/') else { return op.to_string() };
+    let path: Vec<&str> = path.split('/').map(|seg| if LITERALS.contains(&seg) { seg } else { "*" }).collect();
+    format!("{head}/{}", path.join("/"))
+}
+
+/// The `n`-th draw (0, 1, 2) of this call, in [0, 1): SplitMix64 over the seed, the operation's key and
+/// how many calls of it drew before.
+fn draw(seed: u64, key: &str, occurrence: u64, n: u64) -> f64 {
+    // FNV-1a of the key.
+    let h = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let mut z = seed
+        .wrapping_add(h.rotate_left(21))
+        .wrapping_add(occurrence.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        .wrapping_add(n.wrapping_mul(0xd1b5_4a32_d192_ed03));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
 enum Fault {
@@ -276,7 +313,18 @@ fn pick(shared: &Shared, f: &Faults, op: &str) -> Option<Fault> {
     if f.mutating_only && !is_mutating(op) || !f.only.is_empty() && !f.only.iter().any(|o| op.contains(o.as_str())) {
         return None;
     }
-    if f.rate <= 0.0 || next_random(shared) >= f.rate {
+    if f.rate <= 0.0 {
+        return None;
+    }
+    let key = draw_key(op);
+    let occurrence = {
+        let Ok(mut drawn) = shared.drawn.lock() else { return None };
+        let n = drawn.entry(key.clone()).or_default();
+        *n += 1;
+        *n - 1
+    };
+    let random = |n| draw(f.seed, &key, occurrence, n);
+    if random(0) >= f.rate {
         return None;
     }
     let mut kinds = Vec::new();
@@ -284,7 +332,7 @@ fn pick(shared: &Shared, f: &Faults, op: &str) -> Option<Fault> {
         kinds.push(Fault::Throttle);
     }
     if f.server_error {
-        kinds.push(Fault::ServerError(if next_random(shared) < 0.5 { 500 } else { 503 }));
+        kinds.push(Fault::ServerError(if random(1) < 0.5 { 500 } else { 503 }));
     }
     if f.drop_connection {
         kinds.push(Fault::Drop);
@@ -295,7 +343,7 @@ fn pick(shared: &Shared, f: &Faults, op: &str) -> Option<Fault> {
     if kinds.is_empty() {
         return None;
     }
-    let i = ((next_random(shared) * kinds.len() as f64) as usize).min(kinds.len() - 1);
+    let i = ((random(2) * kinds.len() as f64) as usize).min(kinds.len() - 1);
     Some(kinds.swap_remove(i))
 }
 
@@ -451,4 +499,46 @@ fn serde_json_role(body: &[u8]) -> Option<String> {
     let rest = &rest[open + 1..];
     let close = rest.find('"')?;
     Some(rest[..close].to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_aws_made_are_taken_out_of_the_draw_key() {
+        assert_eq!(draw_key("apigateway.Post/v2/apis/encsrung/integrations"), "apigateway.Post/v2/apis/*/integrations");
+        assert_eq!(draw_key("lambda.Post/2015-03-31/functions/pedidos-api/policy"), "lambda.Post/2015-03-31/functions/*/policy");
+        assert_eq!(draw_key("ec2.CreateSubnet"), "ec2.CreateSubnet");
+    }
+
+    /// Which of an operation's calls meet a fault, in order, after `calls` (operation, API id) in that order.
+    fn hits(calls: &[(&str, &str)]) -> BTreeMap<String, Vec<bool>> {
+        let shared = Shared::new("http://127.0.0.1:1", Faults::none());
+        let faults = Faults { seed: 7, ..Faults::lost_answers(0.5) };
+        let mut out: BTreeMap<String, Vec<bool>> = BTreeMap::new();
+        for (op, api) in calls {
+            let op = op.replace("{api}", api);
+            let hit = pick(&shared, &faults, &op).is_some();
+            out.entry(draw_key(&op)).or_default().push(hit);
+        }
+        out
+    }
+
+    #[test]
+    fn a_call_meets_the_same_fault_whatever_order_other_calls_come_in() {
+        let ops = ["ec2.CreateSubnet", "iam.CreateRole", "apigateway.Post/v2/apis/{api}/routes"];
+        let one_after_another: Vec<(&str, &str)> = ops.iter().flat_map(|op| std::iter::repeat_n((*op, "abc"), 20)).collect();
+        let interleaved: Vec<(&str, &str)> = (0..20).flat_map(|_| ops.iter().rev().map(|op| (*op, "xyz"))).collect();
+        let (a, b) = (hits(&one_after_another), hits(&interleaved));
+        assert_eq!(a, b);
+        for (op, hit) in &a {
+            assert!(hit.contains(&true) && hit.contains(&false), "{op}: {hit:?}");
+        }
+        // Reads draw nothing, and do not move the draws of the calls after them.
+        let with_reads: Vec<(&str, &str)> = one_after_another.iter().flat_map(|c| [("ec2.DescribeSubnets", "abc"), *c]).collect();
+        let mut c = hits(&with_reads);
+        assert!(c.remove("ec2.DescribeSubnets").is_some_and(|r| r.iter().all(|h| !h)));
+        assert_eq!(c, a);
+    }
 }

@@ -328,7 +328,8 @@ async fn pedidos_converges_through_faults() -> anyhow::Result<()> {
         assert!(r.id.is_some() && format!("{:?}", r.status) == "Ready", "{address}: {r:?}");
     }
 
-    // 4. The destroy, through the same faults (the draws go on from the seed), leaves nothing.
+    // 4. The destroy, through the same faults (the same seed: the deletes are operations of their own),
+    //    leaves nothing.
     proxy.set_faults(faults);
     proxy.reset();
     h.destroy(&stack).await.map_err(|e| anyhow::anyhow!("destroy through faults {:?}: {e:#}", proxy.injected()))?;

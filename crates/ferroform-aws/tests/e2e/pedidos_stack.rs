@@ -262,12 +262,12 @@ fn create_kind(op: &str) -> Option<&'static str> {
 #[tokio::test]
 async fn pedidos_through_lost_answers_makes_one_of_each() -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    // Which calls lose their answer follows the seed and the order calls reach the proxy, and that order
-    // varies with the walk's timing (seed 11 hit creates of many kinds for months, then of four in CI and
-    // here; 12 hits thirteen today). A draw that proves too little is made again with the next seed, in a
-    // fresh account.
+    // Which calls lose their answer follows the seed, each call's operation and the calls of that
+    // operation before it, not the order concurrent calls arrive in: seed 15 loses the answer of creates of
+    // nine kinds, four of them API Gateway's and Lambda's. Should a change of the stack's calls make a draw
+    // prove too little, it is made again with the next seed, in a fresh account.
     let (h, proxy, seen, s, lost, _shim) = 'draw: {
-        for seed in 12..15 {
+        for seed in [15, 16, 14] {
             let lost = move || Faults { seed, ..Faults::lost_answers(0.25) };
             let h = Harness::new().await?;
             // Faults in front of the CloudWatch shim, so the monitoring's calls lose answers too.
@@ -297,7 +297,7 @@ async fn pedidos_through_lost_answers_makes_one_of_each() -> anyhow::Result<()> 
             }
             eprintln!("seed {seed}: too few kinds of create, or no API Gateway create, lost their answer; next seed");
         }
-        anyhow::bail!("three seeds in a row hit too few kinds of create to prove anything");
+        anyhow::bail!("three seeds hit too few kinds of create to prove anything");
     };
     check_exactly_the_state(&h, &seen, &s, "apply through lost answers").await?;
     let found = inventory(&seen, s.name()).await?;
