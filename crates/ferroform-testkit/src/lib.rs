@@ -54,6 +54,7 @@ async fn start_or_find() -> Result<String> {
         if !answers(&endpoint).await {
             bail!("{ENDPOINT_VAR}={endpoint} does not answer; start it with `scripts/emulator up` or unset the variable");
         }
+        pin_task_lifecycle(&endpoint).await?;
         return Ok(endpoint);
     }
     let moto = install().await?;
@@ -61,11 +62,43 @@ async fn start_or_find() -> Result<String> {
     // A free port can be taken between our probe and moto's bind: try another.
     for _ in 0..3 {
         match spawn(&moto).await {
-            Ok(endpoint) => return Ok(endpoint),
+            Ok(endpoint) => {
+                pin_task_lifecycle(&endpoint).await?;
+                return Ok(endpoint);
+            }
             Err(e) => last = e,
         }
     }
     Err(last)
+}
+
+/// What `scripts/emulator up` sets too: moto moves an ECS task one status on (RUNNING, DEACTIVATING, ...,
+/// STOPPED) at each DescribeTasks, so a task polled a few times reads STOPPED though nothing stopped it
+/// (`serve` had not started its process yet). On ECS only the task's containers move it; here only StopTask
+/// (`serve`, when the process exits) does.
+async fn pin_task_lifecycle(endpoint: &str) -> Result<()> {
+    let host = endpoint.strip_prefix("http://").unwrap_or(endpoint);
+    let host = host.split('/').next().unwrap_or(host).to_string();
+    let body = r#"{"model_name": "ecs::task", "transition": {"progression": "manual", "times": 1000000000}}"#;
+    let request = format!(
+        "POST /moto-api/state-manager/set-transition HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let post = async {
+        let mut s = tokio::net::TcpStream::connect(host.as_str()).await?;
+        s.write_all(request.as_bytes()).await?;
+        let mut answer = Vec::new();
+        s.read_to_end(&mut answer).await?;
+        Ok::<String, std::io::Error>(String::from_utf8_lossy(&answer).lines().next().unwrap_or_default().to_string())
+    };
+    let status = tokio::time::timeout(Duration::from_secs(10), post)
+        .await
+        .map_err(|_| anyhow!("{endpoint}: no answer to moto's set-transition"))?
+        .with_context(|| format!("{endpoint}: moto's set-transition"))?;
+    if !status.contains(" 20") {
+        bail!("{endpoint}: moto's set-transition answered `{status}`");
+    }
+    Ok(())
 }
 
 fn repo_root() -> PathBuf {

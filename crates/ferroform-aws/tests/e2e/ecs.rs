@@ -672,3 +672,53 @@ async fn service_removed_settings_go_back_to_defaults() -> anyhow::Result<()> {
     h.destroy(&stack(false)).await?;
     Ok(())
 }
+
+/// The emulator as the tests and `scripts/emulator up` start it: a task stays RUNNING however often it is
+/// described, and StopTask (what `serve` calls when the task's process exits) moves it to STOPPED. moto's
+/// default moves a task one status on per DescribeTasks, STOPPED by the fourth, though nothing stopped it.
+#[tokio::test]
+async fn a_task_is_stopped_by_stop_task_not_by_being_described() -> anyhow::Result<()> {
+    use aws_sdk_ecs::types::{AwsVpcConfiguration, Compatibility, ContainerDefinition, LaunchType, NetworkConfiguration, NetworkMode};
+    let (h, _, ecs) = harness().await?;
+    let ec2 = aws_sdk_ec2::Client::new(&h.account.config);
+    let subnets = ec2.describe_subnets().send().await?;
+    let subnet = subnets.subnets().first().and_then(|s| s.subnet_id()).context("the default VPC has no subnet")?.to_string();
+    let groups = ec2.describe_security_groups().send().await?;
+    let group = groups.security_groups().first().and_then(|g| g.group_id()).context("no security group")?.to_string();
+    let cluster = ecs.create_cluster().cluster_name("described").send().await?.cluster.and_then(|c| c.cluster_arn).context("no cluster")?;
+    let container = ContainerDefinition::builder().name("app").image("busybox").memory(512).essential(true).build();
+    let registered = ecs
+        .register_task_definition()
+        .family("described")
+        .requires_compatibilities(Compatibility::Fargate)
+        .network_mode(NetworkMode::Awsvpc)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(container)
+        .send()
+        .await?;
+    let definition = registered.task_definition.and_then(|t| t.task_definition_arn).context("no task definition")?;
+    let network = NetworkConfiguration::builder()
+        .awsvpc_configuration(AwsVpcConfiguration::builder().subnets(subnet).security_groups(group).build()?)
+        .build();
+    let started = ecs
+        .run_task()
+        .cluster(&cluster)
+        .task_definition(&definition)
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(network)
+        .send()
+        .await?;
+    let task = started.tasks()[0].task_arn().context("no task arn")?.to_string();
+    let status = || async {
+        let out = ecs.describe_tasks().cluster(&cluster).tasks(&task).send().await?;
+        let t = out.tasks().first().context("task not described")?;
+        anyhow::Ok((t.last_status().map(str::to_string), t.desired_status().map(str::to_string)))
+    };
+    for _ in 0..8 {
+        assert_eq!(status().await?, (Some("RUNNING".into()), Some("RUNNING".into())));
+    }
+    ecs.stop_task().cluster(&cluster).task(&task).reason("done").send().await?;
+    assert_eq!(status().await?, (Some("STOPPED".into()), Some("STOPPED".into())));
+    Ok(())
+}
