@@ -45,7 +45,14 @@ static SERVER: Mutex<Option<(Child, ChildStdin)>> = Mutex::new(None);
 /// else one moto server per test binary, started on first use (installing the venv with
 /// `scripts/emulator install` if needed), which dies when the test process exits.
 pub async fn emulator() -> Result<String> {
-    ENDPOINT.get_or_try_init(start_or_find).await.cloned()
+    ENDPOINT
+        .get_or_try_init(|| async {
+            let endpoint = start_or_find().await?;
+            pin_task_lifecycle(&endpoint).await?;
+            Ok(endpoint)
+        })
+        .await
+        .cloned()
 }
 
 async fn start_or_find() -> Result<String> {
@@ -54,7 +61,6 @@ async fn start_or_find() -> Result<String> {
         if !answers(&endpoint).await {
             bail!("{ENDPOINT_VAR}={endpoint} does not answer; start it with `scripts/emulator up` or unset the variable");
         }
-        pin_task_lifecycle(&endpoint).await?;
         return Ok(endpoint);
     }
     let moto = install().await?;
@@ -62,10 +68,7 @@ async fn start_or_find() -> Result<String> {
     // A free port can be taken between our probe and moto's bind: try another.
     for _ in 0..3 {
         match spawn(&moto).await {
-            Ok(endpoint) => {
-                pin_task_lifecycle(&endpoint).await?;
-                return Ok(endpoint);
-            }
+            Ok(endpoint) => return Ok(endpoint),
             Err(e) => last = e,
         }
     }
@@ -77,8 +80,7 @@ async fn start_or_find() -> Result<String> {
 /// (`serve` had not started its process yet). On ECS only the task's containers move it; here only StopTask
 /// (`serve`, when the process exits) does.
 async fn pin_task_lifecycle(endpoint: &str) -> Result<()> {
-    let host = endpoint.strip_prefix("http://").unwrap_or(endpoint);
-    let host = host.split('/').next().unwrap_or(host).to_string();
+    let host = host_of(endpoint);
     let body = r#"{"model_name": "ecs::task", "transition": {"progression": "manual", "times": 1000000000}}"#;
     let request = format!(
         "POST /moto-api/state-manager/set-transition HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -185,9 +187,14 @@ async fn spawn(moto: &Path) -> Result<String> {
 }
 
 /// True when something answers HTTP at `endpoint` (moto answers `/moto-api/`).
-async fn answers(endpoint: &str) -> bool {
+/// `127.0.0.1:PORT` of `http://127.0.0.1:PORT[/...]`.
+fn host_of(endpoint: &str) -> String {
     let host = endpoint.strip_prefix("http://").unwrap_or(endpoint);
-    let host = host.split('/').next().unwrap_or(host).to_string();
+    host.split('/').next().unwrap_or(host).to_string()
+}
+
+async fn answers(endpoint: &str) -> bool {
+    let host = host_of(endpoint);
     let probe = async {
         let mut s = tokio::net::TcpStream::connect(host.as_str()).await?;
         s.write_all(format!("GET /moto-api/ HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes()).await?;
