@@ -806,12 +806,7 @@ async fn update(exec: &Exec, address: &str) -> Result<()> {
     let live_canon = node.kind.canonical(&live.inputs, None).unwrap_or_else(|_| live.inputs.clone());
     // Ignored paths keep their live values, in the call and in state.
     diff::overlay_ignored(&mut desired, &live_canon, &node.lifecycle.ignore_changes);
-    let rules = diff::Rules {
-        replace: &[],
-        computed: node.kind.computed(),
-        ignore: &node.lifecycle.ignore_changes,
-        sensitive: &node.lifecycle.sensitive,
-    };
+    let rules = in_place_rules(&node.kind, &node.lifecycle);
     let changed = diff::changed_fields(&diff::diff_fields(&desired, Some(&live_canon), &rules));
     let outputs = if changed.is_empty() {
         live.outputs.clone()
@@ -899,8 +894,12 @@ async fn created_settled(
 ) -> Option<(String, Value)> {
     let id = kind.find_by_tags(contexts, desired, meta).await.ok()??;
     let (inputs, outputs) = read_one(kind, contexts, &id, desired).await?;
-    let rules = diff::Rules { replace: &[], computed: kind.computed(), ignore: &lifecycle.ignore_changes, sensitive: &lifecycle.sensitive };
-    matches_desired(&inputs, desired, &rules).then_some((id, outputs))
+    matches_desired(&inputs, desired, &in_place_rules(kind, lifecycle)).then_some((id, outputs))
+}
+
+/// How an object is compared with what the code wants once it exists: no field replaces it.
+fn in_place_rules<'a>(kind: &Arc<dyn ErasedType>, lifecycle: &'a crate::stack::Lifecycle) -> diff::Rules<'a> {
+    diff::Rules { replace: &[], computed: kind.computed(), ignore: &lifecycle.ignore_changes, sensitive: &lifecycle.sensitive }
 }
 
 /// What the object `id` holds now (its inputs, canonical, and outputs), if a read finds it.
