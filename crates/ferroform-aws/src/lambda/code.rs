@@ -472,9 +472,15 @@ pub fn host_selection() -> [&'static str; 1] {
 /// `CARGO_INCREMENTAL`, `RUSTFLAGS`, `RUSTUP_TOOLCHAIN`, ...) without what cargo set for this program: what a
 /// build started from a cleared environment needs to reuse this build's artifacts instead of making others.
 pub fn build_settings() -> Vec<(String, String)> {
-    std::env::vars()
-        .filter(|(k, _)| (k.starts_with("CARGO") || k.starts_with("RUST")) && !set_for_the_program(k) && !k.starts_with("RUST_"))
-        .collect()
+    std::env::vars().filter(|(k, _)| a_build_setting(k)).collect()
+}
+
+/// Cargo's and rustc's variables (`RUST_*` are programs' logging and backtraces), and the lint arguments
+/// clippy-driver reads when it is the workspace's compiler (`RUSTC_WORKSPACE_WRAPPER`, as in CI's test build):
+/// clippy-driver records them as an input, so a build without them compiles the workspace's crates again.
+fn a_build_setting(name: &str) -> bool {
+    ((name.starts_with("CARGO") || name.starts_with("RUST")) && !set_for_the_program(name) && !name.starts_with("RUST_"))
+        || name == "CLIPPY_ARGS"
 }
 
 /// A variable cargo sets for the program it runs (`cargo run`, tests), not one a user sets for cargo.
@@ -690,6 +696,10 @@ mod tests {
         // Set only while compiling, not for the program: left out whenever a parent set it.
         assert!(set_for_the_program("CARGO_CRATE_NAME") && set_for_the_program("OUT_DIR"));
         assert!(["CARGO_HOME", "CARGO_TARGET_DIR", "CARGO_INCREMENTAL", "CARGO_PROFILE_DEV_DEBUG"].iter().all(|k| !set_for_the_program(k)));
+        for setting in ["CARGO_HOME", "CARGO_INCREMENTAL", "RUSTFLAGS", "RUSTC_WORKSPACE_WRAPPER", "CLIPPY_ARGS"] {
+            assert!(a_build_setting(setting), "{setting}");
+        }
+        assert!(["RUST_LOG", "RUST_BACKTRACE", "HOME", "CARGO_PKG_NAME"].iter().all(|k| !a_build_setting(k)));
         let kept: Vec<String> = build_settings().into_iter().map(|(k, _)| k).collect();
         assert!(
             kept.iter().any(|k| k == "CARGO") && !kept.iter().any(|k| k.starts_with("CARGO_PKG_") || k == "CARGO_MANIFEST_DIR"),
